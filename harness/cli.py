@@ -1,0 +1,85 @@
+"""The `harness` command: a thin front end over the core (logic lives a layer down)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from harness import __version__
+from harness.errors import HarnessError
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _schema_models() -> dict[str, Callable[[], dict[str, object]]]:
+    from harness import models
+
+    schemas: dict[str, Callable[[], dict[str, object]]] = {}
+    for name in models.__all__:
+        obj = getattr(models, name)
+        if isinstance(obj, type) and hasattr(obj, "model_json_schema"):
+            schemas[name] = obj.model_json_schema
+    try:
+        from harness.models.scenario import scenario_json_schema
+    except ImportError:  # the scenario format is optional while it is being built
+        pass
+    else:
+        schemas["scenario"] = scenario_json_schema
+    return schemas
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    schemas = _schema_models()
+    factory = schemas.get(args.model)
+    if factory is None:
+        import difflib
+
+        close = difflib.get_close_matches(args.model, list(schemas), n=1)
+        hint = f"did you mean `{close[0]}`? " if close else ""
+        raise HarnessError(
+            f"unknown model {args.model!r}",
+            hint=f"{hint}choose one of: {', '.join(sorted(schemas))}",
+        )
+    print(json.dumps(factory(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Test and evaluate runs of conversational LLM workflows.",
+    )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of a model (or `scenario`)")
+    schema.add_argument("model", help="e.g. WorkflowRun, WorkflowRunInput, scenario")
+    schema.set_defaults(handler=_cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return handler(args)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Settings: `[tool.harness]` in pyproject.toml or a `harness.toml`, overridden by env vars.
+
+Precedence (highest first): environment variables, `harness.toml`, `[tool.harness]` of the nearest
+pyproject.toml, defaults. Secrets (API keys) are read from the environment only, so that no key is
+ever committed in a config file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "ENV_API_KEY",
+    "ENV_API_URL",
+    "ENV_TEAM_ID",
+    "HarnessSettings",
+    "ProviderConfig",
+    "ResolvedProvider",
+    "find_config_file",
+    "load_settings",
+]
+
+ENV_API_URL = "HARNESS_API_URL"
+ENV_API_KEY = "HARNESS_API_KEY"
+ENV_TEAM_ID = "HARNESS_TEAM_ID"
+DEFAULT_PROVIDER = "default_provider"
+
+
+class ProviderConfig(BaseModel):
+    """An OpenAI-compatible LLM provider, by name (`[tool.harness.providers.NAME]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="Base URL ending before /chat/completions, e.g. .../v1.")
+    model: str | None = Field(default=None, description="Model used when a node names none.")
+    api_key_env: str | None = Field(
+        default="OPENAI_API_KEY", description="Env var holding the key (never the key itself)."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+
+
+class ResolvedProvider(BaseModel):
+    """A provider with its key looked up: what the LLM client uses for one call."""
+
+    name: str
+    base_url: str
+    model: str
+    api_key: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class HarnessSettings(BaseModel):
+    """Every setting of the harness, validated once at start-up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_url: str | None = Field(default=None, description="Platform base URL (.../workflows).")
+    api_key: str | None = Field(default=None, description=f"Platform API key; from {ENV_API_KEY}.")
+    team_id: str | None = Field(default=None, description="Sent as the `teamid` header.")
+    user_id: str | None = Field(default=None, description="Sent as the optional `uuid` header.")
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=180.0, gt=0, description="LLM-length reads.")
+    deadline_seconds: float = Field(default=600.0, gt=0, description="Total per API call.")
+    max_concurrency: int = Field(default=8, ge=1, description="Concurrent API requests.")
+    max_retries: int = Field(default=4, ge=0)
+    default_model: str = Field(default="gpt-4o-mini", description="Model when none is configured.")
+    default_provider: str = Field(
+        default=DEFAULT_PROVIDER, description="Provider used by `global_default_llm` nodes."
+    )
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    source: str | None = Field(default=None, description="The file these settings came from.")
+
+    def provider(self, name: str | None, env: Mapping[str, str] | None = None) -> ResolvedProvider:
+        """Resolve a provider by name; `default_provider` falls back to the OPENAI_* env vars.
+
+        Raises:
+            ConfigError: the name is unknown.
+        """
+        env = os.environ if env is None else env
+        name = name or self.default_provider
+        if name in ("default_provider", "default") and name not in self.providers:
+            name = self.default_provider
+        config = self.providers.get(name)
+        if config is None and name == self.default_provider:
+            base = env.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+            config = ProviderConfig(base_url=base, model=env.get("HARNESS_DEFAULT_MODEL"))
+        if config is None:
+            known = ", ".join(sorted(self.providers)) or "none configured"
+            raise ConfigError(
+                f"unknown LLM provider {name!r} (known: {known})",
+                hint=f"add [tool.harness.providers.{name}] with base_url to pyproject.toml",
+            )
+        key = env.get(config.api_key_env) if config.api_key_env else None
+        return ResolvedProvider(
+            name=name,
+            base_url=config.base_url.rstrip("/"),
+            model=config.model or env.get("HARNESS_DEFAULT_MODEL") or self.default_model,
+            api_key=key,
+            headers=dict(config.headers),
+        )
+
+
+def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The nearest `harness.toml`, or pyproject.toml with `[tool.harness]`, from `start` upward."""
+    for folder in [start, *start.parents]:
+        candidate = folder / "harness.toml"
+        if candidate.is_file():
+            return candidate, _read_toml(candidate)
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            table = _read_toml(pyproject).get("tool", {}).get("harness")
+            if isinstance(table, dict):
+                return pyproject, table
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", hint="fix the TOML syntax") from exc
+
+
+def load_settings(
+    start: Path | None = None, env: Mapping[str, str] | None = None
+) -> HarnessSettings:
+    """Load settings from the nearest config file, then apply env var overrides.
+
+    Raises:
+        ConfigError: a config value has the wrong type or an unknown key (file and key named).
+    """
+    env = os.environ if env is None else env
+    found = find_config_file((start or Path.cwd()).resolve())
+    data: dict[str, Any] = {}
+    where = "defaults"
+    if found is not None:
+        path, data = found
+        data = dict(data)
+        where = f"{path} [tool.harness]" if path.name == "pyproject.toml" else str(path)
+        if "api_key" in data:
+            raise ConfigError(
+                f"{where}: `api_key` must not be stored in a file",
+                hint=f"remove it and export {ENV_API_KEY} instead",
+            )
+        data["source"] = str(path)
+    for key, var in (("api_url", ENV_API_URL), ("api_key", ENV_API_KEY), ("team_id", ENV_TEAM_ID)):
+        if env.get(var):
+            data[key] = env[var]
+    if env.get("HARNESS_MAX_CONCURRENCY"):
+        data["max_concurrency"] = env["HARNESS_MAX_CONCURRENCY"]
+    try:
+        return HarnessSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"{where}: invalid settings: {problems}",
+            hint="see README.md 'Configuration' for every key",
+        ) from exc
