@@ -1,0 +1,243 @@
+"""Cassette files in vcrpy's format (version 1): read, write, and where they live.
+
+The harness writes JSON (vcrpy's `serializer="json"`): loading 1,000 interactions takes tens of
+milliseconds, where YAML takes about a second even with libyaml. YAML cassettes written by vcrpy
+are still read (and written when the path ends in `.yaml`/`.yml`), so existing ones keep working.
+Harness-specific data rides inside the format: the recorded latency is a response header
+(`x-harness-recorded-latency-ms`) and a `metadata` block names our format version; plain vcrpy
+ignores both and replays the file as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+import yaml
+
+from harness.errors import HarnessError
+
+__all__ = [
+    "HARNESS_CASSETTE_FORMAT",
+    "LATENCY_HEADER",
+    "VCR_CASSETTE_VERSION",
+    "CassetteFormatError",
+    "Interaction",
+    "cassette_path_for",
+    "load_cassette",
+    "save_cassette",
+]
+
+VCR_CASSETTE_VERSION = 1
+HARNESS_CASSETTE_FORMAT = 1
+LATENCY_HEADER = "x-harness-recorded-latency-ms"
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class CassetteFormatError(HarnessError):
+    """A cassette file cannot be read or written (bad JSON/YAML, unknown version, binary body)."""
+
+
+@dataclass(slots=True)
+class Interaction:
+    """One recorded request and its response, as stored in a vcrpy cassette."""
+
+    method: str
+    uri: str
+    request_body: str | None
+    request_headers: dict[str, list[str]]
+    status: int
+    reason: str
+    response_headers: dict[str, list[str]]
+    response_body: str
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The latency measured when this interaction was recorded, if known."""
+        for name, values in self.response_headers.items():
+            if name.lower() == LATENCY_HEADER and values:
+                try:
+                    return float(values[0])
+                except ValueError:
+                    return None
+        return None
+
+    @property
+    def is_event_stream(self) -> bool:
+        """True for a server-sent-events (streamed) response."""
+        for name, values in self.response_headers.items():
+            if name.lower() == "content-type" and values:
+                return values[0].lower().startswith("text/event-stream")
+        return False
+
+    def to_vcr(self) -> dict[str, Any]:
+        """The interaction as vcrpy stores it."""
+        return {
+            "request": {
+                "method": self.method,
+                "uri": self.uri,
+                "body": self.request_body,
+                "headers": self.request_headers,
+            },
+            "response": {
+                "status": {"code": self.status, "message": self.reason},
+                "headers": self.response_headers,
+                "body": {"string": self.response_body},
+            },
+        }
+
+    @classmethod
+    def from_vcr(cls, data: Any, *, where: str) -> Interaction:
+        """Parse one vcrpy interaction.
+
+        Raises:
+            CassetteFormatError: a required field is missing or has the wrong type.
+        """
+        try:
+            request, response = data["request"], data["response"]
+            body = request.get("body")
+            if isinstance(body, bytes):
+                body = body.decode("utf-8")
+            response_body = response["body"]["string"]
+            if isinstance(response_body, bytes):
+                response_body = response_body.decode("utf-8")
+            return cls(
+                method=str(request["method"]).upper(),
+                uri=str(request["uri"]),
+                request_body=body,
+                request_headers=_header_lists(request.get("headers") or {}),
+                status=int(response["status"]["code"]),
+                reason=str(response["status"].get("message") or ""),
+                response_headers=_header_lists(response.get("headers") or {}),
+                response_body=response_body or "",
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CassetteFormatError(
+                f"{where}: malformed interaction ({type(exc).__name__}: {exc})",
+                hint="fix the file by hand or re-record the scenario with --rerecord",
+            ) from exc
+
+
+def _header_lists(headers: dict[str, Any]) -> dict[str, list[str]]:
+    return {
+        str(name): [str(v) for v in values] if isinstance(values, list) else [str(values)]
+        for name, values in headers.items()
+    }
+
+
+def load_cassette(path: Path) -> list[Interaction] | None:
+    """Read a cassette; None when the file does not exist (or is empty, as vcrpy treats it).
+
+    Raises:
+        CassetteFormatError: the file is not valid JSON/YAML, not a version-1 vcrpy cassette,
+            or was written by a newer harness.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CassetteFormatError(f"{path}: cannot read cassette: {exc}") from exc
+    if not text.strip():
+        return None
+    data = _parse(path, text)
+    _check_versions(path, data)
+    return [
+        Interaction.from_vcr(item, where=f"{path} interaction #{i}")
+        for i, item in enumerate(data["interactions"])
+    ]
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
+    try:
+        if path.suffix in _YAML_SUFFIXES:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            data = yaml.load(text, Loader=loader)  # a safe loader: plain data only
+        else:
+            data = json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise CassetteFormatError(
+            f"{path}: not a readable cassette: {exc}",
+            hint="restore it from git, or re-record the scenario with --rerecord",
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
+        raise CassetteFormatError(
+            f"{path}: not a vcrpy cassette (no `interactions` list)",
+            hint="cassettes are written by the harness or by vcrpy; re-record with --rerecord",
+        )
+    return data
+
+
+def _check_versions(path: Path, data: dict[str, Any]) -> None:
+    if data.get("version", VCR_CASSETTE_VERSION) != VCR_CASSETTE_VERSION:
+        raise CassetteFormatError(
+            f"{path}: vcrpy cassette version {data.get('version')!r} is not supported "
+            f"(this harness reads version {VCR_CASSETTE_VERSION})",
+            hint="re-record the scenario with --rerecord",
+        )
+    metadata = data.get("metadata")
+    harness = metadata.get("harness") if isinstance(metadata, dict) else None
+    found = harness.get("format") if isinstance(harness, dict) else None
+    if isinstance(found, int) and found > HARNESS_CASSETTE_FORMAT:
+        raise CassetteFormatError(
+            f"{path}: written by a newer harness (cassette format {found}, this harness reads "
+            f"up to {HARNESS_CASSETTE_FORMAT})",
+            hint="upgrade the harness package, or re-record with --rerecord",
+        )
+
+
+def save_cassette(path: Path, interactions: Sequence[Interaction]) -> None:
+    """Write a cassette atomically (temp file + rename): a crash never leaves half a file.
+
+    Raises:
+        CassetteFormatError: the file cannot be written.
+    """
+    data = {
+        "version": VCR_CASSETTE_VERSION,
+        "interactions": [interaction.to_vcr() for interaction in interactions],
+        "metadata": {"harness": {"format": HARNESS_CASSETTE_FORMAT}},
+    }
+    if path.suffix in _YAML_SUFFIXES:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise CassetteFormatError(
+            f"{path}: cannot write cassette: {exc}", hint="check the folder's permissions"
+        ) from exc
+
+
+def cassette_path_for(
+    scenario: PurePath | str,
+    *,
+    scenarios_root: PurePath | str = "scenarios",
+    cassettes_root: PurePath | str = "cassettes",
+    suffix: str = ".json",
+) -> Path:
+    """The cassette of a scenario: its path under `scenarios_root`, mirrored under `cassettes_root`.
+
+    `scenarios/clinic/booking.yaml` becomes `cassettes/clinic/booking.json`. A scenario outside
+    `scenarios_root` keeps its relative path (without a leading `..`).
+    """
+    scenario = Path(scenario)
+    try:
+        relative = scenario.resolve().relative_to(Path(scenarios_root).resolve())
+    except ValueError:
+        relative = Path(*[p for p in scenario.parts if p not in ("..", "/", scenario.anchor)])
+    name = relative.name
+    for ending in (".scenario.yaml", ".scenario.yml", ".yaml", ".yml", ".json"):
+        if name.endswith(ending):
+            name = name[: -len(ending)]
+            break
+    return Path(cassettes_root) / relative.parent / f"{name}{suffix}"

@@ -1,0 +1,238 @@
+"""Open a cassette for one scenario: the transport to inject, misses, stale interactions, saving."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from harness.errors import HarnessError
+from harness.recording.cassette import load_cassette, save_cassette
+from harness.recording.matching import MatchOptions, RequestKey
+from harness.recording.misses import (
+    MissContext,
+    ReplayMissError,
+    StaleInteraction,
+    closest_interaction,
+    describe_stale,
+    display_path,
+    request_diff,
+    rerecord_command,
+)
+from harness.recording.modes import RecordMode, parse_record_mode
+from harness.recording.scrub import ScrubOptions
+from harness.recording.transport import CassetteState, RecordingTransport, ReplayTransport
+
+__all__ = ["CassetteBusyError", "CassetteSession", "open_cassette"]
+
+# Cassettes being recorded in this process. Two sessions recording into one file would each
+# save only their own interactions and the last save would win, so the second is refused.
+_RECORDING: set[Path] = set()
+
+
+class CassetteBusyError(HarnessError):
+    """A cassette is already being recorded by another session in this process."""
+
+
+class CassetteSession:
+    """One cassette, opened in one record mode, for one scenario (and its repeats).
+
+    Build the scenario's client with `httpx.AsyncClient(transport=session.transport)`. Use it as
+    an async context manager, or call `save()` and `aclose()` yourself.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        mode: RecordMode,
+        state: CassetteState,
+        *,
+        existed: bool,
+        inner: httpx.AsyncBaseTransport | None,
+        context: MissContext,
+    ) -> None:
+        self.path = path
+        self.mode = mode
+        self.context = context
+        self._state = state
+        self._existed = existed
+        self.is_recording = (
+            mode is RecordMode.ALL
+            or mode is RecordMode.NEW_EPISODES
+            or (mode is RecordMode.ONCE and not existed)
+        )
+        self.transport: httpx.AsyncBaseTransport
+        if self.is_recording:
+            _claim(path)
+            self.transport = RecordingTransport(
+                state,
+                inner or httpx.AsyncHTTPTransport(),
+                replay_first=mode is RecordMode.NEW_EPISODES,
+                on_close=self._release,
+            )
+        else:
+            self.transport = ReplayTransport(state, on_miss=self._miss)
+
+    def set_context(self, **changes: Any) -> None:
+        """Update what miss reports name: `scenario`, `scenario_path`, `turn`, `rerecord_command`."""
+        self.context = dataclasses.replace(self.context, **changes)
+
+    @property
+    def replayed_count(self) -> int:
+        """Requests answered from the cassette so far."""
+        return self._state.replayed
+
+    @property
+    def recorded_count(self) -> int:
+        """Interactions recorded in this session so far."""
+        return len(self._state.recorded)
+
+    def unused(self) -> list[StaleInteraction]:
+        """Loaded interactions this session never replayed: stale once the scenario has ended.
+
+        Always empty in `all` mode, which replaces the cassette.
+        """
+        state = self._state
+        return [describe_stale(state.loaded[p], p) for p in state.index.unused()]
+
+    def stale_report(self) -> str | None:
+        """A readable list of the unused interactions, or None when every one was used."""
+        stale = self.unused()
+        if not stale:
+            return None
+        lines = [
+            f"{display_path(self.path)}: {len(stale)} recorded interaction(s) never used (stale):"
+        ]
+        lines += [f"  #{s.position} {s.method} {s.uri}  {s.summary}" for s in stale]
+        lines.append(f"  re-record to drop them: {rerecord_command(self.context)}")
+        return "\n".join(lines)
+
+    def save(self) -> bool:
+        """Write the cassette if this session recorded anything; True when a file was written."""
+        recorded = self._state.recorded
+        if not self.is_recording or not recorded:
+            return False
+        keep = self._state.loaded if self.mode is RecordMode.NEW_EPISODES else []
+        save_cassette(self.path, [*keep, *recorded])
+        return True
+
+    async def aclose(self) -> None:
+        """Close the transport (and the network transport under it, when recording)."""
+        await self.transport.aclose()
+        self._release()
+
+    async def __aenter__(self) -> CassetteSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # What was recorded before a failure is still true, so it is saved either way.
+        try:
+            self.save()
+        finally:
+            await self.aclose()
+
+    def _release(self) -> None:
+        if self.is_recording:
+            _RECORDING.discard(self.path)
+
+    def _miss(self, request: httpx.Request, key: RequestKey, body: bytes) -> Exception:
+        state = self._state
+        text = body.decode("utf-8", "replace") if body else None
+        recorded = state.index.recorded_count(key)
+        if recorded:
+            reason = f"this exact request was recorded {recorded} time(s) and is now made once more"
+        elif not state.loaded:
+            reason = (
+                "the cassette does not exist yet"
+                if not self._existed
+                else "the cassette has no interactions"
+            )
+        else:
+            reason = "no recorded request has the same method, URL and body"
+        used = [state.index.was_used(p) for p in range(len(state.loaded))]
+        position = (
+            None if recorded else closest_interaction(state.loaded, state.keys, key, text, used)
+        )
+        closest = None if position is None else state.loaded[position]
+        return ReplayMissError(
+            cassette=self.path,
+            context=self.context,
+            node=_node_of(request),
+            method=request.method,
+            uri=str(request.url),
+            reason=f"{reason} (record mode {self.mode.value})",
+            closest=closest,
+            closest_position=position,
+            diff=""
+            if closest is None
+            else request_diff(closest, request.method, str(request.url), text),
+        )
+
+
+def _node_of(request: httpx.Request) -> str | None:
+    extension = request.extensions.get("harness")
+    if isinstance(extension, dict):
+        node = extension.get("node_logical_id")
+        return None if node is None else str(node)
+    return None
+
+
+def _claim(path: Path) -> None:
+    if path in _RECORDING:
+        raise CassetteBusyError(
+            f"{path} is already being recorded by another session in this process",
+            hint="share one session between the repeats of a scenario, or give each scenario "
+            "its own cassette path",
+        )
+    _RECORDING.add(path)
+
+
+def open_cassette(
+    path: Path | str,
+    mode: RecordMode | str = RecordMode.NONE,
+    *,
+    inner: httpx.AsyncBaseTransport | None = None,
+    context: MissContext | None = None,
+    match: MatchOptions | None = None,
+    scrub: ScrubOptions | None = None,
+) -> CassetteSession:
+    """Open the cassette at `path` in record mode `mode`.
+
+    Args:
+        path: the cassette file (`.json`; `.yaml`/`.yml` are read and written too).
+        mode: `none` (replay only, the default), `once`, `new_episodes` or `all`.
+        inner: the transport that reaches the network when recording (default: a plain
+            `httpx.AsyncHTTPTransport`); never used in replay.
+        context: scenario, scenario file and turn, for miss reports.
+        match: how requests are compared (volatile keys, host matching).
+        scrub: what to redact (default: the built-in lists plus the values of the usual key
+            env vars such as OPENAI_API_KEY).
+
+    Raises:
+        CassetteFormatError: the cassette exists but cannot be read.
+        CassetteBusyError: another session in this process is recording the same file.
+        ConfigError: `mode` is not a record mode.
+    """
+    path = Path(path).absolute()
+    mode = parse_record_mode(mode)
+    # `all` replaces the cassette, so the old file is not even parsed (it may be unreadable).
+    loaded = None if mode is RecordMode.ALL else load_cassette(path)
+    existed = path.is_file() if mode is RecordMode.ALL else loaded is not None
+    interactions = loaded or []
+    state = CassetteState(
+        path,
+        interactions,
+        match=match or MatchOptions(),
+        scrub=scrub if scrub is not None else ScrubOptions.from_env(),
+    )
+    return CassetteSession(
+        path, mode, state, existed=existed, inner=inner, context=context or MissContext()
+    )
