@@ -41,7 +41,8 @@ TARGETS = {
     "max_load_seconds_at_1000": 0.1,
 }
 _SYSTEM_PROMPT = "\n".join(
-    f"Rule {i}: you are a careful clinic scheduling assistant; be brief and kind." for i in range(20)
+    f"Rule {i}: you are a careful clinic scheduling assistant; be brief and kind."
+    for i in range(20)
 )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.errors import CassetteMissError
 from harness.recording.cassette import Interaction
-from harness.recording.matching import RequestKey, parse_json_body
+from harness.recording.matching import MatchOptions, RequestKey, parse_json_body, url_key
 
 __all__ = [
     "MissContext",
@@ -103,10 +103,18 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "..."
 
 
-def request_diff(recorded: Interaction, method: str, uri: str, body: str | None) -> str:
-    """A unified diff from the recorded request to this one (method, URL, then body lines)."""
-    before = [f"{recorded.method} {recorded.uri}", *flatten_body(recorded.request_body)]
-    after = [f"{method} {uri}", *flatten_body(body)]
+def request_diff(
+    recorded: Interaction, method: str, uri: str, body: str | None, match: MatchOptions
+) -> str:
+    """A unified diff from the recorded request to this one (method, URL as matched, body lines).
+
+    The URL is shown as it is compared, so a host that matching ignores is not shown as a change.
+    """
+    before = [
+        f"{recorded.method} {url_key(recorded.uri, match)}",
+        *flatten_body(recorded.request_body),
+    ]
+    after = [f"{method} {url_key(uri, match)}", *flatten_body(body)]
     lines = list(
         difflib.unified_diff(before, after, "recorded request", "this request", n=1, lineterm="")
     )

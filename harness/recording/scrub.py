@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_SECRET_QUERY_PARAMS",
     "REDACTED",
     "ScrubOptions",
+    "find_secret_like",
     "is_sensitive_header",
     "scrub_headers",
     "scrub_json_fields",
@@ -168,3 +169,26 @@ def scrub_uri(uri: str, options: ScrubOptions) -> str:
         (name, REDACTED if name.lower() in options.query_params else value) for name, value in pairs
     ]
     return urlunsplit(parts._replace(query=urlencode(cleaned, safe="<>")))
+
+
+# What a leaked credential looks like in a stored file. Header names are matched as JSON keys, the
+# way cassettes store them, so prose that merely mentions "authorization" is not flagged.
+_SECRET_LIKE = (
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\bBearer\s+(?!<REDACTED>)[A-Za-z0-9._~+/=\-]{12,}", re.IGNORECASE),
+    re.compile(
+        r'"(authorization|proxy-authorization|api-key|x-api-key|cookie|set-cookie|'
+        r'openai-organization|openai-project)"\s*:',
+        re.IGNORECASE,
+    ),
+    re.compile(r'"(api_key|apikey|access_token|client_secret)"\s*:\s*"(?!<REDACTED>)[^"]{8,}"'),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),
+    re.compile(r"harness-canary", re.IGNORECASE),
+)
+
+
+def find_secret_like(text: str) -> list[str]:
+    """Every key-like string in `text` (API keys, bearer tokens, credential headers, canaries)."""
+    return [match.group(0) for pattern in _SECRET_LIKE for match in pattern.finditer(text)]

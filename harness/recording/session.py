@@ -173,7 +173,7 @@ class CassetteSession:
             closest_position=position,
             diff=""
             if closest is None
-            else request_diff(closest, request.method, str(request.url), text),
+            else request_diff(closest, request.method, str(request.url), text, state.match),
         )
 
 

@@ -1,0 +1,134 @@
+"""Match keys (canonical JSON body, volatile keys, URL) and ordered replay of repeated requests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from recording_fakes import FakeProvider, chat_body, post_chat, reply_text
+
+from harness.recording import MatchOptions, ReplayMissError, ScrubOptions, open_cassette
+from harness.recording.matching import ReplayIndex, canonical_body, request_key, url_key
+
+DEFAULT = MatchOptions()
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ('{"a": 1, "b": [1, 2]}', '{"b":[1,2],"a":1}'),
+        ('{"model": "m", "seed": 1}', '{"model": "m", "seed": 2}'),
+        ('{"model": "m", "user": "u1"}', '{"model": "m"}'),
+        ('{"model": "m", "stream_options": {"include_usage": true}}', '{"model": "m"}'),
+        ('{"text": "caf\\u00e9"}', '{"text": "café"}'),
+    ],
+)
+def test_bodies_that_match(left: str, right: str) -> None:
+    assert canonical_body(left, DEFAULT) == canonical_body(right, DEFAULT)
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ('{"a": [1, 2]}', '{"a": [2, 1]}'),
+        ('{"model": "m", "temperature": 0}', '{"model": "m", "temperature": 1}'),
+        ('{"stream": true}', '{"stream": false}'),
+        ("plain text", "plain  text"),
+    ],
+)
+def test_bodies_that_differ(left: str, right: str) -> None:
+    assert canonical_body(left, DEFAULT) != canonical_body(right, DEFAULT)
+
+
+def test_volatile_keys_are_configurable_and_reach_nested_objects() -> None:
+    options = MatchOptions(volatile_keys=("metadata.trace_id",))
+    left = '{"metadata": {"trace_id": "t1", "team": "x"}, "user": "a"}'
+    right = '{"metadata": {"trace_id": "t2", "team": "x"}, "user": "a"}'
+    assert canonical_body(left, options) == canonical_body(right, options)
+    assert canonical_body('{"user": "a"}', options) != canonical_body('{"user": "b"}', options)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "match_host", "same"),
+    [
+        ("http://a/v1/x?b=2&a=1", "http://a/v1/x?a=1&b=2", False, True),
+        ("http://127.0.0.1:5/v1/x", "https://api.openai.com/v1/x", False, True),
+        ("http://127.0.0.1:5/v1/x", "https://api.openai.com/v1/x", True, False),
+        ("https://a/v1/x", "https://A:443/v1/x", True, True),
+        ("http://a/v1/x", "http://a/v1/y", False, False),
+    ],
+)
+def test_url_keys(left: str, right: str, match_host: bool, same: bool) -> None:
+    options = MatchOptions(match_host=match_host)
+    assert (url_key(left, options) == url_key(right, options)) is same
+
+
+def test_the_key_is_computed_from_scrubbed_requests() -> None:
+    scrub = ScrubOptions(secret_values=("sk-live-secret-value",))
+    live = request_key(
+        "post", "http://a/x?api_key=k1", '{"api_key": "sk-live-secret-value"}', DEFAULT, scrub
+    )
+    stored = request_key(
+        "POST", "http://a/x?api_key=<REDACTED>", '{"api_key": "<REDACTED>"}', DEFAULT, scrub
+    )
+    assert live == stored
+
+
+def test_the_index_serves_repeats_in_recorded_order() -> None:
+    a, b = request_key("GET", "/a", None, DEFAULT), request_key("GET", "/b", None, DEFAULT)
+    index = ReplayIndex([a, b, a, a])
+    assert [index.take(a), index.take(b), index.take(a), index.take(a), index.take(a)] == [
+        0,
+        1,
+        2,
+        3,
+        None,
+    ]
+    assert index.recorded_count(a) == 3
+    assert index.unused() == []
+
+
+async def test_repeated_identical_requests_replay_in_recorded_order(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    path, body = tmp_path / "repeats.json", chat_body(("user", f"again {uuid.uuid4().hex}"))
+    async with (
+        open_cassette(path, "once") as session,
+        httpx.AsyncClient(transport=session.transport) as client,
+    ):
+        recorded = [reply_text(await post_chat(client, provider.base_url, body)) for _ in range(3)]
+    assert [r.split(" to:")[0] for r in recorded] == ["reply 1", "reply 2", "reply 3"]
+
+    async with (
+        open_cassette(path) as session,
+        httpx.AsyncClient(transport=session.transport) as client,
+    ):
+        replayed = [reply_text(await post_chat(client, provider.base_url, body)) for _ in range(3)]
+        with pytest.raises(ReplayMissError, match="recorded 3 time"):
+            await post_chat(client, provider.base_url, body)
+    assert replayed == recorded
+
+
+async def test_replay_ignores_the_host_and_volatile_keys(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    path, text = tmp_path / "host.json", f"where {uuid.uuid4().hex}"
+    async with (
+        open_cassette(path, "once") as session,
+        httpx.AsyncClient(transport=session.transport) as client,
+    ):
+        recorded = reply_text(
+            await post_chat(client, provider.base_url, chat_body(("user", text), seed=1))
+        )
+    async with (
+        open_cassette(path) as session,
+        httpx.AsyncClient(transport=session.transport) as client,
+    ):
+        body = chat_body(("user", text), seed=99, user="someone")
+        response = await post_chat(client, "https://api.openai.com/v1", body)
+    assert reply_text(response) == recorded
+    stored = json.loads(path.read_text())["interactions"][0]["request"]["uri"]
+    assert stored.startswith(provider.base_url)
