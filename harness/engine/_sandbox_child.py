@@ -1,0 +1,461 @@
+"""Entry script of the sandbox child: isolate this process, then run one tool function.
+
+Run by `harness.engine.sandbox` as `python -I -S -B _sandbox_child.py` (isolated mode: no
+site-packages, no PYTHON* variables, no user site, no bytecode writes). It imports only the standard
+library, because nothing else is on the path of an isolated interpreter.
+
+Protocol: one JSON request on stdin (`code`, `arguments`, `function_name`, `workdir`, `uid`,
+`policy`); one JSON line on the original stdout: `{"ok": true, "result": ...}` or
+`{"ok": false, "kind": ..., "error": ...}`, both with `layers` (the isolation actually applied).
+Anything the tool prints goes to stderr, so it can never be mistaken for the result.
+
+Order matters: namespaces and mounts need root, so they come first; then the switch to an
+unprivileged uid; then resource limits (a process can lower them, never raise the hard limit
+again); then the audit hook (our own set-up opens files and calls libc, which the hook refuses).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["main"]
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUTS = 0x04000000
+_CLONE_NEWIPC = 0x08000000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_MS_RDONLY = 0x1
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
+_MS_REMOUNT = 0x20
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_PRIVATE = 0x40000
+_PR_SET_NO_NEW_PRIVS = 38
+_ROOT_WORKDIR = "/work"
+# Read-only inside the chroot besides the standard library: shared libraries that extension
+# modules link against, the dynamic loader's cache, time zones, and harmless device files.
+_SYSTEM_PATHS = (
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/etc/ld.so.cache",
+    "/usr/share/zoneinfo",
+)
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+_BLOCKED_EVENT_PREFIXES = (
+    "socket.",
+    "subprocess.",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "os.kill",
+    "os.killpg",
+    "os.startfile",
+    "pty.",
+    "ctypes.",
+    "resource.setrlimit",
+    "resource.prlimit",
+    "gc.get_",
+    "sys._current_frames",
+    "webbrowser.",
+)
+_BLOCKED_IMPORTS = frozenset({"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters"})
+_PATH_EVENTS = frozenset(
+    {
+        "os.listdir",
+        "os.scandir",
+        "os.chdir",
+        "os.mkdir",
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.symlink",
+        "os.link",
+        "os.chmod",
+        "os.chown",
+        "os.truncate",
+        "os.utime",
+        "os.setxattr",
+        "os.removexattr",
+        "os.listxattr",
+        "os.getxattr",
+        "glob.glob",
+        "shutil.rmtree",
+    }
+)
+_READ_ONLY_EVENTS = frozenset(
+    {"os.listdir", "os.scandir", "os.chdir", "os.listxattr", "os.getxattr", "glob.glob"}
+)
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class SetupError(Exception):
+    """Isolation that the policy requires could not be applied."""
+
+
+# ------------------------------------------------------------------ namespaces and mounts
+
+
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare(libc: Any, flags: int) -> bool:
+    return int(libc.unshare(flags)) == 0
+
+
+def _c(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
+
+
+def _mount(
+    libc: Any, source: str | None, target: str, fstype: str | None, flags: int, data: str | None
+) -> None:
+    if libc.mount(_c(source), _c(target), _c(fstype), flags, _c(data)) != 0:
+        import ctypes
+
+        errno = ctypes.get_errno()
+        raise SetupError(f"mount {source!r} on {target!r} failed: {os.strerror(errno)}")
+
+
+def _enter_namespaces(libc: Any, want_net: bool, want_fs: bool) -> dict[str, bool]:
+    """Unshare network, mount, IPC and UTS namespaces; as non-root, try a user namespace too."""
+    flags = _CLONE_NEWIPC | _CLONE_NEWUTS
+    flags |= _CLONE_NEWNET if want_net else 0
+    flags |= _CLONE_NEWNS if want_fs else 0
+    if os.geteuid() == 0:
+        if _unshare(libc, flags):
+            return {"net": want_net, "mount": want_fs, "user": False}
+        if want_net and _unshare(libc, _CLONE_NEWNET):
+            return {"net": True, "mount": False, "user": False}
+        return {"net": False, "mount": False, "user": False}
+    uid, gid = os.getuid(), os.getgid()
+    if _unshare(libc, flags | _CLONE_NEWUSER):
+        # Map ourselves to root inside the new user namespace: powerless outside it, but enough to
+        # mount and chroot inside it.
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"0 {uid} 1")
+        _write("/proc/self/gid_map", f"0 {gid} 1")
+        return {"net": want_net, "mount": want_fs, "user": True}
+    return {"net": False, "mount": False, "user": False}
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def _stdlib_dirs() -> list[str]:
+    dirs = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)})
+    # Keep only top-most directories: binding a parent also binds its children.
+    return [d for d in dirs if not any(d != o and d.startswith(o + os.sep) for o in dirs)]
+
+
+def _bind_into(libc: Any, root: str, path: str, *, read_only: bool) -> None:
+    """Make `path` visible at the same place under `root` (symlinks are copied, not followed)."""
+    target = root + path
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    if os.path.islink(path):
+        os.symlink(os.readlink(path), target)
+        return
+    if os.path.isdir(path):
+        os.makedirs(target, mode=0o755, exist_ok=True)
+    else:
+        open(target, "a").close()
+    _mount(libc, path, target, None, _MS_BIND | _MS_REC, None)
+    flags = _MS_BIND | _MS_REMOUNT | _MS_NOSUID | (_MS_RDONLY | _MS_NODEV if read_only else 0)
+    _mount(libc, None, target, None, flags, None)
+
+
+def _build_root(libc: Any, root: str, disk_mb: int, uid: int | None) -> str:
+    """Mount a size-capped tmpfs at `root`, expose the stdlib read-only, chroot into it."""
+    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE, None)  # never leak mounts to the host
+    _mount(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={disk_mb}m,mode=755")
+    for path in _stdlib_dirs():
+        _bind_into(libc, root, path, read_only=True)
+    for path in _SYSTEM_PATHS:
+        if os.path.lexists(path) and not os.path.lexists(root + path):
+            _bind_into(libc, root, path, read_only=True)
+    for path in _DEVICES:
+        if os.path.exists(path):
+            _bind_into(libc, root, path, read_only=False)
+    os.makedirs(root + "/tmp", mode=0o1777, exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)
+    os.makedirs(root + _ROOT_WORKDIR, mode=0o700)
+    if uid is not None:
+        os.chown(root + _ROOT_WORKDIR, uid, uid)
+    os.chroot(root)
+    return _ROOT_WORKDIR
+
+
+def _drop_privileges(uid: int) -> None:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Apply every layer the policy asks for; return the working directory and the layers."""
+    policy: Mapping[str, Any] = request["policy"]
+    base: str = request["workdir"]
+    uid: int | None = (
+        request.get("uid") if os.geteuid() == 0 and policy["drop_privileges"] else None
+    )
+    layers: dict[str, Any] = {"network": "none", "filesystem": "none", "user": "unchanged"}
+    libc = _libc() if policy["isolate_network"] or policy["isolate_filesystem"] else None
+    entered = {"net": False, "mount": False, "user": False}
+    if libc is not None:
+        entered = _enter_namespaces(libc, policy["isolate_network"], policy["isolate_filesystem"])
+        layers["network"] = "namespace" if entered["net"] else "none"
+        if entered["user"]:
+            layers["user"] = "user-namespace"
+    workdir = os.path.join(base, "work")
+    # Only ever mount inside our own new mount namespace: the same calls in the host's namespace
+    # would change the host's mounts.
+    if libc is not None and entered["mount"]:
+        workdir = _build_root(libc, base, int(policy["limits"]["disk_mb"]), uid)
+        layers["filesystem"] = "chroot"
+    else:
+        os.makedirs(workdir, mode=0o700, exist_ok=True)
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+    os.chdir(workdir)
+    if uid is not None:
+        _drop_privileges(uid)
+        layers["user"] = f"uid {uid}"
+    if libc is not None:
+        libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _require(policy, layers)
+    return workdir, layers
+
+
+def _require(policy: Mapping[str, Any], layers: Mapping[str, Any]) -> None:
+    if not policy["require_isolation"]:
+        return
+    missing = [
+        name
+        for name, wanted, got in (
+            ("network namespace", policy["isolate_network"], layers["network"] == "namespace"),
+            ("filesystem chroot", policy["isolate_filesystem"], layers["filesystem"] == "chroot"),
+            ("unprivileged user", policy["drop_privileges"], layers["user"] != "unchanged"),
+        )
+        if wanted and not got
+    ]
+    if missing:
+        raise SetupError(
+            f"required isolation unavailable: {', '.join(missing)} (run as root on Linux, or in a "
+            "container that allows unshare(2), or set require_isolation=false)"
+        )
+
+
+# ------------------------------------------------------------------ limits and audit hook
+
+
+def _set_limits(limits: Mapping[str, Any], cpu_seconds: int) -> None:
+    mb = 1024 * 1024
+    pairs = (
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_CPU, cpu_seconds),
+        (resource.RLIMIT_FSIZE, int(limits["max_file_mb"]) * mb),
+        (resource.RLIMIT_NOFILE, int(limits["open_files"])),
+        (resource.RLIMIT_NPROC, int(limits["processes"])),
+        (resource.RLIMIT_AS, int(limits["memory_mb"]) * mb),
+    )
+    for which, value in pairs:
+        _soft, hard = resource.getrlimit(which)
+        cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        # CPU: SIGXCPU at the soft limit, SIGKILL one second later if the signal is ignored.
+        hard_cap = cap + 1 if which == resource.RLIMIT_CPU else cap
+        if hard != resource.RLIM_INFINITY:
+            hard_cap = min(hard_cap, hard)
+        resource.setrlimit(which, (cap, hard_cap))
+
+
+def _make_audit_hook(
+    workdir: str, read_roots: tuple[str, ...]
+) -> Callable[[str, tuple[Any, ...]], None]:
+    """Build the hook; everything it needs is bound here, so patching modules later cannot blind it."""
+    realpath, fspath, join, getcwd = os.path.realpath, os.fspath, os.path.join, os.getcwd
+    write_roots = (
+        (workdir, "/tmp", "/dev/null") if workdir == _ROOT_WORKDIR else (workdir, "/dev/null")
+    )
+    write_flags = _WRITE_FLAGS
+    blocked_prefixes, blocked_imports = _BLOCKED_EVENT_PREFIXES, _BLOCKED_IMPORTS
+    path_events, read_only_events = _PATH_EVENTS, _READ_ONLY_EVENTS
+
+    def inside(path: Any, roots: tuple[str, ...]) -> bool:
+        if isinstance(path, int):
+            return True  # an already-open descriptor: its opening was checked
+        raw = fspath(path) if path is not None else "."
+        text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        full = realpath(join(getcwd(), text))
+        return any(full == root or full.startswith(root.rstrip("/") + "/") for root in roots)
+
+    def refuse(event: str, detail: Any = None) -> None:
+        suffix = f" ({detail!r})" if detail is not None else ""
+        raise PermissionError(f"blocked by the harness sandbox: {event}{suffix}")
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event.startswith(blocked_prefixes):
+            refuse(event)
+        if event == "import" and args and str(args[0]).split(".")[0] in blocked_imports:
+            refuse(event, args[0])
+        if event == "open":
+            path, mode, flags = args[0], args[1], args[2]
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(
+                isinstance(flags, int) and flags & write_flags
+            )
+            if not inside(path, write_roots if writes else write_roots + read_roots):
+                refuse("open outside the tool's working directory", path)
+        elif event in path_events:
+            roots = write_roots + read_roots if event in read_only_events else write_roots
+            for path in args[:2] if event in ("os.rename", "os.link") else args[:1]:
+                if not inside(path, roots):
+                    refuse(f"{event} outside the tool's working directory", path)
+
+    return hook
+
+
+def _read_roots() -> tuple[str, ...]:
+    return (*_stdlib_dirs(), "/usr/share/zoneinfo", "/dev/null", "/dev/urandom")
+
+
+# ------------------------------------------------------------------ running the tool
+
+
+def _pick_function(namespace: Mapping[str, Any], name: str | None) -> Callable[..., Any]:
+    """The function named like the tool, else the only one defined, else the last public one."""
+    defined = [
+        v
+        for v in namespace.values()
+        if callable(v) and getattr(getattr(v, "__code__", None), "co_filename", "") == "<tool>"
+    ]
+    if name and callable(namespace.get(name)):
+        return namespace[name]  # type: ignore[no-any-return]
+    public = [f for f in defined if not f.__name__.startswith("_")] or defined
+    if not public:
+        raise LookupError(
+            "the tool code defines no function; define one `def name(**arguments): ...`"
+        )
+    return public[-1]  # type: ignore[no-any-return]
+
+
+def _describe(exc: BaseException, limits: Mapping[str, Any]) -> tuple[str, str]:
+    """Turn an exception from the tool into (kind, message), naming the tool-code line."""
+    import traceback  # only on failure: it costs milliseconds at start-up
+
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<tool>"]
+    where = f" (line {lines[-1]} of the tool code)" if lines else ""
+    text = f"{type(exc).__name__}: {exc}{where}"
+    if isinstance(exc, MemoryError):
+        return "memory", f"memory limit exceeded ({limits['memory_mb']} MB address space): {text}"
+    if isinstance(exc, OSError) and exc.errno == 27:  # EFBIG: RLIMIT_FSIZE (Python ignores SIGXFSZ)
+        return (
+            "file_size",
+            f"file size limit exceeded ({limits['max_file_mb']} MB per file): {text}",
+        )
+    if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC: the tmpfs is full
+        return (
+            "disk",
+            f"disk quota exceeded ({limits['disk_mb']} MB for the working directory): {text}",
+        )
+    if isinstance(exc, PermissionError) and "harness sandbox" in str(exc):
+        return "blocked", text
+    return "exception", text
+
+
+def _run_tool(request: Mapping[str, Any]) -> Any:
+    namespace: dict[str, Any] = {"__name__": "__tool__", "__builtins__": __builtins__}
+    exec(compile(request["code"], "<tool>", "exec"), namespace)
+    function = _pick_function(namespace, request.get("function_name"))
+    result = function(**request["arguments"])
+    if hasattr(result, "__await__"):
+        raise TypeError("the tool function is `async def`; inline tools must be plain functions")
+    return result
+
+
+def _emit(fd: int, message: Mapping[str, Any]) -> None:
+    data = (json.dumps(message, allow_nan=False) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _result_message(
+    result: Any, limits: Mapping[str, Any], layers: Mapping[str, Any]
+) -> dict[str, Any]:
+    try:
+        text = json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return {
+            "ok": False,
+            "kind": "result",
+            "error": f"the tool returned a value that is not JSON-serialisable ({exc}); return dicts, "
+            "lists, strings, numbers, booleans or None",
+            "layers": layers,
+        }
+    if len(text) > int(limits["max_result_bytes"]):
+        return {
+            "ok": False,
+            "kind": "result",
+            "error": f"the tool result is {len(text)} bytes of JSON, over the {limits['max_result_bytes']}-byte limit",
+            "layers": layers,
+        }
+    return {"ok": True, "result": result, "layers": layers}
+
+
+def main() -> int:
+    """Read the request, isolate, run the tool, write one JSON line; the exit code is 0 or 3 (set-up)."""
+    request = json.loads(sys.stdin.buffer.read())
+    result_fd = os.dup(1)
+    os.dup2(2, 1)  # the tool's prints go to stderr, never into the result channel
+    policy = request["policy"]
+    limits = policy["limits"]
+    try:
+        workdir, layers = _isolate(request)
+        os.environ.clear()
+        os.environ.update(
+            {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+        )
+        # Forget ctypes: tool code that imports it again meets the audit hook.
+        for name in [m for m in sys.modules if m.split(".")[0] in ("ctypes", "_ctypes")]:
+            del sys.modules[name]
+        _set_limits(limits, int(request["cpu_seconds"]))
+        if policy["audit_hook"]:
+            sys.addaudithook(_make_audit_hook(workdir, _read_roots()))
+            layers["audit_hook"] = True
+    except (SetupError, OSError) as exc:
+        _emit(
+            result_fd,
+            {"ok": False, "kind": "setup", "error": f"sandbox set-up failed: {exc}", "layers": {}},
+        )
+        return 3
+    try:
+        result = _run_tool(request)
+    except BaseException as exc:  # the tool's failure is data for the parent, whatever it is
+        kind, text = _describe(exc, limits)
+        _emit(result_fd, {"ok": False, "kind": kind, "error": text, "layers": layers})
+        return 0
+    _emit(result_fd, _result_message(result, limits, layers))
+    return 0
+
+
+if __name__ == "__main__":
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Exit now: threads the tool left running must not keep the process alive after its result,
+    # and its atexit handlers must not run.
+    os._exit(status)

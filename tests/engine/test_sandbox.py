@@ -1,0 +1,399 @@
+"""The inline-Python sandbox: normal calls, failures as data, and every attack contained.
+
+Each attack runs twice: with every layer (the default policy) and with the audit hook switched
+off, to show that the OS layers (namespaces, chroot, private uid, rlimits) hold on their own.
+OS-layer runs are skipped where the machine cannot provide the layer (not root, no unshare).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.engine.sandbox import Sandbox, SandboxLimits, SandboxPolicy, SandboxReport, ToolOutcome
+
+LIMITS = SandboxLimits(memory_mb=256, max_file_mb=8, disk_mb=32, processes=8)
+CANARY = "canary-secret-5f2b9c1e"
+
+
+@pytest.fixture(scope="module")
+def layers() -> SandboxReport:
+    return asyncio.run(Sandbox().probe())
+
+
+@pytest.fixture(params=["all-layers", "os-layers-only"])
+def sandbox(request: pytest.FixtureRequest, layers: SandboxReport) -> Sandbox:
+    if request.param == "os-layers-only" and layers.filesystem != "chroot":
+        pytest.skip(f"OS isolation unavailable here: {layers}")
+    hook = request.param == "all-layers"
+    return Sandbox(SandboxPolicy(limits=LIMITS, audit_hook=hook), default_timeout_seconds=5)
+
+
+@pytest.fixture
+def full_sandbox() -> Sandbox:
+    return Sandbox(SandboxPolicy(limits=LIMITS), default_timeout_seconds=5)
+
+
+async def assert_still_works(sandbox: Sandbox) -> None:
+    """After an attack, the sandbox (and this process) carry on."""
+    outcome = await sandbox.run_python("def ping(x):\n    return x + 1\n", {"x": 41})
+    assert outcome == ToolOutcome(success=True, result=42, duration_ms=outcome.duration_ms)
+
+
+def assert_contained(outcome: ToolOutcome, *leaks: str) -> None:
+    assert not outcome.success, outcome
+    assert outcome.error
+    dumped = outcome.model_dump_json()
+    for leak in leaks:
+        assert leak not in dumped
+
+
+def private_uid_processes() -> list[int]:
+    """Live processes still running under a sandbox uid (there must be none after a call)."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+            uid, state = int(fields["Uid"].split()[0]), fields["State"].split()[0]
+        except (OSError, KeyError, ValueError):
+            continue
+        if 2_000_000_000 <= uid < 2_100_000_000 and state not in ("Z", "X"):
+            found.append(int(name))
+    return found
+
+
+# ------------------------------------------------------------------ normal behaviour
+
+
+async def test_calls_the_function_with_keyword_arguments(full_sandbox: Sandbox) -> None:
+    code = "import math\n\ndef area(radius, unit='cm'):\n    return {'area': round(math.pi * radius**2, 2), 'unit': unit}\n"
+    outcome = await full_sandbox.run_python(code, {"radius": 2})
+    assert outcome.success and outcome.result == {"area": 12.57, "unit": "cm"}
+    assert outcome.error is None and outcome.duration_ms > 0
+
+
+async def test_prints_do_not_corrupt_the_result(full_sandbox: Sandbox) -> None:
+    code = 'def noisy():\n    print(\'{"ok": true, "result": "forged"}\')\n    return \'real\'\n'
+    outcome = await full_sandbox.run_python(code, {})
+    assert outcome.result == "real"
+
+
+@pytest.mark.parametrize(
+    ("code", "function_name", "expected"),
+    [
+        ("def _helper():\n    return 1\n\ndef main():\n    return _helper() + 1\n", None, 2),
+        ("def a():\n    return 'a'\n\ndef b():\n    return 'b'\n", "a", "a"),
+        ("def a():\n    return 'a'\n\ndef b():\n    return 'b'\n", None, "b"),
+    ],
+)
+async def test_picks_the_tool_function(
+    full_sandbox: Sandbox, code: str, function_name: str | None, expected: str
+) -> None:
+    outcome = await full_sandbox.run_python(code, {}, function_name=function_name)
+    assert outcome.result == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "arguments", "message"),
+    [
+        (
+            "def f():\n    return 1 / 0\n",
+            {},
+            "ZeroDivisionError: division by zero (line 2 of the tool code)",
+        ),
+        ("def f():\n    return {1, 2}\n", {}, "not JSON-serialisable"),
+        ("def f():\n    return float('nan')\n", {}, "not JSON-serialisable"),
+        (
+            "def f(x):\n    return x\n",
+            {"y": 1},
+            "TypeError: f() got an unexpected keyword argument 'y'",
+        ),
+        ("x = 1\n", {}, "defines no function"),
+        ("def f(:\n", {}, "SyntaxError"),
+        ("async def f():\n    return 1\n", {}, "async def"),
+        ("import sys\n\ndef f():\n    sys.exit(3)\n", {}, "SystemExit: 3"),
+        ("import os\n\ndef f():\n    os._exit(0)\n", {}, "exited with status 0 without a result"),
+        ("import faulthandler\n\ndef f():\n    faulthandler._sigsegv()\n", {}, "killed by SIGSEGV"),
+        (
+            "import httpx\n\ndef f():\n    return 1\n",
+            {},
+            "ModuleNotFoundError: No module named 'httpx'",
+        ),
+        ("def f():\n    return 'x' * 2_000_000\n", {}, "over the 1000000-byte limit"),
+    ],
+)
+async def test_failures_become_tool_errors(
+    full_sandbox: Sandbox, code: str, arguments: dict[str, object], message: str
+) -> None:
+    outcome = await full_sandbox.run_python(code, arguments)
+    assert_contained(outcome)
+    assert message in (outcome.error or "")
+
+
+async def test_arguments_must_be_json(full_sandbox: Sandbox) -> None:
+    outcome = await full_sandbox.run_python("def f(x):\n    return x\n", {"x": {1, 2}})
+    assert_contained(outcome)
+    assert "not JSON-serialisable" in (outcome.error or "")
+
+
+async def test_missing_interpreter_is_a_tool_error() -> None:
+    outcome = await Sandbox(python="/nonexistent/python").run_python("def f():\n    return 1\n", {})
+    assert_contained(outcome)
+    assert "could not start the sandbox interpreter" in (outcome.error or "")
+
+
+async def test_concurrent_calls_stay_separate(full_sandbox: Sandbox) -> None:
+    code = "import os\n\ndef f(n):\n    open('mine.txt', 'w').write(str(n))\n    return [n, os.listdir('.')]\n"
+    outcomes = await asyncio.gather(*(full_sandbox.run_python(code, {"n": n}) for n in range(4)))
+    assert [o.result for o in outcomes] == [[n, ["mine.txt"]] for n in range(4)]
+
+
+async def test_threads_left_running_do_not_hold_the_result(full_sandbox: Sandbox) -> None:
+    code = "import threading, time\n\ndef f():\n    threading.Thread(target=time.sleep, args=(60,)).start()\n    return 'done'\n"
+    outcome = await full_sandbox.run_python(code, {}, timeout_seconds=3)
+    assert outcome.result == "done" and outcome.duration_ms < 2000
+
+
+def test_reports_the_layers_applied(layers: SandboxReport) -> None:
+    assert layers.audit_hook
+    if os.geteuid() == 0 and layers.network == "namespace":
+        assert layers.filesystem == "chroot" and layers.user.startswith("uid ")
+
+
+async def test_require_isolation_refuses_when_a_layer_is_missing(layers: SandboxReport) -> None:
+    if layers.network == "namespace":
+        pytest.skip("every layer is available here; nothing to refuse")
+    policy = SandboxPolicy(require_isolation=True)
+    outcome = await Sandbox(policy).run_python("def f():\n    return 1\n", {})
+    assert_contained(outcome)
+    assert "required isolation unavailable" in (outcome.error or "")
+
+
+# ------------------------------------------------------------------ attacks
+
+
+async def test_infinite_loop_times_out(sandbox: Sandbox) -> None:
+    outcome = await sandbox.run_python(
+        "def spin():\n    while True:\n        pass\n", {}, timeout_seconds=1
+    )
+    assert_contained(outcome)
+    assert "timed out after 1 s" in (outcome.error or "")
+    assert outcome.duration_ms < 4000
+    await assert_still_works(sandbox)
+
+
+async def test_cpu_limit_kills_a_busy_tool(sandbox: Sandbox) -> None:
+    policy = sandbox.policy.model_copy(
+        update={"limits": LIMITS.model_copy(update={"cpu_seconds": 1})}
+    )
+    outcome = await Sandbox(policy).run_python(
+        "def spin():\n    while True:\n        pass\n", {}, timeout_seconds=10
+    )
+    assert_contained(outcome)
+    assert "CPU time limit exceeded" in (outcome.error or "")
+
+
+async def test_long_sleep_is_killed_by_the_wall_clock(sandbox: Sandbox) -> None:
+    outcome = await sandbox.run_python(
+        "import time\n\ndef nap():\n    time.sleep(60)\n", {}, timeout_seconds=1
+    )
+    assert_contained(outcome)
+    assert "timed out" in (outcome.error or "")
+    assert outcome.duration_ms < 4000
+    assert private_uid_processes() == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "def bomb():\n    return len(bytearray(8 * 1024**3))\n",
+        "def bomb():\n    hoard = []\n    while True:\n        hoard.append(bytearray(10**6))\n",
+    ],
+    ids=["one-huge-allocation", "gradual-growth"],
+)
+async def test_memory_bomb_hits_the_memory_limit(sandbox: Sandbox, code: str) -> None:
+    outcome = await sandbox.run_python(code, {})
+    assert_contained(outcome)
+    assert "memory limit exceeded (256 MB" in (outcome.error or "")
+    await assert_still_works(sandbox)
+
+
+async def test_huge_file_write_hits_the_file_size_limit(sandbox: Sandbox) -> None:
+    code = "def fill():\n    with open('big.bin', 'wb') as out:\n        out.write(b'x' * (64 * 1024**2))\n"
+    outcome = await sandbox.run_python(code, {})
+    assert_contained(outcome)
+    assert "file size limit exceeded (8 MB per file)" in (outcome.error or "")
+
+
+async def test_many_files_hit_the_disk_quota(sandbox: Sandbox, layers: SandboxReport) -> None:
+    if layers.filesystem != "chroot":
+        pytest.skip("the disk quota is the chroot's tmpfs")
+    code = "def fill():\n    for i in range(20):\n        open(f'part{i}', 'wb').write(b'x' * (7 * 1024**2))\n"
+    outcome = await sandbox.run_python(code, {})
+    assert_contained(outcome)
+    assert "disk quota exceeded (32 MB" in (outcome.error or "")
+
+
+async def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
+    outcome = await sandbox.run_python(
+        "import os\n\ndef bomb():\n    while True:\n        os.fork()\n", {}
+    )
+    assert_contained(outcome)
+    assert "os.fork" in (outcome.error or "") or "Resource temporarily unavailable" in (
+        outcome.error or ""
+    )
+    assert private_uid_processes() == []
+    await assert_still_works(sandbox)
+
+
+async def test_escaped_daemon_is_killed_after_the_call(
+    sandbox: Sandbox, layers: SandboxReport
+) -> None:
+    code = (
+        "import os, time\n\ndef escape():\n    if os.fork() == 0:\n        os.setsid()\n"
+        "        time.sleep(60)\n    return 'parent returned'\n"
+    )
+    outcome = await sandbox.run_python(code, {})
+    if sandbox.policy.audit_hook:
+        assert_contained(outcome)
+    else:
+        assert outcome.result == "parent returned"
+    if layers.user.startswith("uid "):
+        assert private_uid_processes() == []
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secret.txt"
+    path.write_text(CANARY)
+    path.chmod(0o644)
+    return path
+
+
+@pytest.mark.parametrize(
+    "target", ["/etc/passwd", "secret", "/proc/1/environ", "../../../../etc/hostname"]
+)
+async def test_reading_outside_the_working_directory_fails(
+    sandbox: Sandbox, secret_file: Path, target: str
+) -> None:
+    path = str(secret_file) if target == "secret" else target
+    outcome = await sandbox.run_python(
+        "def peek(path):\n    return open(path).read()\n", {"path": path}
+    )
+    assert_contained(outcome, CANARY, "root:x:0:0")
+
+
+async def test_symlink_to_outside_does_not_help(sandbox: Sandbox, secret_file: Path) -> None:
+    code = "import os\n\ndef peek(path):\n    os.symlink(path, 'link')\n    return open('link').read()\n"
+    outcome = await sandbox.run_python(code, {"path": str(secret_file)})
+    assert_contained(outcome, CANARY)
+
+
+async def test_writing_outside_the_working_directory_fails(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    target = tmp_path / "pwned"
+    tmp_path.chmod(0o777)
+    outcome = await sandbox.run_python(
+        "def drop(path):\n    open(path, 'w').write('x')\n", {"path": str(target)}
+    )
+    assert_contained(outcome)
+    assert not target.exists()
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[object]]]:
+    """A TCP server on 127.0.0.1 that records every connection it accepts."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, peer = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(peer)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join()
+    server.close()
+
+
+async def test_socket_to_a_listening_port_never_connects(
+    sandbox: Sandbox, listener: tuple[int, list[object]]
+) -> None:
+    port, accepted = listener
+    code = (
+        "import socket\n\ndef call_home(port):\n    s = socket.create_connection(('127.0.0.1', port), timeout=2)\n"
+        "    s.sendall(b'hello')\n    return 'connected'\n"
+    )
+    outcome = await sandbox.run_python(code, {"port": port})
+    assert_contained(outcome)
+    await asyncio.sleep(0.3)  # let the server thread notice a connection if one had arrived
+    assert accepted == []
+
+
+async def test_os_system_runs_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    tmp_path.chmod(0o777)
+    code = "import os\n\ndef shell(path):\n    return os.system(f'touch {path}')\n"
+    outcome = await sandbox.run_python(code, {"path": str(marker)})
+    if sandbox.policy.audit_hook:
+        assert_contained(outcome)
+        assert "blocked by the harness sandbox: os.system" in (outcome.error or "")
+    else:
+        assert outcome.result != 0  # no shell exists inside the chroot
+    assert not marker.exists()
+
+
+async def test_subprocess_runs_nothing(sandbox: Sandbox) -> None:
+    code = "import subprocess\n\ndef run():\n    return subprocess.run(['cat', '/etc/passwd'], capture_output=True, text=True).stdout\n"
+    outcome = await sandbox.run_python(code, {})
+    assert_contained(outcome, "root:x:0:0")
+
+
+async def test_parent_environment_is_invisible(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HARNESS_TEST_CANARY", CANARY)
+    code = "import os\n\ndef env():\n    return dict(os.environ)\n"
+    outcome = await sandbox.run_python(code, {})
+    assert outcome.success and CANARY not in json.dumps(outcome.result)
+    assert "HARNESS_TEST_CANARY" not in outcome.result
+    code = "import os\n\ndef env():\n    return open(f'/proc/{os.getppid()}/environ', 'rb').read().decode('latin-1')\n"
+    assert_contained(await sandbox.run_python(code, {}), CANARY)
+
+
+async def test_signalling_the_parent_fails(sandbox: Sandbox) -> None:
+    code = "import os, signal\n\ndef kill():\n    os.kill(os.getppid(), signal.SIGTERM)\n"
+    outcome = await sandbox.run_python(code, {})
+    assert_contained(outcome)
+    await assert_still_works(sandbox)
+
+
+async def test_too_many_open_files(sandbox: Sandbox) -> None:
+    code = "def hoard():\n    return [open(f'f{i}', 'w') for i in range(1000)]\n"
+    outcome = await sandbox.run_python(code, {})
+    assert_contained(outcome)
+    assert "Too many open files" in (outcome.error or "")
+
+
+async def test_output_flood_is_capped(sandbox: Sandbox) -> None:
+    code = "import os\n\ndef flood():\n    for _ in range(50):\n        os.write(3, b'x' * 1_000_000)\n    return 1\n"
+    outcome = await sandbox.run_python(code, {})
+    assert_contained(outcome)
