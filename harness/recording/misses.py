@@ -157,6 +157,7 @@ class ReplayMissError(CassetteMissError):
         cassette: the cassette file.
         context: scenario, turn and re-record command.
         node: the node that made the request (from the request's `harness` extension).
+        purpose: why the node called (e.g. main response, condition), from the same extension.
         method: the request method.
         uri: the request URL.
         reason: why nothing matched.
@@ -171,6 +172,7 @@ class ReplayMissError(CassetteMissError):
         context: MissContext,
         node: str | None,
         method: str,
+        purpose: str | None = None,
         uri: str,
         reason: str,
         closest: Interaction | None,
@@ -180,6 +182,7 @@ class ReplayMissError(CassetteMissError):
         self.cassette = cassette
         self.context = context
         self.node = node
+        self.purpose = purpose
         self.method = method
         self.uri = uri
         self.reason = reason
@@ -191,6 +194,7 @@ class ReplayMissError(CassetteMissError):
                 f"scenario {context.scenario!r}" if context.scenario else None,
                 f"turn {context.turn}" if context.turn is not None else None,
                 f"node {node!r}" if node else None,
+                f"purpose {purpose!r}" if purpose else None,
             )
             if part
         )

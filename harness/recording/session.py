@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import httpx
 
@@ -24,7 +22,12 @@ from harness.recording.misses import (
 )
 from harness.recording.modes import RecordMode, parse_record_mode
 from harness.recording.scrub import ScrubOptions
-from harness.recording.transport import CassetteState, RecordingTransport, ReplayTransport
+from harness.recording.transport import (
+    CassetteState,
+    RecordingTransport,
+    ReplayTransport,
+    is_recordable_status,
+)
 
 __all__ = ["CassetteBusyError", "CassetteSession", "open_cassette"]
 
@@ -76,9 +79,24 @@ class CassetteSession:
         else:
             self.transport = ReplayTransport(state, on_miss=self._miss)
 
-    def set_context(self, **changes: Any) -> None:
-        """Update what miss reports name: `scenario`, `scenario_path`, `turn`, `rerecord_command`."""
-        self.context = dataclasses.replace(self.context, **changes)
+    def set_context(
+        self,
+        *,
+        scenario: str | None = None,
+        scenario_path: str | None = None,
+        turn: int | None = None,
+        rerecord_command: str | None = None,
+    ) -> None:
+        """Update what miss reports name (arguments left as None keep their current value)."""
+        current = self.context
+        self.context = MissContext(
+            scenario=current.scenario if scenario is None else scenario,
+            scenario_path=current.scenario_path if scenario_path is None else scenario_path,
+            turn=current.turn if turn is None else turn,
+            rerecord_command=(
+                current.rerecord_command if rerecord_command is None else rerecord_command
+            ),
+        )
 
     @property
     def replayed_count(self) -> int:
@@ -166,6 +184,7 @@ class CassetteSession:
             cassette=self.path,
             context=self.context,
             node=_node_of(request),
+            purpose=_purpose_of(request),
             method=request.method,
             uri=str(request.url),
             reason=f"{reason} (record mode {self.mode.value})",
@@ -177,12 +196,19 @@ class CassetteSession:
         )
 
 
-def _node_of(request: httpx.Request) -> str | None:
+def _harness_extension(request: httpx.Request, name: str) -> str | None:
+    # Set by the engine's LLM client: `extensions={"harness": {"node_logical_id": ...}}`.
     extension = request.extensions.get("harness")
-    if isinstance(extension, dict):
-        node = extension.get("node_logical_id")
-        return None if node is None else str(node)
-    return None
+    value = extension.get(name) if isinstance(extension, dict) else None
+    return None if value is None else str(value)
+
+
+def _node_of(request: httpx.Request) -> str | None:
+    return _harness_extension(request, "node_logical_id")
+
+
+def _purpose_of(request: httpx.Request) -> str | None:
+    return _harness_extension(request, "purpose")
 
 
 def _claim(path: Path) -> None:
@@ -226,7 +252,8 @@ def open_cassette(
     # `all` replaces the cassette, so the old file is not even parsed (it may be unreadable).
     loaded = None if mode is RecordMode.ALL else load_cassette(path)
     existed = path.is_file() if mode is RecordMode.ALL else loaded is not None
-    interactions = loaded or []
+    # A 429/5xx recorded by another tool would only make the replayed run sleep and retry.
+    interactions = [i for i in loaded or [] if is_recordable_status(i.status)]
     state = CassetteState(
         path,
         interactions,

@@ -48,7 +48,7 @@ async def test_a_changed_prompt_line_is_reported_with_a_diff(
     error = caught.value
     assert isinstance(error, CassetteMissError) and isinstance(error, HarnessError)
     text = str(error)
-    assert "scenario 'books a visit', turn 2, node 'node_confirm'" in text
+    assert "scenario 'books a visit', turn 2, node 'node_confirm', purpose 'main'" in text
     assert "closest recorded request: #0 POST" in text
     assert "-messages[0].content: Always confirm the slot." in text
     assert "+messages[0].content: Always confirm the slot twice." in text

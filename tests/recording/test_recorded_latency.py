@@ -8,9 +8,17 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from recording_fakes import FakeProvider, chat_body, post_chat
 
-from harness.recording import LATENCY_HEADER, load_cassette, open_cassette
+from harness.recording import (
+    LATENCY_HEADER,
+    Interaction,
+    ReplayMissError,
+    load_cassette,
+    open_cassette,
+    save_cassette,
+)
 
 
 async def test_replay_reports_the_recorded_latency_without_waiting(
@@ -72,3 +80,19 @@ async def test_compressed_answers_are_stored_decoded(
     stored = json.loads(path.read_text())["interactions"][0]["response"]
     assert "content-encoding" not in {name.lower() for name in stored["headers"]}
     assert json.loads(stored["body"]["string"]) == live.json()
+
+
+async def test_errors_recorded_by_other_tools_are_not_replayed(tmp_path: Path) -> None:
+    def answer(path: str, status: int) -> Interaction:
+        return Interaction("GET", f"http://x{path}", None, {}, status, "", {}, "{}")
+
+    path = tmp_path / "foreign.json"
+    save_cassette(path, [answer("/busy", 429), answer("/down", 503), answer("/ok", 200)])
+    async with (
+        open_cassette(path) as session,
+        httpx.AsyncClient(transport=session.transport) as client,
+    ):
+        assert (await client.get("http://x/ok")).status_code == 200
+        for url in ("http://x/busy", "http://x/down"):
+            with pytest.raises(ReplayMissError):
+                await client.get(url)
