@@ -1,0 +1,453 @@
+"""Scenario format v1: one YAML file = one conversation to run and check.
+
+The reference with examples is `docs/scenarios.md`; `scenario_json_schema()` is the schema editors
+use (`harness schema scenario`). The models forbid unknown keys. The loader
+(`harness.scenarios`) merges `_defaults.yaml` files, expands `matrix`, resolves file paths, derives
+`id`, and attaches a `ScenarioSource`; these models hold data only (no I/O).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from harness.models.api import (
+    ChatMessage,
+    Command,
+    NodeRunInput,
+    ObjectId,
+    ThreadInput,
+    WorkflowRunInput,
+)
+from harness.models.expect import *  # noqa: F403
+from harness.models.expect import Expect, FieldMatch, ScenarioModel, TextExpect
+from harness.models.expect import __all__ as _expect_all
+from harness.models.selector import Selector
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SIMULATION_STOP_TOKEN",
+    "Budgets",
+    "CommandSpec",
+    "Evaluation",
+    "Limit",
+    "Mocks",
+    "Repeat",
+    "Scenario",
+    "ScenarioSource",
+    "SimulatedUser",
+    "StartSpec",
+    "StopCondition",
+    "ToolMock",
+    "Turn",
+    "TurnKind",
+    "scenario_json_schema",
+    "user_run_input",
+    *_expect_all,
+]
+
+FORMAT_VERSION = 1
+"""The scenario format version this harness reads."""
+
+SIMULATION_STOP_TOKEN = "<<GOAL_REACHED>>"
+"""What a simulated user answers to end the conversation when `stop_when.goal_reached` is on."""
+
+Variables = dict[str, JsonValue]
+
+
+def _listify(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _contains_short(value: Any) -> Any:
+    return {"contains": value} if isinstance(value, str) else value
+
+
+def _empty_if_flag(value: Any) -> Any:
+    return {} if value is None or value is True else value
+
+
+# ------------------------------------------------------------------ turns
+
+
+class CommandSpec(ScenarioModel):
+    """The value of `pause`, `resume` and `stop` turns: `{}` (or `null`/`true`)."""
+
+
+_Flag = Annotated[
+    CommandSpec,
+    BeforeValidator(_empty_if_flag, json_schema_input_type=CommandSpec | Literal[True] | None),
+]
+
+
+class StartSpec(ScenarioModel):
+    """The value of a `start` turn; variables here override the scenario's."""
+
+    dynamic_variables: Variables = Field(
+        default_factory=dict, description="Extra `{{...}}` values."
+    )
+    runtime_variables: Variables = Field(
+        default_factory=dict, description="Extra `[[...]]` values."
+    )
+    miscellaneous: Variables = Field(default_factory=dict, description="Extra miscellaneous data.")
+    user: (
+        Annotated[list[str], BeforeValidator(_listify, json_schema_input_type=str | list[str])]
+        | None
+    ) = Field(default=None, description="User message(s) sent with the start command.")
+
+
+class StopCondition(ScenarioModel):
+    """When a simulated conversation ends (besides a terminal run status and `max_turns`)."""
+
+    node: (
+        Annotated[list[str], BeforeValidator(_listify, json_schema_input_type=str | list[str])]
+        | None
+    ) = Field(default=None, description="The run reached one of these nodes.")
+    says: Annotated[TextExpect, BeforeValidator(_contains_short)] | None = Field(
+        default=None, description="The assistant's reply matches (a string: contains it)."
+    )
+    goal_reached: bool = Field(
+        default=True,
+        description=f"The simulated user may end it by answering {SIMULATION_STOP_TOKEN}.",
+    )
+
+
+class SimulatedUser(ScenarioModel):
+    """An LLM plays the user: a persona with a goal, for up to `max_turns` messages."""
+
+    persona: str = Field(min_length=1, description="Who the user is and how they talk.")
+    goal: str = Field(min_length=1, description="What the user wants to achieve.")
+    max_turns: int = Field(default=10, ge=1, le=100, description="At most this many user messages.")
+    stop_when: StopCondition = Field(default_factory=StopCondition, description="When to stop.")
+    fail_on_max_turns: bool = Field(
+        default=False, description="Fail the turn when `max_turns` is reached before a stop."
+    )
+    first_message: str | None = Field(default=None, description="A fixed opening message.")
+    provider: str | None = Field(default=None, description="LLM provider name (default: default).")
+    model: str | None = Field(default=None, description="LLM model (default: the provider's).")
+    temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling temperature.")
+
+
+class TurnKind(StrEnum):
+    """What a turn does; exactly one of these keys is given per turn."""
+
+    START = "start"
+    USER = "user"
+    INPUT = "input"
+    SIMULATE = "simulate"
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+
+
+_ACTIONS = [kind.value for kind in TurnKind]
+
+
+class Turn(ScenarioModel):
+    """One step of the conversation: an action (exactly one action key) plus expectations."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": [a]} for a in _ACTIONS]},
+    )
+
+    name: str | None = Field(default=None, description="A label for reports.")
+    start: StartSpec | None = Field(default=None, description="Start the run.")
+    user: (
+        Annotated[list[str], BeforeValidator(_listify, json_schema_input_type=str | list[str])]
+        | None
+    ) = Field(default=None, min_length=1, description="User message(s) for the parked node.")
+    input: WorkflowRunInput | None = Field(default=None, description="A raw run input, as is.")
+    simulate: SimulatedUser | None = Field(default=None, description="A simulated user.")
+    pause: _Flag | None = Field(default=None, description="Pause the run.")
+    resume: _Flag | None = Field(default=None, description="Resume a paused run.")
+    stop: _Flag | None = Field(default=None, description="Stop the run (cancelled).")
+    expect: Expect | None = Field(default=None, description="Checked after this turn.")
+    budgets: Budgets | None = Field(default=None, description="Limits for this turn.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_action(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        given = [a for a in _ACTIONS if a in data]
+        if len(given) != 1:
+            got = ", ".join(f"`{a}`" for a in given) or "none"
+            raise ValueError(f"a turn needs exactly one of {', '.join(_ACTIONS)}; got {got}")
+        if given[0] in ("start", "pause", "resume", "stop"):
+            data = {**data, given[0]: _empty_if_flag(data[given[0]])}
+        return data
+
+    @property
+    def kind(self) -> TurnKind:
+        """The action of this turn."""
+        return next(k for k in TurnKind if getattr(self, k.value) is not None)
+
+    @property
+    def label(self) -> str:
+        """`name`, or a short description of the action, for reports."""
+        if self.name:
+            return self.name
+        if self.user:
+            return f"user: {self.user[0][:60]}"
+        return self.kind.value
+
+
+# ------------------------------------------------------------------ mocks, budgets, repeat
+
+
+class ToolMock(ScenarioModel):
+    """What a tool does instead of running (engine backend): return, raise, after a delay."""
+
+    when: Variables | None = Field(default=None, description="Only for calls with these args.")
+    returns: JsonValue = Field(default=None, description="The tool's result.")
+    raises: str | None = Field(default=None, description="Fail the call with this error message.")
+    delay_seconds: float = Field(default=0, ge=0, le=600, description="Wait this long first.")
+
+    @model_validator(mode="after")
+    def _returns_or_raises(self) -> ToolMock:
+        if self.raises is not None and "returns" in self.model_fields_set:
+            raise ValueError("give `returns` or `raises`, not both")
+        return self
+
+
+def _mock_list(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+class Mocks(ScenarioModel):
+    """Replacements for parts of the workflow while it runs on the engine."""
+
+    tools: dict[
+        str,
+        Annotated[
+            list[ToolMock],
+            BeforeValidator(_mock_list, json_schema_input_type=ToolMock | list[ToolMock]),
+        ],
+    ] = Field(
+        default_factory=dict, description="Tool name -> mock (or a list: first `when` match wins)."
+    )
+
+    def tool_mock(self, name: str, arguments: dict[str, Any]) -> ToolMock | None:
+        """The mock for a call of `name` with `arguments`, or None when the tool runs for real."""
+        for mock in self.tools.get(name, []):
+            if mock.when is None or all(arguments.get(k) == v for k, v in mock.when.items()):
+                return mock
+        return None
+
+
+class Limit(ScenarioModel):
+    """A budget on one measure; `max` bounds each measurement, `p95` their 95th percentile."""
+
+    max: float | None = Field(default=None, ge=0, description="Upper bound of every measurement.")
+    p95: float | None = Field(default=None, ge=0, description="Upper bound of the 95th percentile.")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Limit:
+        if self.max is None and self.p95 is None:
+            raise ValueError("give `max`, `p95` or both")
+        return self
+
+
+class Budgets(ScenarioModel):
+    """Limits on cost and speed. Per turn: that turn (p95 over repeats). Per scenario: see docs."""
+
+    tokens: Limit | None = Field(default=None, description="LLM tokens (prompt + completion).")
+    llm_calls: Limit | None = Field(default=None, description="Number of LLM calls.")
+    latency_ms: Limit | None = Field(default=None, description="LLM latency in milliseconds.")
+
+
+class Repeat(ScenarioModel):
+    """Run the scenario several times; it passes when at least `min_pass` runs pass."""
+
+    runs: int = Field(default=1, ge=1, le=1000, description="How many times to run it.")
+    min_pass: int | None = Field(
+        default=None, ge=0, description="Runs that must pass (default: all)."
+    )
+    k: int | None = Field(default=None, ge=1, description="k of pass@k and pass^k (default: runs).")
+
+    @model_validator(mode="after")
+    def _within_runs(self) -> Repeat:
+        for key in ("min_pass", "k"):
+            value = getattr(self, key)
+            if value is not None and value > self.runs:
+                raise ValueError(f"`{key}` ({value}) cannot exceed `runs` ({self.runs})")
+        return self
+
+    @property
+    def required(self) -> int:
+        """How many runs must pass."""
+        return self.runs if self.min_pass is None else self.min_pass
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+class Evaluation(ScenarioModel):
+    """Evaluate the finished run with an evaluator workflow and check its verdict.
+
+    With neither `workflow` nor `workflow_id`, the workflow's own evaluator
+    (`workflow_config.evaluation_config`) is used.
+    """
+
+    workflow: str | None = Field(default=None, description="An evaluator workflow file (engine).")
+    workflow_id: ObjectId | None = Field(
+        default=None, description="An evaluator workflow id (api)."
+    )
+    workflow_version: int | None = Field(default=None, ge=0, description="Its version number.")
+    dynamic_variables: Variables = Field(
+        default_factory=dict, description="Extra evaluator inputs."
+    )
+    expect: dict[Selector, FieldMatch] = Field(
+        default_factory=dict, description="Verdict field (a selector) -> expected value or bounds."
+    )
+
+    @property
+    def uses_own_evaluator(self) -> bool:
+        """Whether the workflow's own configured evaluator is meant."""
+        return self.workflow is None and self.workflow_id is None
+
+
+# ------------------------------------------------------------------ the scenario
+
+
+class ScenarioSource(BaseModel):
+    """Where a loaded scenario came from (set by the loader, never written in YAML)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str = Field(description="Path of the scenario file.")
+    defaults_files: list[str] = Field(
+        default_factory=list, description="`_defaults.yaml` merged in."
+    )
+    parameters: Variables = Field(default_factory=dict, description="This matrix combination.")
+
+
+Matrix = dict[str, Annotated[list[JsonValue], Field(min_length=1)]] | list[Variables]
+
+
+class Scenario(ScenarioModel):
+    """A conversation with a workflow, its mocks, and what must hold."""
+
+    version: int = Field(default=FORMAT_VERSION, description="Scenario format version: 1.")
+    name: str = Field(min_length=1, description="What the scenario shows, in a few words.")
+    id: str | None = Field(default=None, description="Stable id; default: derived from the path.")
+    description: str | None = Field(default=None, description="Longer explanation.")
+    tags: list[str] = Field(default_factory=list, description="For selecting scenarios (`-k`).")
+    workflow: str | None = Field(
+        default=None, description="Hydrated workflow config file (engine), relative to this file."
+    )
+    workflow_id: ObjectId | None = Field(default=None, description="Workflow id (api backend).")
+    workflow_version: int | None = Field(default=None, ge=0, description="Workflow version (api).")
+    dynamic_variables: Variables = Field(default_factory=dict, description="`{{...}}` values.")
+    runtime_variables: Variables = Field(default_factory=dict, description="`[[...]]` values.")
+    miscellaneous: Variables = Field(default_factory=dict, description="Run input miscellaneous.")
+    turns: list[Turn] = Field(min_length=1, description="The conversation, in order.")
+    expect: Expect | None = Field(default=None, description="Checked on the whole run at the end.")
+    mocks: Mocks = Field(default_factory=Mocks, description="Tool mocks (engine backend).")
+    budgets: Budgets | None = Field(default=None, description="Limits for the whole scenario.")
+    repeat: Repeat = Field(default_factory=Repeat, description="Repeats and the pass rule.")
+    evaluation: Evaluation | None = Field(default=None, description="Evaluator and its verdict.")
+    matrix: Matrix | None = Field(
+        default=None, description="Variables -> values; one scenario per combination."
+    )
+    timeout_seconds: float | None = Field(default=None, gt=0, description="Per-run time limit.")
+
+    _source: ScenarioSource | None = PrivateAttr(default=None)
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v != FORMAT_VERSION:
+            raise ValueError(
+                f"scenario format version {v} is not supported; this harness reads version "
+                f"{FORMAT_VERSION}: upgrade harness or write `version: {FORMAT_VERSION}`"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Scenario:
+        if self.workflow is None and self.workflow_id is None:
+            raise ValueError(
+                "give `workflow` (a workflow file, for the engine) or `workflow_id` (for the api)"
+            )
+        first = self.turns[0].kind
+        if first not in (TurnKind.START, TurnKind.INPUT):
+            raise ValueError(f"the first turn must be `start` (or a raw `input`), not `{first}`")
+        return self
+
+    @property
+    def source(self) -> ScenarioSource | None:
+        """Where the loader found this scenario (None when built in code)."""
+        return self._source
+
+    def with_source(self, source: ScenarioSource) -> Scenario:
+        """A copy of this scenario that knows where it came from."""
+        copy = self.model_copy()
+        copy._source = source
+        return copy
+
+    def run_input_for(self, turn: Turn) -> WorkflowRunInput:
+        """The run input a non-simulated turn sends (ids are filled in by the runner).
+
+        Raises:
+            ValueError: for a `simulate` turn, whose messages come from the simulator
+                (send each with `user_run_input`).
+        """
+        kind = turn.kind
+        if kind is TurnKind.INPUT and turn.input is not None:
+            return turn.input.model_copy(deep=True)
+        if kind is TurnKind.START and turn.start is not None:
+            spec = turn.start
+            return WorkflowRunInput(
+                command=Command.START,
+                dynamic_variables={**self.dynamic_variables, **spec.dynamic_variables},
+                runtime_variables={**self.runtime_variables, **spec.runtime_variables},
+                miscellaneous={**self.miscellaneous, **spec.miscellaneous},
+                version_number=self.workflow_version or 0,
+                thread_to_node_inputs=_messages(spec.user or []),
+            )
+        if kind is TurnKind.USER and turn.user is not None:
+            return user_run_input(turn.user)
+        if kind is TurnKind.SIMULATE:
+            raise ValueError(
+                "a simulated turn has no fixed input; send each message with user_run_input"
+            )
+        return WorkflowRunInput(command=Command(kind.value))
+
+
+def _messages(texts: list[str]) -> dict[str, ThreadInput]:
+    if not texts:
+        return {}
+    messages: list[Any] = [ChatMessage(role="user", content=t) for t in texts]
+    return {"0": ThreadInput(node_run_inputs=[NodeRunInput(type="llm", messages=messages)])}
+
+
+def user_run_input(texts: str | list[str]) -> WorkflowRunInput:
+    """A `data` run input delivering user message(s) to the node thread "0" is parked on."""
+    return WorkflowRunInput(
+        command=Command.DATA,
+        thread_to_node_inputs=_messages([texts] if isinstance(texts, str) else texts),
+    )
+
+
+Turn.model_rebuild()
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file (draft 2020-12), for editors and `harness schema`."""
+    schema = Scenario.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"harness scenario (format v{FORMAT_VERSION})"
+    schema["properties"]["version"]["const"] = FORMAT_VERSION
+    return schema

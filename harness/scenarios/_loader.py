@@ -1,0 +1,391 @@
+"""Scenario files -> `Scenario` models: discovery, `_defaults.yaml`, paths, matrix, ids.
+
+Every problem becomes a `ScenarioIssue` with file:line:col; loading goes on past a bad file so one
+call reports all of them (`validate_paths`), and `load_scenarios` raises them together.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from harness.models.api import WorkflowConfigFullyHydrated
+from harness.models.scenario import Scenario, ScenarioSource
+from harness.models.selector import Step
+from harness.scenarios._issues import (
+    ScenarioIssue,
+    ScenarioLoadError,
+    allowed_keys,
+    issue_at,
+    issues_from_validation,
+    suggest,
+)
+from harness.scenarios._matrix import expand_matrix, matrix_id
+from harness.scenarios._yaml import Document, Location, YamlProblem, parse_yaml
+
+__all__ = [
+    "DEFAULTS_FILE",
+    "SCENARIO_SUFFIXES",
+    "SKIPPED_DIRS",
+    "discover_scenario_files",
+    "load_scenario_file",
+    "load_scenarios",
+    "load_workflow_file",
+    "validate_paths",
+]
+
+DEFAULTS_FILE = "_defaults.yaml"
+"""Merged into every scenario of its folder and the folders below."""
+SCENARIO_SUFFIXES = (".scenario.yaml", ".scenario.yml", ".yaml", ".yml")
+"""Files found under a folder; the suffix is dropped from the derived id."""
+SKIPPED_DIRS = frozenset({"workflows", "cassettes", "__pycache__", "node_modules"})
+"""Folders never searched for scenarios (nor are hidden ones)."""
+_NOT_DEFAULTABLE = ("name", "id", "turns", "matrix")
+_FILE_KEYS: tuple[tuple[Step, ...], ...] = (("workflow",), ("evaluation", "workflow"))
+
+
+def discover_scenario_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Scenario files named by `paths` (files as given; folders searched recursively, sorted).
+
+    Raises:
+        ScenarioLoadError: a path does not exist.
+    """
+    files, issues = _discover(paths)
+    if issues:
+        raise ScenarioLoadError(issues)
+    return files
+
+
+def load_scenarios(
+    paths: Sequence[str | Path], *, root: str | Path | None = None
+) -> list[Scenario]:
+    """Every scenario under `paths`, matrices expanded, ids derived relative to `root` (cwd).
+
+    Raises:
+        ScenarioLoadError: with every problem of every file.
+    """
+    scenarios, issues = _Loader(root).load_all(paths)
+    if issues:
+        raise ScenarioLoadError(issues)
+    return scenarios
+
+
+def load_scenario_file(path: str | Path, *, root: str | Path | None = None) -> list[Scenario]:
+    """The scenario(s) of one file (several when it has a matrix).
+
+    Raises:
+        ScenarioLoadError: with every problem of the file.
+    """
+    return load_scenarios([path], root=root)
+
+
+def validate_paths(
+    paths: Sequence[str | Path], *, root: str | Path | None = None
+) -> list[ScenarioIssue]:
+    """Every problem in the scenarios under `paths` and in the workflow files they use.
+
+    An empty list means everything loads. Print them with `format_issues`.
+    """
+    scenarios, issues = _Loader(root).load_all(paths)
+    workflows = {s.workflow for s in scenarios if s.workflow}
+    workflows |= {
+        s.evaluation.workflow for s in scenarios if s.evaluation and s.evaluation.workflow
+    }
+    for workflow in sorted(workflows):
+        issues.extend(_workflow_issues(Path(workflow)))
+    return sorted(set(issues), key=ScenarioIssue.sort_key)
+
+
+def load_workflow_file(path: str | Path) -> WorkflowConfigFullyHydrated:
+    """A hydrated workflow config from a JSON or YAML file.
+
+    Raises:
+        ScenarioLoadError: the file is missing, unparsable or not a workflow config.
+    """
+    config, issues = _read_workflow(Path(path))
+    if config is None:
+        raise ScenarioLoadError(issues)
+    return config
+
+
+# ------------------------------------------------------------------ discovery
+
+
+def _discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[ScenarioIssue]]:
+    files: list[Path] = []
+    issues: list[ScenarioIssue] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files.extend(_walk(path))
+        else:
+            siblings = os.listdir(path.parent) if path.parent.is_dir() else []
+            issues.append(
+                ScenarioIssue(
+                    str(path),
+                    None,
+                    None,
+                    None,
+                    "no such file or folder",
+                    suggest(path.name, siblings),
+                )
+            )
+    unique = list({f.resolve(): f for f in files}.values())
+    return unique, issues
+
+
+def _walk(folder: Path) -> list[Path]:
+    found = []
+    for current, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))
+        for name in sorted(names):
+            if name != DEFAULTS_FILE and name.endswith(SCENARIO_SUFFIXES):
+                found.append(Path(current) / name)
+    return found
+
+
+def _derive_id(file: Path, root: Path) -> str:
+    try:
+        relative = file.resolve().relative_to(root)
+    except ValueError:
+        relative = Path(file.name)
+    text = relative.as_posix()
+    for suffix in SCENARIO_SUFFIXES:
+        if text.endswith(suffix):
+            return text[: -len(suffix)]
+    return text
+
+
+# ------------------------------------------------------------------ loading
+
+
+class _Loader:
+    """Loads files with a cache of parsed `_defaults.yaml` per folder."""
+
+    def __init__(self, root: str | Path | None) -> None:
+        self.root = Path(root or Path.cwd()).resolve()
+        self.defaults: dict[Path, tuple[Document | None, list[ScenarioIssue]]] = {}
+
+    def load_all(self, paths: Iterable[str | Path]) -> tuple[list[Scenario], list[ScenarioIssue]]:
+        files, issues = _discover(paths)
+        scenarios: list[Scenario] = []
+        for file in files:
+            loaded, problems = self.load_file(file)
+            scenarios.extend(loaded)
+            issues.extend(problems)
+        issues.extend(_duplicate_ids(scenarios))
+        return scenarios, sorted(set(issues), key=ScenarioIssue.sort_key)
+
+    def load_file(self, file: Path) -> tuple[list[Scenario], list[ScenarioIssue]]:
+        document, issues = _read_mapping(file, "scenario")
+        if document is None:
+            return [], issues
+        chain: list[Document] = []
+        for folder in self._folders(file):
+            defaults, problems = self._defaults(folder)
+            issues.extend(problems)
+            chain.extend([defaults] if defaults else [])
+        merged = document
+        for defaults in reversed(chain):
+            merged = _merge(defaults, merged)
+        issues.extend(_resolve_files(merged))
+        combinations, problems = expand_matrix(merged)
+        issues.extend(problems)
+        base_id = document.data.get("id") if isinstance(document.data.get("id"), str) else None
+        base_id = base_id or _derive_id(file, self.root)
+        source_files = [d.file for d in chain]
+        scenarios = []
+        for combination, expanded in combinations:
+            try:
+                scenario = Scenario.model_validate(expanded.data)
+            except ValidationError as exc:
+                issues.extend(issues_from_validation(exc, expanded))
+                continue
+            source = ScenarioSource(
+                file=str(file), defaults_files=source_files, parameters=combination
+            )
+            scenario = scenario.model_copy(update={"id": matrix_id(base_id, combination)})
+            scenarios.append(scenario.with_source(source))
+        return scenarios, issues
+
+    def _folders(self, file: Path) -> list[Path]:
+        """Folders whose defaults apply, nearest first: up to `root`, or only its own."""
+        folder = file.parent.resolve()
+        if folder != self.root and self.root not in folder.parents:
+            return [folder]
+        folders = [folder]
+        while folders[-1] != self.root:
+            folders.append(folders[-1].parent)
+        return folders
+
+    def _defaults(self, folder: Path) -> tuple[Document | None, list[ScenarioIssue]]:
+        if folder not in self.defaults:
+            path = folder / DEFAULTS_FILE
+            self.defaults[folder] = _read_defaults(path) if path.is_file() else (None, [])
+        return self.defaults[folder]
+
+
+def _display(path: Path) -> str:
+    """`path` relative to the working folder when it is inside it (shorter messages)."""
+    try:
+        return str(path.relative_to(Path.cwd())) if path.is_absolute() else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _read_mapping(file: Path, what: str) -> tuple[Document | None, list[ScenarioIssue]]:
+    name = _display(file)
+    try:
+        document = parse_yaml(file.read_text(encoding="utf-8"), name)
+    except YamlProblem as exc:
+        return None, [issue_at(exc.location, (), exc.message)]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [ScenarioIssue(name, None, None, None, f"cannot read the file: {exc}")]
+    if not isinstance(document.data, dict):
+        got = "an empty file" if document.data is None else f"a {type(document.data).__name__}"
+        hint = "start with `version: 1`, `name: ...`, `workflow: ...`, `turns: [...]`"
+        message = f"a {what} file must be a mapping of keys, got {got}"
+        return None, [
+            ScenarioIssue(name, 1, 1, None, message, hint if what == "scenario" else None)
+        ]
+    return document, []
+
+
+def _read_defaults(path: Path) -> tuple[Document | None, list[ScenarioIssue]]:
+    document, issues = _read_mapping(path, "defaults")
+    if document is None:
+        return None, issues
+    allowed = allowed_keys(()) - set(_NOT_DEFAULTABLE)
+    for key in list(document.data):
+        if key in allowed:
+            continue
+        where = document.locate((key,))
+        if key in _NOT_DEFAULTABLE:
+            issues.append(
+                issue_at(
+                    where,
+                    (key,),
+                    f"`{key}` cannot be set in {DEFAULTS_FILE}",
+                    "set it in each scenario file",
+                )
+            )
+        else:
+            issues.append(
+                issue_at(where, (key,), f"unknown key `{key}`", suggest(str(key), allowed))
+            )
+        del document.data[key]
+    return document, issues
+
+
+def _merge(base: Document, over: Document) -> Document:
+    """`over` merged onto `base`: mappings deep-merged, tags joined, anything else replaced."""
+    data = _deep_merge(copy.deepcopy(base.data), over.data)  # cached defaults stay untouched
+    locations = {**base.locations, **over.locations}
+    base_tags, over_tags = base.data.get("tags"), over.data.get("tags")
+    if isinstance(base_tags, list) and isinstance(over_tags, list):
+        tagged = [(t, base.locate(("tags", i))) for i, t in enumerate(base_tags)]
+        tagged += [
+            (t, over.locate(("tags", i))) for i, t in enumerate(over_tags) if t not in base_tags
+        ]
+        data["tags"] = [t for t, _ in tagged]
+        locations.update({("tags", i): where for i, (_, where) in enumerate(tagged)})
+    return Document(file=over.file, data=data, locations=locations)
+
+
+def _deep_merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for key, value in over.items():
+            merged[key] = _deep_merge(base[key], value) if key in base else value
+        return merged
+    return over
+
+
+def _resolve_files(document: Document) -> list[ScenarioIssue]:
+    """Make file references absolute, relative to the file that wrote them; report missing ones."""
+    issues = []
+    for path in _FILE_KEYS:
+        holder = document.data
+        for step in path[:-1]:
+            holder = holder.get(step) if isinstance(holder, dict) else None
+        value = holder.get(path[-1]) if isinstance(holder, dict) else None
+        if not isinstance(value, str) or not isinstance(holder, dict):
+            continue
+        where = document.locate(path)
+        target = Path(os.path.normpath((Path(where.file).parent / value).absolute()))
+        if target.is_file():
+            holder[path[-1]] = str(target)
+            continue
+        folder = target.parent
+        choices = os.listdir(folder) if folder.is_dir() else []
+        issues.append(
+            issue_at(
+                where,
+                path,
+                f"file `{value}` not found (looked for {target})",
+                suggest(target.name, choices),
+            )
+        )
+    return issues
+
+
+def _duplicate_ids(scenarios: list[Scenario]) -> list[ScenarioIssue]:
+    seen: dict[str, str] = {}
+    issues = []
+    for scenario in scenarios:
+        file = scenario.source.file if scenario.source else "?"
+        sid = scenario.id or ""
+        if sid in seen:
+            message = f"duplicate scenario id `{sid}` (also in {seen[sid]})"
+            issues.append(ScenarioIssue(file, 1, 1, "id", message, "give one of them another `id`"))
+        seen.setdefault(sid, file)
+    return issues
+
+
+# ------------------------------------------------------------------ workflow files
+
+
+def _read_workflow(path: Path) -> tuple[WorkflowConfigFullyHydrated | None, list[ScenarioIssue]]:
+    name = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [
+            ScenarioIssue(name, None, None, None, f"cannot read the workflow file: {exc}")
+        ]
+    try:
+        data = json.loads(text) if path.suffix == ".json" else parse_yaml(text, name).data
+    except json.JSONDecodeError as exc:
+        return None, [ScenarioIssue(name, exc.lineno, exc.colno, None, f"invalid JSON: {exc.msg}")]
+    except YamlProblem as exc:
+        return None, [issue_at(exc.location, (), exc.message)]
+    try:
+        return WorkflowConfigFullyHydrated.model_validate(data), []
+    except ValidationError as exc:
+        try:  # JSON is YAML: re-parse only to find the lines of the errors
+            document = parse_yaml(text, name)
+        except YamlProblem:
+            document = Document(file=name, data=data, locations={(): Location(name, 1, 1)})
+        issues = issues_from_validation(exc, document)
+        return None, [_as_workflow_issue(i) for i in issues]
+
+
+def _as_workflow_issue(issue: ScenarioIssue) -> ScenarioIssue:
+    message = (
+        issue.message
+        if issue.message.startswith("not a workflow")
+        else f"not a workflow config: {issue.message}"
+    )
+    return ScenarioIssue(issue.file, issue.line, issue.column, issue.key, message, None)
+
+
+def _workflow_issues(path: Path) -> list[ScenarioIssue]:
+    return _read_workflow(path)[1]
