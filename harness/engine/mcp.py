@@ -1,0 +1,206 @@
+"""List and call the tools of a workflow's MCP servers with the official `mcp` client.
+
+Transport: streamable HTTP, sending the server's `api_headers` on every request. Each operation
+opens its own short session: an MCP session holds anyio task groups that must be closed by the
+task that opened them, and the engine's turns run in different tasks. Tool listings are cached
+per server (URL and headers) for the pool's lifetime, and one TLS context is shared, so a session
+costs a handshake on an already-warm connection setup, not a new TLS context.
+
+Failures (unreachable server, HTTP errors, protocol errors, `isError` results, timeouts) become
+`ToolOutcome(success=False, ...)` for calls, and `MCPServerError` (a `ToolError`) for listings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.engine.sandbox import ToolOutcome
+from harness.errors import ToolError
+from harness.models.api import MCPServerConfig
+
+__all__ = ["MCPClientPool", "MCPServerError", "McpToolSpec"]
+
+_MAX_PAGES = 100
+_EXCERPT_CHARS = 300
+
+
+class MCPServerError(ToolError):
+    """An MCP server could not be reached or answered with an error while listing its tools."""
+
+
+class McpToolSpec(BaseModel):
+    """A tool offered by an MCP server, as the LLM sees it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="The tool's name on its server.")
+    description: str | None = Field(default=None, description="What the tool does.")
+    input_schema: dict[str, Any] = Field(
+        default_factory=dict, description="JSON Schema of arguments."
+    )
+    server_name: str | None = Field(default=None, description="The MCP server offering it.")
+
+
+class MCPClientPool:
+    """MCP access for one engine: tool listings (cached) and tool calls, per server config."""
+
+    def __init__(self, *, timeout_seconds: float = 30.0, mode: str = "auto") -> None:
+        """Configure the pool.
+
+        Args:
+            timeout_seconds: limit for one whole operation (connect, handshake, request).
+            mode: the `mcp.Client` negotiation mode: "auto" (discover, then fall back to the
+                initialize handshake), "legacy", or a protocol version string.
+        """
+        self.timeout_seconds = timeout_seconds
+        self.mode = mode
+        self._listings: dict[tuple[str, tuple[tuple[str, str], ...]], list[McpToolSpec]] = {}
+        self._ssl: ssl.SSLContext | None = None
+
+    async def list_tools(
+        self, server: MCPServerConfig, *, refresh: bool = False
+    ) -> list[McpToolSpec]:
+        """The server's tools (every page), cached per server until `refresh`.
+
+        Raises:
+            MCPServerError: the server is unreachable, refuses the headers, or answers with an
+                error; the message names the server, the URL and the HTTP status if any.
+        """
+        key = (server.server_url, tuple(sorted(server.api_headers.items())))
+        if not refresh and key in self._listings:
+            return list(self._listings[key])
+        http_errors: list[str] = []
+        try:
+            async with self._session(server, http_errors) as client:
+                specs = await _all_tools(client, server.name)
+        except Exception as exc:
+            raise MCPServerError(
+                f"could not list the tools of MCP server {server.name!r} at {server.server_url}: "
+                f"{_describe(exc, http_errors)}",
+                hint="check the server URL and api_headers in workflow_config.mcp_servers, "
+                "and that the server is running",
+            ) from exc
+        self._listings[key] = specs
+        return list(specs)
+
+    async def call_tool(
+        self, server: MCPServerConfig, name: str, arguments: dict[str, Any]
+    ) -> ToolOutcome:
+        """Call tool `name` on `server`; every failure is an unsuccessful outcome, never raised."""
+        started = time.perf_counter()
+        http_errors: list[str] = []
+        try:
+            async with self._session(server, http_errors) as client:
+                result = await client.call_tool(name, arguments)
+        except Exception as exc:
+            return ToolOutcome.failure(
+                f"MCP tool {name!r} on server {server.name!r} ({server.server_url}) failed: "
+                f"{_describe(exc, http_errors)}",
+                started=started,
+            )
+        if result.is_error:
+            return ToolOutcome.failure(
+                f"MCP tool {name!r} on server {server.name!r} returned an error: {_text_of(result) or 'no details'}",
+                started=started,
+            )
+        return ToolOutcome.ok(_value_of(result), started=started)
+
+    @asynccontextmanager
+    async def _session(
+        self, server: MCPServerConfig, http_errors: list[str]
+    ) -> AsyncIterator[Client]:
+        """One MCP session; HTTP error answers are noted in `http_errors` (the SDK drops the status)."""
+        if self._ssl is None:
+            self._ssl = httpx2.create_ssl_context()  # tens of ms each time: build it once
+
+        async def note_errors(response: httpx2.Response) -> None:
+            if response.status_code >= 400:
+                await response.aread()  # error bodies are small; success streams are left alone
+                excerpt = response.text[:_EXCERPT_CHARS].strip()
+                http_errors.append(f"HTTP {response.status_code} {excerpt}".strip())
+
+        async with (
+            asyncio.timeout(self.timeout_seconds),
+            httpx2.AsyncClient(
+                headers=dict(server.api_headers),
+                timeout=httpx2.Timeout(self.timeout_seconds),
+                verify=self._ssl,
+                event_hooks={"response": [note_errors]},
+            ) as http,
+            Client(
+                streamable_http_client(server.server_url, http_client=http), mode=self.mode
+            ) as client,
+        ):
+            yield client
+
+
+async def _all_tools(client: Client, server_name: str) -> list[McpToolSpec]:
+    specs: list[McpToolSpec] = []
+    cursor: str | None = None
+    for _ in range(_MAX_PAGES):
+        page = await client.list_tools(cursor=cursor)
+        specs.extend(
+            McpToolSpec(
+                name=tool.name,
+                description=tool.description,
+                input_schema=dict(tool.input_schema),
+                server_name=server_name,
+            )
+            for tool in page.tools
+        )
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return specs
+
+
+def _text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+def _value_of(result: CallToolResult) -> Any:
+    """The structured result when the server gives one, else the text (non-text blocks summarised)."""
+    if result.structured_content is not None:
+        return result.structured_content
+    parts: list[Any] = [
+        block.text
+        if isinstance(block, TextContent)
+        else {"type": getattr(block, "type", "unknown")}
+        for block in result.content
+    ]
+    if all(isinstance(p, str) for p in parts):
+        return "\n".join(parts)
+    return parts
+
+
+def _describe(exc: BaseException, http_errors: list[str]) -> str:
+    """One line for the innermost causes (anyio wraps transport errors in exception groups)."""
+    texts = list(http_errors)
+    for leaf in _leaves(exc):
+        if isinstance(leaf, MCPError):
+            texts.append(f"MCP error {leaf.code}: {leaf.message}")
+        elif isinstance(leaf, TimeoutError):
+            texts.append("timed out")
+        elif not isinstance(leaf, httpx2.HTTPStatusError):  # already in http_errors
+            texts.append(f"{type(leaf).__name__}: {leaf}" if str(leaf) else type(leaf).__name__)
+    return "; ".join(dict.fromkeys(texts)) or type(exc).__name__
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
