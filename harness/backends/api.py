@@ -10,26 +10,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-import harness
 from harness.backends.api_errors import (
     ApiCall,
     decode_json,
-    error_for_deadline,
-    error_for_response,
-    error_for_transport,
     error_for_validation,
 )
 from harness.backends.base import RunTarget
-from harness.backends.retry import RetryPolicy, is_retryable_error, is_retryable_status
+from harness.backends.retry import RetryPolicy
+from harness.backends.sending import RetryingSender
 from harness.config import ENV_API_URL, HarnessSettings, load_settings
 from harness.errors import ApiError, ConfigError
 from harness.models import (
@@ -45,7 +40,6 @@ from harness.models import (
 
 __all__ = ["ApiBackend", "PlatformClient", "api_base_url", "timeout_from_settings"]
 
-logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 _OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
 _ID_KEYS = ("workflow_id", "id", "_id")
@@ -86,15 +80,6 @@ def timeout_from_settings(settings: HarnessSettings) -> httpx.Timeout:
     )
 
 
-@dataclass
-class _Attempt:
-    """Mutable state of one call, so the deadline handler knows whether a request was in flight."""
-
-    deadline: float
-    in_flight: bool = False
-    retries: int = 0
-
-
 class PlatformClient:
     """Async client of the platform's workflow API.
 
@@ -127,8 +112,15 @@ class PlatformClient:
             timeout=self._timeout,
             limits=httpx.Limits(max_connections=settings.max_concurrency),
         )
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
-        self._headers = _headers(settings)
+        self._sender = RetryingSender(
+            self._http,
+            headers=_headers(settings),
+            timeout=self._timeout,
+            policy=self._retry,
+            deadline_seconds=settings.deadline_seconds,
+            max_concurrency=settings.max_concurrency,
+            secret=settings.api_key,
+        )
 
     @property
     def base_url(self) -> str:
@@ -224,7 +216,7 @@ class PlatformClient:
             recheck=recheck,
             params={} if version is None else {"version": version},
         )
-        response = await self._send(call, _dump(body))
+        response = await self._sender.send(call, _dump(body))
         if wrapped:
             return self._parse(response, call, TurnResponse)
         return self._parse(response, call, WorkflowRun)
@@ -233,7 +225,7 @@ class PlatformClient:
         """The stored run: `GET /v1/workflow-runs/{run_id}`."""
         _check_id(run_id, "run_id")
         call = self._call("GET", f"workflow-runs/{run_id}", what=f"run {run_id}")
-        return self._parse(await self._send(call), call, WorkflowRun)
+        return self._parse(await self._sender.send(call), call, WorkflowRun)
 
     async def list_runs(
         self,
@@ -265,7 +257,7 @@ class PlatformClient:
             params["status"] = _status(status)
         what = f"runs of workflow {workflow_id}" if workflow_id else "the runs endpoint"
         call = self._call("GET", "workflow-runs", what=what, params=params)
-        return self._parse(await self._send(call), call, RunsPage)
+        return self._parse(await self._sender.send(call), call, RunsPage)
 
     async def iter_runs(
         self,
@@ -296,7 +288,7 @@ class PlatformClient:
         call = self._call(
             "GET", f"workflows/{workflow_id}", what=f"workflow {workflow_id}", params=params
         )
-        return self._parse(await self._send(call), call, WorkflowConfigFullyHydrated)
+        return self._parse(await self._sender.send(call), call, WorkflowConfigFullyHydrated)
 
     async def import_workflow(self, config: WorkflowConfigFullyHydrated) -> str:
         """Store a hydrated workflow: `POST /v1/workflows`; returns the new workflow's id.
@@ -310,7 +302,7 @@ class PlatformClient:
             what=f"the import endpoint (for {name!r})",
             recheck="check whether the workflow was imported before importing it again",
         )
-        data = decode_json(await self._send(call, _dump(config)), call)
+        data = decode_json(await self._sender.send(call, _dump(config)), call)
         found = data if isinstance(data, str) else None
         if isinstance(data, dict):
             found = next((str(data[k]) for k in _ID_KEYS if data.get(k)), None)
@@ -345,118 +337,16 @@ class PlatformClient:
             params=params or {},
         )
 
-    async def _send(self, call: ApiCall, body: Any = None) -> httpx.Response:
-        """Send with retries under the call's total deadline; a 2xx response or an `ApiError`."""
-        loop = asyncio.get_running_loop()
-        seconds = self._settings.deadline_seconds
-        state = _Attempt(deadline=loop.time() + seconds)
-        try:
-            async with asyncio.timeout_at(state.deadline):
-                return await self._attempts(call, body, state)
-        except TimeoutError as exc:
-            raise self._scrub(error_for_deadline(call, seconds, in_flight=state.in_flight)) from exc
-        except ApiError as exc:
-            raise self._scrub(exc) from exc.__cause__
-
-    async def _attempts(self, call: ApiCall, body: Any, state: _Attempt) -> httpx.Response:
-        while True:
-            response: httpx.Response | None = None
-            try:
-                response = await self._request_once(call, body, state)
-            except httpx.TransportError as exc:
-                error = error_for_transport(exc, call, retries=state.retries)
-                if not self._may_retry(state) or not is_retryable_error(
-                    exc, idempotent=call.idempotent
-                ):
-                    raise error from exc
-                failure = type(exc).__name__
-            else:
-                if response.is_success:
-                    return response
-                error = error_for_response(response, call, retries=state.retries)
-                if not self._may_retry(state) or not is_retryable_status(
-                    response.status_code, idempotent=call.idempotent
-                ):
-                    raise error
-                failure = f"HTTP {response.status_code}"
-            await self._wait(call, state, response, failure, error)
-
-    def _may_retry(self, state: _Attempt) -> bool:
-        return state.retries < self._retry.max_retries
-
-    async def _request_once(self, call: ApiCall, body: Any, state: _Attempt) -> httpx.Response:
-        async with self._slots:
-            # Cleared only when the exchange ends: if the deadline cancels it midway, the flag
-            # stays set and the deadline error says the request may have executed.
-            state.in_flight = True
-            try:
-                response = await self._http.request(
-                    call.method,
-                    call.url,
-                    params=call.params or None,
-                    json=body,
-                    headers=self._headers,
-                    timeout=self._timeout,
-                )
-            except httpx.RequestError as exc:
-                state.in_flight = False
-                if isinstance(exc, httpx.TransportError):
-                    raise
-                raise ApiError(f"{call.where}: {type(exc).__name__}: {exc}") from exc
-            state.in_flight = False
-            return response
-
-    async def _wait(
-        self,
-        call: ApiCall,
-        state: _Attempt,
-        response: httpx.Response | None,
-        failure: str,
-        error: ApiError,
-    ) -> None:
-        """Sleep before the next retry, unless the wait would pass the deadline."""
-        state.retries += 1
-        delay = self._retry.delay(state.retries, response)
-        remaining = state.deadline - asyncio.get_running_loop().time()
-        if delay >= remaining:
-            raise ApiError(
-                f"{error.message}\n  (not retried: the next attempt would start {delay:.1f} s "
-                f"from now, after this call's deadline of {self._settings.deadline_seconds:g} s)",
-                status_code=error.status_code,
-                hint=error.hint,
-            )
-        logger.info(
-            "%s failed (%s); retry %d/%d in %.2f s",
-            call.where,
-            failure,
-            state.retries,
-            self._retry.max_retries,
-            delay,
-        )
-        await asyncio.sleep(delay)
-
     def _parse(self, response: httpx.Response, call: ApiCall, model: type[M]) -> M:
         data = decode_json(response, call)
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            raise self._scrub(error_for_validation(exc, call, model.__name__)) from exc
-
-    def _scrub(self, error: ApiError) -> ApiError:
-        """The error with the API key masked, in case the server echoed it back."""
-        key = self._settings.api_key
-        if not key or (key not in error.message and key not in (error.hint or "")):
-            return error
-        hint = error.hint.replace(key, "***") if error.hint else None
-        clean = type(error)(
-            error.message.replace(key, "***"), status_code=error.status_code, hint=hint
-        )
-        clean.__cause__ = error.__cause__
-        return clean
+            raise self._sender.scrub(error_for_validation(exc, call, model.__name__)) from exc
 
 
 def _headers(settings: HarnessSettings) -> dict[str, str]:
-    headers = {"accept": "application/json", "user-agent": f"harness/{harness.__version__}"}
+    headers = {"accept": "application/json", "user-agent": "harness-api-client"}
     if settings.api_key:
         headers["authorization"] = f"Bearer {settings.api_key}"
     if settings.team_id:

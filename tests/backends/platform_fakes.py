@@ -54,6 +54,7 @@ class Received:
     headers: dict[str, str]
     body: Any
     at: float
+    done_at: float = 0.0
 
 
 Script = Callable[[Received], Reply]
@@ -65,8 +66,6 @@ class ScriptedPlatform:
     def __init__(self) -> None:
         self.port = 0
         self.requests: list[Received] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
         self._replies: list[Reply] = []
         self._handler: Script | None = None
 
@@ -79,7 +78,6 @@ class ScriptedPlatform:
         self.requests.clear()
         self._replies = []
         self._handler = None
-        self.in_flight = self.max_in_flight = 0
 
     def reply(self, *replies: Reply) -> None:
         """Answer with these in order; the last one repeats."""
@@ -88,6 +86,18 @@ class ScriptedPlatform:
     def handle(self, handler: Script) -> None:
         """Answer every request with `handler(request)`."""
         self._handler = handler
+
+    def max_in_flight(self) -> int:
+        """The most requests of this test the server was handling at one moment."""
+        edges = sorted(
+            [(r.at, 1) for r in self.requests] + [(r.done_at, -1) for r in self.requests],
+            key=lambda edge: (edge[0], edge[1]),
+        )
+        most = current = 0
+        for _, step in edges:
+            current += step
+            most = max(most, current)
+        return most
 
     def next_reply(self, received: Received) -> Reply:
         if self._handler is not None:
@@ -108,13 +118,9 @@ class ScriptedPlatform:
         )
         self.requests.append(received)
         reply = self.next_reply(received)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if reply.delay:
-                await asyncio.sleep(reply.delay)
-        finally:
-            self.in_flight -= 1
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        received.done_at = time.monotonic()
         return reply.render()
 
 

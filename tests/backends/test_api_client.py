@@ -615,7 +615,7 @@ async def test_concurrency_is_bounded_by_settings(platform: ScriptedPlatform) ->
     async with client_for(platform.url, max_concurrency=2) as api:
         await asyncio.gather(*(api.get_run(RUN_ID) for _ in range(6)))
     assert len(platform.requests) == 6
-    assert platform.max_in_flight == 2
+    assert platform.max_in_flight() == 2
 
 
 async def test_retry_logs_never_contain_the_key(
