@@ -38,66 +38,49 @@ _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_PRIVATE = 0x40000
 _PR_SET_NO_NEW_PRIVS = 38
+_MNT_DETACH = 2
+_PIVOT_ROOT_SYSCALLS = {"x86_64": 155, "aarch64": 41}  # others: chroot only
 _ROOT_WORKDIR = "/work"
-# Read-only inside the chroot besides the standard library: shared libraries that extension
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Read-only inside the private root besides the standard library: shared libraries that extension
 # modules link against, the dynamic loader's cache, time zones, and harmless device files.
-_SYSTEM_PATHS = (
-    "/lib",
-    "/lib64",
-    "/usr/lib",
-    "/usr/lib64",
-    "/etc/ld.so.cache",
-    "/usr/share/zoneinfo",
+_SYSTEM_PATHS = _words("/lib /lib64 /usr/lib /usr/lib64 /etc/ld.so.cache /usr/share/zoneinfo")
+_DEVICES = _words("/dev/null /dev/zero /dev/urandom /dev/random")
+_BLOCKED_EVENT_PREFIXES = _words(
+    "socket. subprocess. os.system os.exec os.posix_spawn os.spawn os.fork os.forkpty os.kill "
+    "os.killpg os.startfile pty. ctypes. resource.setrlimit resource.prlimit gc.get_ "
+    "sys._current_frames webbrowser."
 )
-_DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
-_BLOCKED_EVENT_PREFIXES = (
-    "socket.",
-    "subprocess.",
-    "os.system",
-    "os.exec",
-    "os.posix_spawn",
-    "os.spawn",
-    "os.fork",
-    "os.forkpty",
-    "os.kill",
-    "os.killpg",
-    "os.startfile",
-    "pty.",
-    "ctypes.",
-    "resource.setrlimit",
-    "resource.prlimit",
-    "gc.get_",
-    "sys._current_frames",
-    "webbrowser.",
-)
-_BLOCKED_IMPORTS = frozenset({"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters"})
+_BLOCKED_IMPORTS = frozenset(_words("ctypes _ctypes _posixsubprocess _xxsubinterpreters"))
 _PATH_EVENTS = frozenset(
-    {
-        "os.listdir",
-        "os.scandir",
-        "os.chdir",
-        "os.mkdir",
-        "os.remove",
-        "os.rename",
-        "os.rmdir",
-        "os.symlink",
-        "os.link",
-        "os.chmod",
-        "os.chown",
-        "os.truncate",
-        "os.utime",
-        "os.setxattr",
-        "os.removexattr",
-        "os.listxattr",
-        "os.getxattr",
-        "glob.glob",
-        "shutil.rmtree",
-    }
+    _words(
+        "os.listdir os.scandir os.chdir os.mkdir os.remove os.rename os.rmdir os.symlink os.link "
+        "os.chmod os.chown os.truncate os.utime os.setxattr os.removexattr os.listxattr "
+        "os.getxattr glob.glob shutil.rmtree"
+    )
 )
 _READ_ONLY_EVENTS = frozenset(
-    {"os.listdir", "os.scandir", "os.chdir", "os.listxattr", "os.getxattr", "glob.glob"}
+    _words("os.listdir os.scandir os.chdir os.listxattr os.getxattr glob.glob")
 )
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# seccomp (x86_64 only, numbers from asm/unistd_64.h; elsewhere the layer is reported as absent):
+# refuse syscalls a tool never needs that widen the kernel's attack surface or could undo the
+# isolation: namespaces and mounts, ptrace, bpf, perf, keyrings, userfaultfd, io_uring, modules.
+_SECCOMP_DENIED_X86_64 = tuple(
+    int(nr)
+    for nr in _words(
+        "101 103 155 161 163 165 166 167 168 169 175 176 246 248 249 250 272 298 304 308 "
+        "310 311 313 320 321 323 425 426 427 428 429 430 431 432 433 442"
+    )
+)
+_NR_CLONE, _NR_CLONE3 = 56, 435
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_CLONE_NAMESPACE_FLAGS = 0x7E020000  # every CLONE_NEW* flag
 
 
 class SetupError(Exception):
@@ -181,7 +164,11 @@ def _bind_into(libc: Any, root: str, path: str, *, read_only: bool) -> None:
 
 
 def _build_root(libc: Any, root: str, disk_mb: int, uid: int | None) -> str:
-    """Mount a size-capped tmpfs at `root`, expose the stdlib read-only, chroot into it."""
+    """Mount a size-capped tmpfs at `root`, expose the stdlib read-only, make it the root.
+
+    Returns "private-root" when the host's root could be detached from this namespace
+    (pivot_root), else "chroot" (host mounts still exist below, merely out of reach).
+    """
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE, None)  # never leak mounts to the host
     _mount(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={disk_mb}m,mode=755")
     for path in _stdlib_dirs():
@@ -197,8 +184,74 @@ def _build_root(libc: Any, root: str, disk_mb: int, uid: int | None) -> str:
     os.makedirs(root + _ROOT_WORKDIR, mode=0o700)
     if uid is not None:
         os.chown(root + _ROOT_WORKDIR, uid, uid)
+    os.chdir(root)
+    if _pivot_root_here(libc):
+        # The old root is stacked on the new one; detaching it leaves no host mount at all in
+        # this namespace, so even a chroot escape would find nothing.
+        if libc.umount2(b".", _MNT_DETACH) != 0:
+            raise SetupError("could not detach the host's root from the sandbox")
+        os.chroot(".")
+        return "private-root"
     os.chroot(root)
-    return _ROOT_WORKDIR
+    return "chroot"
+
+
+def _pivot_root_here(libc: Any) -> bool:
+    """pivot_root(".", ".") by raw syscall (glibc has no wrapper); False where unknown or refused."""
+    number = _PIVOT_ROOT_SYSCALLS.get(os.uname().machine)
+    return number is not None and int(libc.syscall(number, b".", b".")) == 0
+
+
+def _prctl(libc: Any, option: int, arg2: int, arg3: Any) -> int:
+    import ctypes
+
+    # Unused arguments must be zero, and as unsigned longs, or the kernel answers EINVAL.
+    zero = ctypes.c_ulong(0)
+    value = arg3 if not isinstance(arg3, int) else ctypes.c_ulong(arg3)
+    return int(libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), value, zero, zero))
+
+
+def _seccomp_program() -> list[tuple[int, int, int, int]]:
+    """A classic-BPF filter: (code, jump-if-true, jump-if-false, k) instructions."""
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050001, 0x00050026
+    code: list[tuple[int, int | str, int | str, int]] = [
+        (load, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 0, "eperm", _AUDIT_ARCH_X86_64),  # i386/x32 entry points: refuse everything
+        (load, 0, 0, 0),  # seccomp_data.nr
+        (jge, "eperm", 0, 0x40000000),  # x32 syscall numbers
+        (jeq, "enosys", 0, _NR_CLONE3),  # flags hidden in memory: glibc falls back to clone
+        (jeq, "clone", 0, _NR_CLONE),
+        *((jeq, "eperm", 0, nr) for nr in _SECCOMP_DENIED_X86_64),
+        (ret, 0, 0, allow),
+    ]
+    labels = {"clone": len(code), "eperm": len(code) + 3, "enosys": len(code) + 4}
+    code += [(load, 0, 0, 16), (jset, "eperm", 0, _CLONE_NAMESPACE_FLAGS), (ret, 0, 0, allow)]
+    code += [(ret, 0, 0, eperm), (ret, 0, 0, enosys)]
+
+    def offset(index: int, target: int | str) -> int:
+        return target if isinstance(target, int) else labels[target] - index - 1
+
+    return [(op, offset(i, jt), offset(i, jf), k) for i, (op, jt, jf, k) in enumerate(code)]
+
+
+def _install_seccomp(libc: Any) -> bool:
+    """Install the filter (needs no_new_privs); False where the architecture is not covered."""
+    if os.uname().machine != "x86_64":
+        return False
+    import ctypes
+    import struct
+
+    program = _seccomp_program()
+    filters = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *i) for i in program))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(program), ctypes.addressof(filters))
+    if _prctl(libc, 22, 2, ctypes.byref(fprog)) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise SetupError(f"seccomp filter refused: {os.strerror(ctypes.get_errno())}")
+    return True
 
 
 def _drop_privileges(uid: int) -> None:
@@ -214,8 +267,14 @@ def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     uid: int | None = (
         request.get("uid") if os.geteuid() == 0 and policy["drop_privileges"] else None
     )
-    layers: dict[str, Any] = {"network": "none", "filesystem": "none", "user": "unchanged"}
-    libc = _libc() if policy["isolate_network"] or policy["isolate_filesystem"] else None
+    layers: dict[str, Any] = {
+        "network": "none",
+        "filesystem": "none",
+        "user": "unchanged",
+        "seccomp": "none",
+    }
+    wants_libc = policy["isolate_network"] or policy["isolate_filesystem"] or policy["seccomp"]
+    libc = _libc() if wants_libc else None
     entered = {"net": False, "mount": False, "user": False}
     if libc is not None:
         entered = _enter_namespaces(libc, policy["isolate_network"], policy["isolate_filesystem"])
@@ -226,8 +285,8 @@ def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     # Only ever mount inside our own new mount namespace: the same calls in the host's namespace
     # would change the host's mounts.
     if libc is not None and entered["mount"]:
-        workdir = _build_root(libc, base, int(policy["limits"]["disk_mb"]), uid)
-        layers["filesystem"] = "chroot"
+        layers["filesystem"] = _build_root(libc, base, int(policy["limits"]["disk_mb"]), uid)
+        workdir = _ROOT_WORKDIR
     else:
         os.makedirs(workdir, mode=0o700, exist_ok=True)
         if uid is not None:
@@ -236,8 +295,8 @@ def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if uid is not None:
         _drop_privileges(uid)
         layers["user"] = f"uid {uid}"
-    if libc is not None:
-        libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if libc is not None and _prctl(libc, _PR_SET_NO_NEW_PRIVS, 1, 0) == 0 and policy["seccomp"]:
+        layers["seccomp"] = "filter" if _install_seccomp(libc) else "none"
     _require(policy, layers)
     return workdir, layers
 
@@ -249,7 +308,11 @@ def _require(policy: Mapping[str, Any], layers: Mapping[str, Any]) -> None:
         name
         for name, wanted, got in (
             ("network namespace", policy["isolate_network"], layers["network"] == "namespace"),
-            ("filesystem chroot", policy["isolate_filesystem"], layers["filesystem"] == "chroot"),
+            (
+                "private filesystem root",
+                policy["isolate_filesystem"],
+                layers["filesystem"] != "none",
+            ),
             ("unprivileged user", policy["drop_privileges"], layers["user"] != "unchanged"),
         )
         if wanted and not got

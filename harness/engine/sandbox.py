@@ -110,6 +110,9 @@ class SandboxPolicy(BaseModel):
     isolate_network: bool = Field(default=True, description="New network namespace.")
     isolate_filesystem: bool = Field(default=True, description="Mount namespace + tmpfs chroot.")
     drop_privileges: bool = Field(default=True, description="Run as a random uid when root.")
+    seccomp: bool = Field(
+        default=True, description="Syscall filter (x86_64): no namespaces, mounts, bpf..."
+    )
     audit_hook: bool = Field(default=True, description="sys.addaudithook guard in the child.")
     require_isolation: bool = Field(
         default=False, description="Refuse to run a tool when a requested OS layer is unavailable."
@@ -120,8 +123,11 @@ class SandboxReport(BaseModel):
     """The isolation layers a child actually got (from `Sandbox.probe()`)."""
 
     network: str = Field(description='"namespace" or "none".')
-    filesystem: str = Field(description='"chroot" or "none" (then only the audit hook guards).')
+    filesystem: str = Field(
+        description='"private-root" (pivot_root), "chroot", or "none" (then only the audit hook guards).'
+    )
     user: str = Field(description='"uid N", "user-namespace" or "unchanged".')
+    seccomp: str = Field(default="none", description='"filter" or "none".')
     audit_hook: bool = False
 
 
@@ -176,6 +182,7 @@ class Sandbox:
             network=str(layers.get("network", "none")),
             filesystem=str(layers.get("filesystem", "none")),
             user=str(layers.get("user", "unchanged")),
+            seccomp=str(layers.get("seccomp", "none")),
             audit_hook=bool(layers.get("audit_hook", False)),
         )
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ def layers() -> SandboxReport:
 
 @pytest.fixture(params=["all-layers", "os-layers-only"])
 def sandbox(request: pytest.FixtureRequest, layers: SandboxReport) -> Sandbox:
-    if request.param == "os-layers-only" and layers.filesystem != "chroot":
+    if request.param == "os-layers-only" and layers.filesystem == "none":
         pytest.skip(f"OS isolation unavailable here: {layers}")
     hook = request.param == "all-layers"
     return Sandbox(SandboxPolicy(limits=LIMITS, audit_hook=hook), default_timeout_seconds=5)
@@ -165,7 +166,8 @@ async def test_threads_left_running_do_not_hold_the_result(full_sandbox: Sandbox
 def test_reports_the_layers_applied(layers: SandboxReport) -> None:
     assert layers.audit_hook
     if os.geteuid() == 0 and layers.network == "namespace":
-        assert layers.filesystem == "chroot" and layers.user.startswith("uid ")
+        assert layers.filesystem == "private-root" and layers.user.startswith("uid ")
+        assert layers.seccomp == ("filter" if os.uname().machine == "x86_64" else "none")
 
 
 async def test_require_isolation_refuses_when_a_layer_is_missing(layers: SandboxReport) -> None:
@@ -234,7 +236,7 @@ async def test_huge_file_write_hits_the_file_size_limit(sandbox: Sandbox) -> Non
 
 
 async def test_many_files_hit_the_disk_quota(sandbox: Sandbox, layers: SandboxReport) -> None:
-    if layers.filesystem != "chroot":
+    if layers.filesystem == "none":
         pytest.skip("the disk quota is the chroot's tmpfs")
     code = "def fill():\n    for i in range(20):\n        open(f'part{i}', 'wb').write(b'x' * (7 * 1024**2))\n"
     outcome = await sandbox.run_python(code, {})
@@ -397,3 +399,95 @@ async def test_output_flood_is_capped(sandbox: Sandbox) -> None:
     code = "import os\n\ndef flood():\n    for _ in range(50):\n        os.write(3, b'x' * 1_000_000)\n    return 1\n"
     outcome = await sandbox.run_python(code, {})
     assert_contained(outcome)
+
+
+# ------------------------------------------------------------------ fallbacks
+
+
+@pytest.mark.parametrize(
+    ("layers_got", "missing"),
+    [
+        ({"network": "none", "filesystem": "chroot", "user": "uid 7"}, "network namespace"),
+        (
+            {"network": "namespace", "filesystem": "none", "user": "uid 7"},
+            "private filesystem root",
+        ),
+        (
+            {"network": "namespace", "filesystem": "chroot", "user": "unchanged"},
+            "unprivileged user",
+        ),
+    ],
+)
+def test_require_isolation_names_the_missing_layer(
+    layers_got: dict[str, str], missing: str
+) -> None:
+    from harness.engine._sandbox_child import SetupError, _require
+
+    policy = SandboxPolicy(require_isolation=True).model_dump()
+    with pytest.raises(SetupError, match=f"required isolation unavailable: {missing}"):
+        _require(policy, layers_got)
+    _require({**policy, "require_isolation": False}, layers_got)
+
+
+NON_ROOT_PROBE = """
+import asyncio
+from harness.engine.sandbox import Sandbox, SandboxPolicy
+
+async def main():
+    sandbox = Sandbox(SandboxPolicy(audit_hook=False))
+    print((await sandbox.probe()).model_dump_json())
+    print((await sandbox.run_python("def f():\\n    return open('/etc/passwd').read()", {})).model_dump_json())
+
+asyncio.run(main())
+"""
+
+
+async def test_without_root_a_user_namespace_still_isolates(layers: SandboxReport) -> None:
+    """As a non-root user (simulated with `unshare --user`), the child builds its own user namespace."""
+    if os.geteuid() != 0 or layers.network != "namespace" or not Path("/usr/bin/unshare").exists():
+        pytest.skip("needs root and unshare(1) to simulate a non-root harness")
+    proc = await asyncio.create_subprocess_exec(
+        "/usr/bin/unshare",
+        "--user",
+        "--map-user=1000",
+        "--map-group=1000",
+        sys.executable,
+        "-c",
+        NON_ROOT_PROBE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    probe, peek = (json.loads(line) for line in out.decode().splitlines()[-2:])
+    assert probe == {
+        "network": "namespace",
+        "filesystem": "private-root",
+        "seccomp": "filter" if os.uname().machine == "x86_64" else "none",
+        "user": "user-namespace",
+        "audit_hook": False,
+    }
+    assert not peek["success"] and "No such file or directory: '/etc/passwd'" in peek["error"]
+
+
+async def test_chroot_escape_finds_nothing(sandbox: Sandbox) -> None:
+    code = (
+        "import os\n\ndef escape():\n    os.mkdir('jail')\n    os.chroot('jail')\n"
+        "    for _ in range(30):\n        os.chdir('..')\n    os.chroot('.')\n    return open('/etc/passwd').read()\n"
+    )
+    assert_contained(await sandbox.run_python(code, {}), "root:x:0:0")
+
+
+async def test_ctypes_cannot_open_a_user_namespace(sandbox: Sandbox, layers: SandboxReport) -> None:
+    code = (
+        "import ctypes, os\n\ndef escape():\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    if libc.unshare(0x10000000) != 0:  # a user namespace would grant capabilities\n"
+        "        raise OSError(ctypes.get_errno(), 'unshare(CLONE_NEWUSER) refused')\n"
+        "    return open('/etc/passwd').read()\n"
+    )
+    outcome = await sandbox.run_python(code, {})
+    assert_contained(outcome, "root:x:0:0")
+    if sandbox.policy.audit_hook:
+        assert "blocked by the harness sandbox: import ('ctypes')" in (outcome.error or "")
+    elif layers.seccomp == "filter":
+        assert "unshare(CLONE_NEWUSER) refused" in (outcome.error or "")
