@@ -72,6 +72,15 @@ def _listify(value: Any) -> Any:
     return [value] if value is not None and not isinstance(value, list) else value
 
 
+def _compiled(regex: str | None) -> str | None:
+    if regex is not None:
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return regex
+
+
 # ------------------------------------------------------------------ numbers and values
 
 
@@ -143,9 +152,7 @@ class ValueMatch(ScenarioModel):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            re.compile(v)
-        return v
+        return _compiled(v)
 
     @model_validator(mode="after")
     def _some_constraint(self) -> ValueMatch:
@@ -200,9 +207,7 @@ class TextExpect(ScenarioModel):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            re.compile(v)
-        return v
+        return _compiled(v)
 
 
 class PathExpect(ScenarioModel):

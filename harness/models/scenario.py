@@ -381,10 +381,17 @@ class Scenario(ScenarioModel):
             raise ValueError(
                 "give `workflow` (a workflow file, for the engine) or `workflow_id` (for the api)"
             )
-        first = self.turns[0].kind
-        if first not in (TurnKind.START, TurnKind.INPUT):
-            raise ValueError(f"the first turn must be `start` (or a raw `input`), not `{first}`")
         return self
+
+    @field_validator("turns")
+    @classmethod
+    def _starts(cls, turns: list[Turn]) -> list[Turn]:
+        first = turns[0].kind if turns else None
+        if first not in (None, TurnKind.START, TurnKind.INPUT):
+            raise ValueError(
+                f"the first turn must be `start` (or a raw `input`), not `{first}`; add `- start: {{}}` first"
+            )
+        return turns
 
     @property
     def source(self) -> ScenarioSource | None:

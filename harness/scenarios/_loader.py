@@ -97,7 +97,7 @@ def validate_paths(
     workflows |= {
         s.evaluation.workflow for s in scenarios if s.evaluation and s.evaluation.workflow
     }
-    for workflow in sorted(workflows):
+    for workflow in sorted(w for w in workflows if Path(w).is_file()):  # missing: reported already
         issues.extend(_workflow_issues(Path(workflow)))
     return sorted(set(issues), key=ScenarioIssue.sort_key)
 
@@ -194,14 +194,14 @@ class _Loader:
             issues.extend(problems)
             chain.extend([defaults] if defaults else [])
         merged = document
-        for defaults in reversed(chain):
+        for defaults in chain:  # nearest first: each farther one only fills what is still unset
             merged = _merge(defaults, merged)
         issues.extend(_resolve_files(merged))
         combinations, problems = expand_matrix(merged)
         issues.extend(problems)
         base_id = document.data.get("id") if isinstance(document.data.get("id"), str) else None
         base_id = base_id or _derive_id(file, self.root)
-        source_files = [d.file for d in chain]
+        source_files = [d.file for d in reversed(chain)]
         scenarios = []
         for combination, expanded in combinations:
             try:
