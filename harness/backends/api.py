@@ -63,10 +63,8 @@ def api_base_url(settings: HarnessSettings) -> str:
     except httpx.InvalidURL as exc:
         raise ConfigError(f"api_url {raw!r} is not a valid URL: {exc}", hint=hint) from exc
     if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(
-            f"api_url {raw!r} (from {settings.source or ENV_API_URL}) is not an http(s) URL",
-            hint=hint,
-        )
+        where = f"{ENV_API_URL} or api_url in {settings.source or 'the settings'}"
+        raise ConfigError(f"api_url {raw!r} ({where}) is not an http(s) URL", hint=hint)
     base = raw.rstrip("/")
     # Users paste the documented `.../workflows/v1/...` paths; every path below adds `/v1` itself.
     return base.removesuffix("/v1")
@@ -302,7 +300,9 @@ class PlatformClient:
             what=f"the import endpoint (for {name!r})",
             recheck="check whether the workflow was imported before importing it again",
         )
-        data = decode_json(await self._sender.send(call, _dump(config)), call)
+        # The whole config, nulls included: an import must store exactly what was given.
+        body = config.model_dump(mode="json", by_alias=True)
+        data = decode_json(await self._sender.send(call, body), call)
         found = data if isinstance(data, str) else None
         if isinstance(data, dict):
             found = next((str(data[k]) for k in _ID_KEYS if data.get(k)), None)
@@ -334,6 +334,7 @@ class PlatformClient:
             api_url=self._base,
             team_id=self._settings.team_id,
             key_sent=bool(self._settings.api_key),
+            read_timeout=self._timeout.read,
             params=params or {},
         )
 

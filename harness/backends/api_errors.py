@@ -51,6 +51,8 @@ class ApiCall:
         api_url: the configured base URL, named in connection and 404 hints.
         team_id: the configured team id, named in 403 hints.
         key_sent: whether an API key was sent, for 401 hints.
+        read_timeout: the read timeout in seconds, for timeout messages.
+        params: the query parameters.
     """
 
     method: str
@@ -61,6 +63,7 @@ class ApiCall:
     api_url: str = ""
     team_id: str | None = None
     key_sent: bool = True
+    read_timeout: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -155,7 +158,8 @@ def error_for_response(response: httpx.Response, call: ApiCall, *, retries: int 
             status_code=status,
             hint=f"set {ENV_API_URL} to the URL the server redirects to (now {call.api_url!r})",
         )
-    if not call.idempotent and status >= 500:
+    # 503 says "not processed" (that is why it was safe to retry); other 5xx say nothing.
+    if not call.idempotent and status >= 500 and status != 503:
         return ExecuteOutcomeUnknownError(
             f"{head}{after}: server error; the request may have been executed{said}",
             status_code=status,
@@ -189,7 +193,8 @@ def error_for_transport(exc: httpx.TransportError, call: ApiCall, *, retries: in
             hint="lower max_concurrency in [tool.harness]",
         )
     if isinstance(exc, httpx.TimeoutException):
-        what = f"no response to {call.where} within the read timeout{after}"
+        limit = f" of {call.read_timeout:g} s" if call.read_timeout else ""
+        what = f"no response to {call.where} within the read timeout{limit}{after}"
         hint = "raise read_timeout_seconds in [tool.harness] if the workflow is slow"
     else:
         what = f"the connection broke during {call.where}{after}: {reason}"

@@ -2,45 +2,26 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import uvicorn
 from platform_fakes import RawServer, ScriptedPlatform, free_socket
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-
-class _ThreadServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:
-        """Signals belong to the main thread (pytest's)."""
+from harness.testing.server_thread import serve_asgi_in_thread
 
 
 @pytest.fixture(scope="session")
 def _platform_server() -> Iterator[ScriptedPlatform]:
+    """One fake platform for the session; `platform` resets its script for every test."""
     state = ScriptedPlatform()
     app = Starlette(
         routes=[Route("/{path:path}", state.endpoint, methods=["GET", "POST", "PUT", "DELETE"])]
     )
-    sock = free_socket()
-    state.port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
-    )
-    server = _ThreadServer(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the fake platform did not start within 10 s")
-        time.sleep(0.01)
-    yield state
-    server.should_exit = True
-    thread.join(timeout=5)
-    sock.close()
+    with serve_asgi_in_thread(app) as base_url:
+        state.port = int(base_url.rsplit(":", 1)[1])
+        yield state
 
 
 @pytest.fixture
