@@ -83,6 +83,12 @@ _AUDIT_ARCH_X86_64 = 0xC000003E
 _CLONE_NAMESPACE_FLAGS = 0x7E020000  # every CLONE_NEW* flag
 
 
+_LIMIT_NAMES = {
+    getattr(resource, name): name
+    for name in _words("RLIMIT_CORE RLIMIT_CPU RLIMIT_FSIZE RLIMIT_NOFILE RLIMIT_NPROC RLIMIT_AS")
+}
+
+
 class SetupError(Exception):
     """Isolation that the policy requires could not be applied."""
 
@@ -274,7 +280,9 @@ def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         "seccomp": "none",
     }
     wants_libc = policy["isolate_network"] or policy["isolate_filesystem"] or policy["seccomp"]
-    libc = _libc() if wants_libc else None
+    # Namespaces, mounts, prctl and seccomp are Linux system calls; elsewhere only the
+    # portable layers apply (process, rlimits, timeout, audit hook).
+    libc = _libc() if wants_libc and sys.platform.startswith("linux") else None
     entered = {"net": False, "mount": False, "user": False}
     if libc is not None:
         entered = _enter_namespaces(libc, policy["isolate_network"], policy["isolate_filesystem"])
@@ -327,8 +335,10 @@ def _require(policy: Mapping[str, Any], layers: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------ limits and audit hook
 
 
-def _set_limits(limits: Mapping[str, Any], cpu_seconds: int) -> None:
+def _set_limits(limits: Mapping[str, Any], cpu_seconds: int) -> list[str]:
+    """Lower every limit; return the names of those the OS refused (e.g. RLIMIT_AS on macOS)."""
     mb = 1024 * 1024
+    refused = []
     pairs = (
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_CPU, cpu_seconds),
@@ -344,7 +354,11 @@ def _set_limits(limits: Mapping[str, Any], cpu_seconds: int) -> None:
         hard_cap = cap + 1 if which == resource.RLIMIT_CPU else cap
         if hard != resource.RLIM_INFINITY:
             hard_cap = min(hard_cap, hard)
-        resource.setrlimit(which, (cap, hard_cap))
+        try:
+            resource.setrlimit(which, (cap, hard_cap))
+        except (ValueError, OSError):
+            refused.append(_LIMIT_NAMES.get(which, str(which)))
+    return refused
 
 
 def _make_audit_hook(
@@ -495,11 +509,15 @@ def main() -> int:
         # Forget ctypes: tool code that imports it again meets the audit hook.
         for name in [m for m in sys.modules if m.split(".")[0] in ("ctypes", "_ctypes")]:
             del sys.modules[name]
-        _set_limits(limits, int(request["cpu_seconds"]))
+        refused = _set_limits(limits, int(request["cpu_seconds"]))
+        if refused:
+            layers["limits_refused"] = refused
+            if policy["require_isolation"]:
+                raise SetupError(f"required resource limits refused by the OS: {', '.join(refused)}")
         if policy["audit_hook"]:
             sys.addaudithook(_make_audit_hook(workdir, _read_roots()))
             layers["audit_hook"] = True
-    except (SetupError, OSError) as exc:
+    except Exception as exc:  # a set-up failure is reported, never a crash without a message
         _emit(
             result_fd,
             {"ok": False, "kind": "setup", "error": f"sandbox set-up failed: {exc}", "layers": {}},

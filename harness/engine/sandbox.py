@@ -129,6 +129,7 @@ class SandboxReport(BaseModel):
     user: str = Field(description='"uid N", "user-namespace" or "unchanged".')
     seccomp: str = Field(default="none", description='"filter" or "none".')
     audit_hook: bool = False
+    limits_refused: list[str] = Field(default_factory=list, description="rlimits the OS refused.")
 
 
 @dataclass
@@ -184,6 +185,7 @@ class Sandbox:
             user=str(layers.get("user", "unchanged")),
             seccomp=str(layers.get("seccomp", "none")),
             audit_hook=bool(layers.get("audit_hook", False)),
+            limits_refused=[str(name) for name in layers.get("limits_refused", [])],
         )
 
     async def run_python(

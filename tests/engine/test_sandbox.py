@@ -466,6 +466,7 @@ async def test_without_root_a_user_namespace_still_isolates(layers: SandboxRepor
         "seccomp": "filter" if os.uname().machine == "x86_64" else "none",
         "user": "user-namespace",
         "audit_hook": False,
+        "limits_refused": [],
     }
     assert not peek["success"] and "No such file or directory: '/etc/passwd'" in peek["error"]
 
