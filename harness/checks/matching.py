@@ -63,7 +63,8 @@ def outcome(
         if passed
         else f"{subject}: expected {expectation}, got {got}"
     )
-    return CheckOutcome(
+    # built without validation: every field already has its type (a measurable cost per turn)
+    return CheckOutcome.model_construct(
         check=check,
         status=OutcomeStatus.PASSED if passed else OutcomeStatus.FAILED,
         message=message,
@@ -73,12 +74,25 @@ def outcome(
     )
 
 
+_SCALARS = (int, float, bool, type(None))
+_MAX_JSON = 4000
+
+
 def _json(value: Any) -> Any:
+    """`value` as plain JSON data (whole up to a size, then as truncated text)."""
+    if isinstance(value, str):
+        return value if len(value) <= _MAX_JSON else value[:_MAX_JSON] + "..."
+    if isinstance(value, _SCALARS):
+        return value
     try:
-        text = json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
-    return json.loads(text) if len(text) <= 4000 else text[:4000] + "..."
+        text = json.dumps(value)
+    except (TypeError, ValueError):  # not JSON as it is: make it so (enums, models, ...)
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            return repr(value)[:_MAX_JSON]
+        value = json.loads(text)
+    return value if len(text) <= _MAX_JSON else text[:_MAX_JSON] + "..."
 
 
 def json_equal(expected: Any, actual: Any) -> bool:

@@ -239,13 +239,18 @@ def _transition(event: RunEvent) -> TransitionRecord:
     destination = event.get("destination_node_logical_id")
     if event.type == "self_loop_edge":
         destination = destination or source
-    return TransitionRecord(
+    return TransitionRecord.model_construct(
         type=event.type.removesuffix("_edge"),
-        edge=event.get("edge_logical_id"),
-        source=source,
-        destination=destination,
+        edge=_text(event.get("edge_logical_id")),
+        source=_text(source),
+        destination=_text(destination),
         args=args if isinstance(args, dict) else None,
     )
+
+
+def _text(value: Any) -> str | None:
+    """A field as text (records are built unvalidated, so keep their types right here)."""
+    return None if value is None else str(value)
 
 
 def _first(event: RunEvent, *names: str) -> Any:
@@ -270,18 +275,20 @@ def _tool_calls(events: list[RunEvent]) -> list[ToolCallRecord]:
     open_calls: list[ToolCallRecord] = []
     for event in events:
         if event.type == "tool_call":
-            call = ToolCallRecord(
+            call = ToolCallRecord.model_construct(
                 name=str(_first(event, "tool_name", "name") or "?"),
                 arguments=_arguments(_first(event, "arguments", "tool_arguments", "args")),
                 node=event.origin_node_logical_id,
-                call_id=_first(event, "tool_call_id", "call_id"),
+                call_id=_text(_first(event, "tool_call_id", "call_id")),
             )
             calls.append(call)
             open_calls.append(call)
         elif event.type == "tool_result":
             pending = _pending(open_calls, event)
             if pending is None:
-                pending = ToolCallRecord(name=str(_first(event, "tool_name", "name") or "?"))
+                pending = ToolCallRecord.model_construct(
+                    name=str(_first(event, "tool_name", "name") or "?"), arguments={}
+                )
                 calls.append(pending)
             pending.result = _first(event, "tool_result", "result", "output")
             error = _first(event, "error_message", "error")

@@ -138,7 +138,7 @@ def _discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[ScenarioIss
                     suggest(path.name, siblings),
                 )
             )
-    unique = list({f.resolve(): f for f in files}.values())
+    unique = list({os.path.abspath(f): f for f in files}.values())
     return unique, issues
 
 
@@ -154,7 +154,7 @@ def _walk(folder: Path) -> list[Path]:
 
 def _derive_id(file: Path, root: Path) -> str:
     try:
-        relative = file.resolve().relative_to(root)
+        relative = Path(os.path.abspath(file)).relative_to(root)
     except ValueError:
         relative = Path(file.name)
     text = relative.as_posix()
@@ -171,7 +171,7 @@ class _Loader:
     """Loads files with a cache of parsed `_defaults.yaml` per folder."""
 
     def __init__(self, root: str | Path | None) -> None:
-        self.root = Path(root or Path.cwd()).resolve()
+        self.root = Path(os.path.abspath(root or Path.cwd()))
         self.defaults: dict[Path, tuple[Document | None, list[ScenarioIssue]]] = {}
 
     def load_all(self, paths: Iterable[str | Path]) -> tuple[list[Scenario], list[ScenarioIssue]]:
@@ -218,7 +218,7 @@ class _Loader:
 
     def _folders(self, file: Path) -> list[Path]:
         """Folders whose defaults apply, nearest first: up to `root`, or only its own."""
-        folder = file.parent.resolve()
+        folder = Path(os.path.abspath(file.parent))
         if folder != self.root and self.root not in folder.parents:
             return [folder]
         folders = [folder]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -51,9 +51,8 @@ _STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.o
 _MERGE_KEY = "<<"
 
 
-@dataclass(frozen=True)
-class Location:
-    """A position in a file; line and column count from 1."""
+class Location(NamedTuple):
+    """A position in a file; line and column count from 1. (A tuple: cheap to make per key.)"""
 
     file: str
     line: int
