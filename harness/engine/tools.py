@@ -25,7 +25,7 @@ import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from harness.engine.sandbox import Sandbox, ToolOutcome
-from harness.engine.variables import Clock, substitute, substitute_value
+from harness.engine.variables import PLACEHOLDER_PATTERN, Clock, substitute, substitute_value
 from harness.errors import CassetteMissError
 from harness.models.api import (
     ExternalApiTool,
@@ -49,8 +49,8 @@ __all__ = [
 
 DEFAULT_HTTP_TIMEOUT_SECONDS = 30.0
 _BODY_EXCERPT_CHARS = 300
-_PLACEHOLDER = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}|\[\[\s*([\w.-]+)\s*\]\]")
 _WORD = re.compile(r"\w+")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _STOPWORDS = frozenset(
     [
         "a",
@@ -130,7 +130,7 @@ def _current_time(arguments: dict[str, Any], clock: Clock | None) -> Any:
         "iso_datetime": now.isoformat(),
         "date": now.date().isoformat(),
         "time": now.strftime("%H:%M"),
-        "day_of_week": now.strftime("%A"),
+        "day_of_week": _DAY_NAMES[now.weekday()],  # not %A: that follows the process locale
     }
 
 
@@ -342,8 +342,9 @@ def _search_knowledge_base(tool: KnowledgeBaseTool, arguments: dict[str, Any]) -
 
 
 def _placeholders(*values: Any) -> set[str]:
+    """Top-level names referenced by `{{name}}`/`[[name.path]]` placeholders anywhere in `values`."""
     text = json.dumps(values, default=str)
-    return {a or b for a, b in _PLACEHOLDER.findall(text)}
+    return {(a or b).split(".")[0] for a, b in PLACEHOLDER_PATTERN.findall(text)}
 
 
 def _query_value(value: Any) -> str:

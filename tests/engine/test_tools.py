@@ -16,9 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-pytest.importorskip("harness.engine.variables", reason="lands with the expressions work")
-
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +30,7 @@ from harness.engine.tools import (
     run_http_request,
     search_documents,
 )
+from harness.engine.variables import FixedClock
 from harness.errors import CassetteMissError
 from harness.models.api import (
     ExternalApiTool,
@@ -251,6 +249,16 @@ async def test_post_body_template_is_substituted(runner: ToolRunner, base_url: s
     assert outcome.result["body"] == '{"who":"Ana Ruiz","when":"09:30","day":"tuesday"}'
 
 
+async def test_whole_placeholders_keep_their_type_in_json_bodies(
+    runner: ToolRunner, base_url: str
+) -> None:
+    tool = ExternalApiTool(
+        name="book", url=base_url + "/echo/book", body={"party": "{{size}}", "visit": "[[visit]]"}
+    )
+    outcome = await run(runner, tool, {"size": 3})
+    assert outcome.result["body"] == '{"party":3,"visit":{"kind":"follow-up"}}'
+
+
 async def test_non_json_answers_come_back_as_text(runner: ToolRunner, base_url: str) -> None:
     assert (
         await run(runner, ExternalApiTool(name="t", method="GET", url=base_url + "/text"))
@@ -333,16 +341,8 @@ async def test_http_request_node(transport: SeenExtensions, base_url: str) -> No
 # ------------------------------------------------------------------ inbuilt functions
 
 
-class FixedNow:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
-
-
 async def test_current_time_uses_the_injected_clock(transport: SeenExtensions) -> None:
-    clock = FixedNow(datetime(2026, 3, 3, 14, 5, tzinfo=UTC))
+    clock = FixedClock(datetime(2026, 3, 3, 14, 5, tzinfo=UTC))
     async with httpx.AsyncClient(transport=transport) as http:
         runner = ToolRunner(http=http, clock=clock)
         utc = await run(runner, InbuiltFunctionTool(name="now", function_name="current_time"))
