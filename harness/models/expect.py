@@ -156,7 +156,7 @@ class ValueMatch(ScenarioModel):
 
     @model_validator(mode="after")
     def _some_constraint(self) -> ValueMatch:
-        if not (self.model_fields_set - {"tolerance"}):
+        if not (self.model_fields_set - {"tolerance", "select"}):
             raise ValueError(f"give at least one of: {', '.join(sorted(_MATCHER_KEYS))}")
         return self
 

@@ -25,6 +25,7 @@ __all__ = [
     "EvaluationResult",
     "OutcomeStatus",
     "RepeatStats",
+    "ResultModel",
     "RunSummary",
     "ScenarioResult",
     "ToolCallRecord",
