@@ -260,6 +260,15 @@ def _install_seccomp(libc: Any) -> bool:
     return True
 
 
+def _uid_mapped(uid: int) -> bool:
+    try:
+        with open("/proc/self/uid_map") as handle:
+            ranges = [tuple(int(n) for n in line.split()) for line in handle if line.strip()]
+    except OSError:
+        return True  # not Linux, or no /proc: setuid itself will tell
+    return any(inside <= uid < inside + count for inside, _outside, count in ranges)
+
+
 def _drop_privileges(uid: int) -> None:
     os.setgroups([])
     os.setgid(uid)
@@ -279,6 +288,10 @@ def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         "user": "unchanged",
         "seccomp": "none",
     }
+    if uid is not None and not _uid_mapped(uid):
+        # A container's user namespace may map only a few uids: keep root's uid there.
+        layers["user"] = f"unchanged (uid {uid} is not mapped in this user namespace)"
+        uid = None
     wants_libc = policy["isolate_network"] or policy["isolate_filesystem"] or policy["seccomp"]
     # Namespaces, mounts, prctl and seccomp are Linux system calls; elsewhere only the
     # portable layers apply (process, rlimits, timeout, audit hook).
@@ -321,7 +334,11 @@ def _require(policy: Mapping[str, Any], layers: Mapping[str, Any]) -> None:
                 policy["isolate_filesystem"],
                 layers["filesystem"] != "none",
             ),
-            ("unprivileged user", policy["drop_privileges"], layers["user"] != "unchanged"),
+            (
+                "unprivileged user",
+                policy["drop_privileges"],
+                not layers["user"].startswith("unchanged"),
+            ),
         )
         if wanted and not got
     ]
@@ -513,7 +530,9 @@ def main() -> int:
         if refused:
             layers["limits_refused"] = refused
             if policy["require_isolation"]:
-                raise SetupError(f"required resource limits refused by the OS: {', '.join(refused)}")
+                raise SetupError(
+                    f"required resource limits refused by the OS: {', '.join(refused)}"
+                )
         if policy["audit_hook"]:
             sys.addaudithook(_make_audit_hook(workdir, _read_roots()))
             layers["audit_hook"] = True

@@ -41,6 +41,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.errors import ToolError
+
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "Sandbox",
@@ -174,11 +176,18 @@ class Sandbox:
         self._rng = random.SystemRandom()
 
     async def probe(self) -> SandboxReport:
-        """Run an empty tool and report which isolation layers the child got."""
-        message, _ = await self._call("def probe():\n    return None\n", {}, None, None)
+        """Run an empty tool and report which isolation layers the child got.
+
+        Raises:
+            ToolError: the child could not even run an empty tool (e.g. a broken interpreter).
+        """
+        message = await self._call("def probe():\n    return None\n", {}, None, None)
         layers = message.get("layers") or {}
         if not message.get("ok"):
-            raise RuntimeError(f"the sandbox probe failed: {message.get('error')}")
+            raise ToolError(
+                f"the sandbox probe failed: {message.get('error')}",
+                hint="run `python benchmarks/sandbox.py` to see which layer fails on this machine",
+            )
         return SandboxReport(
             network=str(layers.get("network", "none")),
             filesystem=str(layers.get("filesystem", "none")),
@@ -217,7 +226,7 @@ class Sandbox:
                 f"tool arguments are not JSON-serialisable: {exc}", started=started
             )
         try:
-            message, _ = await self._call(code, arguments, timeout_seconds, function_name)
+            message = await self._call(code, arguments, timeout_seconds, function_name)
         except OSError as exc:
             return ToolOutcome.failure(
                 f"could not start the sandbox interpreter {self.python!r}: {exc}", started=started
@@ -234,7 +243,7 @@ class Sandbox:
         arguments: dict[str, Any],
         timeout_seconds: float | None,
         function_name: str | None,
-    ) -> tuple[dict[str, Any], _Exchange]:
+    ) -> dict[str, Any]:
         timeout = timeout_seconds or self.default_timeout_seconds
         async with self._semaphore():
             base = tempfile.mkdtemp(prefix="harness-sandbox-")
@@ -245,7 +254,7 @@ class Sandbox:
                 exchange = await self._spawn_and_wait(request, timeout, uid)
             finally:
                 shutil.rmtree(base, ignore_errors=True)
-        return self._interpret(exchange, timeout), exchange
+        return self._interpret(exchange, timeout)
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ OS-layer runs are skipped where the machine cannot provide the layer (not root, 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import os
 import socket
@@ -442,15 +443,25 @@ asyncio.run(main())
 """
 
 
-async def test_without_root_a_user_namespace_still_isolates(layers: SandboxReport) -> None:
-    """As a non-root user (simulated with `unshare --user`), the child builds its own user namespace."""
+@pytest.mark.parametrize(
+    ("unshare_args", "user_layer"),
+    [
+        (["--map-user=1000", "--map-group=1000"], "user-namespace"),
+        (["--map-root-user"], "unchanged (uid * is not mapped in this user namespace)"),
+    ],
+    ids=["non-root-user", "rootless-container-root"],
+)
+async def test_without_real_root_the_other_layers_still_apply(
+    layers: SandboxReport, unshare_args: list[str], user_layer: str
+) -> None:
+    """Simulated with `unshare --user`: a plain user (the child builds its own user namespace),
+    and root of a rootless container (only uid 0 mapped: no private uid, everything else)."""
     if os.geteuid() != 0 or layers.network != "namespace" or not Path("/usr/bin/unshare").exists():
-        pytest.skip("needs root and unshare(1) to simulate a non-root harness")
+        pytest.skip("needs root and unshare(1) to simulate a harness without real root")
     proc = await asyncio.create_subprocess_exec(
         "/usr/bin/unshare",
         "--user",
-        "--map-user=1000",
-        "--map-group=1000",
+        *unshare_args,
         sys.executable,
         "-c",
         NON_ROOT_PROBE,
@@ -460,11 +471,11 @@ async def test_without_root_a_user_namespace_still_isolates(layers: SandboxRepor
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     probe, peek = (json.loads(line) for line in out.decode().splitlines()[-2:])
+    assert fnmatch.fnmatch(probe.pop("user"), user_layer)
     assert probe == {
         "network": "namespace",
         "filesystem": "private-root",
         "seccomp": "filter" if os.uname().machine == "x86_64" else "none",
-        "user": "user-namespace",
         "audit_hook": False,
         "limits_refused": [],
     }
