@@ -692,3 +692,11 @@ def test_scenarios_built_in_code_need_no_loader() -> None:
         {"name": "n", "workflow_id": "65a1b2c3d4e5f60718293a4b", "turns": [{"start": {}}]}
     )
     assert scenario.source is None and scenario.id is None
+
+
+def test_the_example_at_the_top_of_the_reference_loads(suite: Path) -> None:
+    reference = Path(__file__).parents[1] / "docs" / "scenarios.md"
+    example = reference.read_text().split("```yaml\n", 1)[1].split("```", 1)[0]
+    (suite / "workflows" / "clinic_scheduler.json").write_text(json.dumps(WORKFLOW))
+    path = write(suite, "example.yaml", example)
+    assert validate_paths([path], root=suite) == []
