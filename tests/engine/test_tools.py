@@ -61,7 +61,7 @@ async def fail(request: Request) -> Response:
 
 
 async def slow(request: Request) -> Response:
-    await asyncio.sleep(3)
+    await asyncio.sleep(1)
     return PlainTextResponse("late")
 
 
@@ -87,7 +87,9 @@ APP = Starlette(
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(APP, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(APP, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
