@@ -23,7 +23,7 @@ MEASURES = {"tokens": "tokens", "llm_calls": "LLM calls", "latency_ms": "LLM lat
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) by linear interpolation between closest ranks (numpy's default)."""
+    """The q-th percentile (0-100), interpolating linearly between ranks (numpy's default)."""
     if not values:
         return 0.0
     ordered = sorted(values)

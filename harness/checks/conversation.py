@@ -58,7 +58,7 @@ def check_status(
 def check_termination_source(
     expected: str | None, view: RunView, key: str | None = None
 ) -> list[CheckOutcome]:
-    """The run's termination source equals `expected` (None: the run did not terminate abnormally)."""
+    """The run's termination source equals `expected` (None: it did not end abnormally)."""
     got = view.termination_source
     return [
         outcome(

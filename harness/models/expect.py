@@ -26,12 +26,14 @@ from harness.models.api import RunStatus
 from harness.models.selector import Selector
 
 __all__ = [
+    "Budgets",
     "Count",
     "CountRange",
     "EventMatch",
     "EventsExpect",
     "Expect",
     "FieldMatch",
+    "Limit",
     "OutputExpect",
     "PathExpect",
     "ScenarioModel",
@@ -313,6 +315,30 @@ class SchemaCheck(ScenarioModel):
         except SchemaError as exc:
             raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
         return v
+
+
+# ------------------------------------------------------------------ budgets
+
+
+class Limit(ScenarioModel):
+    """A budget on one measure; `max` bounds each measurement, `p95` their 95th percentile."""
+
+    max: float | None = Field(default=None, ge=0, description="Upper bound of every measurement.")
+    p95: float | None = Field(default=None, ge=0, description="Upper bound of the 95th percentile.")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Limit:
+        if self.max is None and self.p95 is None:
+            raise ValueError("give `max`, `p95` or both")
+        return self
+
+
+class Budgets(ScenarioModel):
+    """Limits on cost and speed. Per turn: that turn (p95 over repeats). Per scenario: see docs."""
+
+    tokens: Limit | None = Field(default=None, description="LLM tokens (prompt + completion).")
+    llm_calls: Limit | None = Field(default=None, description="Number of LLM calls.")
+    latency_ms: Limit | None = Field(default=None, description="LLM latency in milliseconds.")
 
 
 # ------------------------------------------------------------------ the expectation

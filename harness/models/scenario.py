@@ -8,8 +8,7 @@ use (`harness schema scenario`). The models forbid unknown keys. The loader
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -31,179 +30,36 @@ from harness.models.api import (
     WorkflowRunInput,
 )
 from harness.models.expect import *  # noqa: F403
-from harness.models.expect import Expect, FieldMatch, ScenarioModel, TextExpect
+from harness.models.expect import Budgets, Expect, FieldMatch, ScenarioModel
 from harness.models.expect import __all__ as _expect_all
 from harness.models.selector import Selector
+from harness.models.turns import *  # noqa: F403
+from harness.models.turns import Turn, TurnKind
+from harness.models.turns import __all__ as _turns_all
 
 __all__ = [
     "FORMAT_VERSION",
-    "SIMULATION_STOP_TOKEN",
-    "Budgets",
-    "CommandSpec",
     "Evaluation",
-    "Limit",
+    "Matrix",
     "Mocks",
     "Repeat",
     "Scenario",
     "ScenarioSource",
-    "SimulatedUser",
-    "StartSpec",
-    "StopCondition",
     "ToolMock",
-    "Turn",
-    "TurnKind",
     "scenario_json_schema",
     "user_run_input",
     *_expect_all,
+    *_turns_all,
 ]
 
 FORMAT_VERSION = 1
 """The scenario format version this harness reads."""
 
-SIMULATION_STOP_TOKEN = "<<GOAL_REACHED>>"
-"""What a simulated user answers to end the conversation when `stop_when.goal_reached` is on."""
 
 Variables = dict[str, JsonValue]
 
 
-def _listify(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-def _contains_short(value: Any) -> Any:
-    return {"contains": value} if isinstance(value, str) else value
-
-
-def _empty_if_flag(value: Any) -> Any:
-    return {} if value is None or value is True else value
-
-
-# ------------------------------------------------------------------ turns
-
-
-class CommandSpec(ScenarioModel):
-    """The value of `pause`, `resume` and `stop` turns: `{}` (or `null`/`true`)."""
-
-
-_Flag = Annotated[
-    CommandSpec,
-    BeforeValidator(_empty_if_flag, json_schema_input_type=CommandSpec | Literal[True] | None),
-]
-
-
-class StartSpec(ScenarioModel):
-    """The value of a `start` turn; variables here override the scenario's."""
-
-    dynamic_variables: Variables = Field(
-        default_factory=dict, description="Extra `{{...}}` values."
-    )
-    runtime_variables: Variables = Field(
-        default_factory=dict, description="Extra `[[...]]` values."
-    )
-    miscellaneous: Variables = Field(default_factory=dict, description="Extra miscellaneous data.")
-    user: (
-        Annotated[list[str], BeforeValidator(_listify, json_schema_input_type=str | list[str])]
-        | None
-    ) = Field(default=None, description="User message(s) sent with the start command.")
-
-
-class StopCondition(ScenarioModel):
-    """When a simulated conversation ends (besides a terminal run status and `max_turns`)."""
-
-    node: (
-        Annotated[list[str], BeforeValidator(_listify, json_schema_input_type=str | list[str])]
-        | None
-    ) = Field(default=None, description="The run reached one of these nodes.")
-    says: Annotated[TextExpect, BeforeValidator(_contains_short)] | None = Field(
-        default=None, description="The assistant's reply matches (a string: contains it)."
-    )
-    goal_reached: bool = Field(
-        default=True,
-        description=f"The simulated user may end it by answering {SIMULATION_STOP_TOKEN}.",
-    )
-
-
-class SimulatedUser(ScenarioModel):
-    """An LLM plays the user: a persona with a goal, for up to `max_turns` messages."""
-
-    persona: str = Field(min_length=1, description="Who the user is and how they talk.")
-    goal: str = Field(min_length=1, description="What the user wants to achieve.")
-    max_turns: int = Field(default=10, ge=1, le=100, description="At most this many user messages.")
-    stop_when: StopCondition = Field(default_factory=StopCondition, description="When to stop.")
-    fail_on_max_turns: bool = Field(
-        default=False, description="Fail the turn when `max_turns` is reached before a stop."
-    )
-    first_message: str | None = Field(default=None, description="A fixed opening message.")
-    provider: str | None = Field(default=None, description="LLM provider name (default: default).")
-    model: str | None = Field(default=None, description="LLM model (default: the provider's).")
-    temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling temperature.")
-
-
-class TurnKind(StrEnum):
-    """What a turn does; exactly one of these keys is given per turn."""
-
-    START = "start"
-    USER = "user"
-    INPUT = "input"
-    SIMULATE = "simulate"
-    PAUSE = "pause"
-    RESUME = "resume"
-    STOP = "stop"
-
-
-_ACTIONS = [kind.value for kind in TurnKind]
-
-
-class Turn(ScenarioModel):
-    """One step of the conversation: an action (exactly one action key) plus expectations."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": [a]} for a in _ACTIONS]},
-    )
-
-    name: str | None = Field(default=None, description="A label for reports.")
-    start: StartSpec | None = Field(default=None, description="Start the run.")
-    user: (
-        Annotated[list[str], BeforeValidator(_listify, json_schema_input_type=str | list[str])]
-        | None
-    ) = Field(default=None, min_length=1, description="User message(s) for the parked node.")
-    input: WorkflowRunInput | None = Field(default=None, description="A raw run input, as is.")
-    simulate: SimulatedUser | None = Field(default=None, description="A simulated user.")
-    pause: _Flag | None = Field(default=None, description="Pause the run.")
-    resume: _Flag | None = Field(default=None, description="Resume a paused run.")
-    stop: _Flag | None = Field(default=None, description="Stop the run (cancelled).")
-    expect: Expect | None = Field(default=None, description="Checked after this turn.")
-    budgets: Budgets | None = Field(default=None, description="Limits for this turn.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_action(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        given = [a for a in _ACTIONS if a in data]
-        if len(given) != 1:
-            got = ", ".join(f"`{a}`" for a in given) or "none"
-            raise ValueError(f"a turn needs exactly one of {', '.join(_ACTIONS)}; got {got}")
-        if given[0] in ("start", "pause", "resume", "stop"):
-            data = {**data, given[0]: _empty_if_flag(data[given[0]])}
-        return data
-
-    @property
-    def kind(self) -> TurnKind:
-        """The action of this turn."""
-        return next(k for k in TurnKind if getattr(self, k.value) is not None)
-
-    @property
-    def label(self) -> str:
-        """`name`, or a short description of the action, for reports."""
-        if self.name:
-            return self.name
-        if self.user:
-            return f"user: {self.user[0][:60]}"
-        return self.kind.value
-
-
-# ------------------------------------------------------------------ mocks, budgets, repeat
+# ------------------------------------------------------------------ mocks and repeat
 
 
 class ToolMock(ScenarioModel):
@@ -244,27 +100,6 @@ class Mocks(ScenarioModel):
             if mock.when is None or all(arguments.get(k) == v for k, v in mock.when.items()):
                 return mock
         return None
-
-
-class Limit(ScenarioModel):
-    """A budget on one measure; `max` bounds each measurement, `p95` their 95th percentile."""
-
-    max: float | None = Field(default=None, ge=0, description="Upper bound of every measurement.")
-    p95: float | None = Field(default=None, ge=0, description="Upper bound of the 95th percentile.")
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> Limit:
-        if self.max is None and self.p95 is None:
-            raise ValueError("give `max`, `p95` or both")
-        return self
-
-
-class Budgets(ScenarioModel):
-    """Limits on cost and speed. Per turn: that turn (p95 over repeats). Per scenario: see docs."""
-
-    tokens: Limit | None = Field(default=None, description="LLM tokens (prompt + completion).")
-    llm_calls: Limit | None = Field(default=None, description="Number of LLM calls.")
-    latency_ms: Limit | None = Field(default=None, description="LLM latency in milliseconds.")
 
 
 class Repeat(ScenarioModel):
@@ -389,7 +224,8 @@ class Scenario(ScenarioModel):
         first = turns[0].kind if turns else None
         if first not in (None, TurnKind.START, TurnKind.INPUT):
             raise ValueError(
-                f"the first turn must be `start` (or a raw `input`), not `{first}`; add `- start: {{}}` first"
+                f"the first turn must be `start` (or a raw `input`), not `{first}`; "
+                "add `- start: {}` first"
             )
         return turns
 
@@ -446,9 +282,6 @@ def user_run_input(texts: str | list[str]) -> WorkflowRunInput:
         command=Command.DATA,
         thread_to_node_inputs=_messages([texts] if isinstance(texts, str) else texts),
     )
-
-
-Turn.model_rebuild()
 
 
 def scenario_json_schema() -> dict[str, Any]:
