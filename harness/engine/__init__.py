@@ -1,3 +1,104 @@
-"""The built-in platform engine: graph, nodes, transitions, tools, LLM client, run store."""
+"""The built-in platform engine: graph, nodes, transitions, tools, LLM client, run store.
 
-__all__: list[str] = []
+`Engine.execute(workflow, run_input)` runs one turn of a hydrated workflow as the platform does;
+docs/engine.md lists the rules it follows. The MCP client (`harness.engine.mcp`) is not
+re-exported here: its SDK is slow to import and only nodes with `use_mcp_tools` need it.
+"""
+
+from harness.engine.accounting import UsageTotals, usage_info
+from harness.engine.context import (
+    EngineServices,
+    NodeHandler,
+    NodeResult,
+    NodeVisit,
+    TurnContext,
+    WorkflowPlan,
+    WorkflowRegistry,
+)
+from harness.engine.events import EventLog, NodeScope
+from harness.engine.executor import DEFAULT_HOP_LIMIT, Engine, RunCallback
+from harness.engine.expressions import (
+    Expression,
+    ExpressionError,
+    evaluate_expression,
+    parse_expression,
+)
+from harness.engine.graph import WorkflowGraph, load_graph, validate_graph
+from harness.engine.llm import (
+    ChatRequest,
+    ChatResponse,
+    LLMCallError,
+    LLMClient,
+    TokenUsage,
+    ToolCall,
+)
+from harness.engine.nodes import DEFAULT_NODE_HANDLERS
+from harness.engine.registry import MappingWorkflowRegistry
+from harness.engine.sandbox import Sandbox, ToolOutcome
+from harness.engine.state import RunState, ThreadState
+from harness.engine.store import (
+    MemoryRunStore,
+    RunNotFoundError,
+    RunStore,
+    SqliteRunStore,
+    StoredRun,
+)
+from harness.engine.tools import ToolMock, ToolRunner, run_http_request
+from harness.engine.variables import (
+    Clock,
+    FixedClock,
+    SystemClock,
+    builtin_variables,
+    substitute,
+    substitute_value,
+)
+
+__all__ = [
+    "DEFAULT_HOP_LIMIT",
+    "DEFAULT_NODE_HANDLERS",
+    "ChatRequest",
+    "ChatResponse",
+    "Clock",
+    "Engine",
+    "EngineServices",
+    "EventLog",
+    "Expression",
+    "ExpressionError",
+    "FixedClock",
+    "LLMCallError",
+    "LLMClient",
+    "MappingWorkflowRegistry",
+    "MemoryRunStore",
+    "NodeHandler",
+    "NodeResult",
+    "NodeScope",
+    "NodeVisit",
+    "RunCallback",
+    "RunNotFoundError",
+    "RunState",
+    "RunStore",
+    "Sandbox",
+    "SqliteRunStore",
+    "StoredRun",
+    "SystemClock",
+    "ThreadState",
+    "TokenUsage",
+    "ToolCall",
+    "ToolMock",
+    "ToolOutcome",
+    "ToolRunner",
+    "TurnContext",
+    "UsageTotals",
+    "WorkflowGraph",
+    "WorkflowPlan",
+    "WorkflowRegistry",
+    "builtin_variables",
+    "evaluate_expression",
+    "load_graph",
+    "parse_expression",
+    "run_http_request",
+    "substitute",
+    "substitute_value",
+    "usage_info",
+    "validate_graph",
+]

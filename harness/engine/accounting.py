@@ -1,0 +1,137 @@
+"""LLM accounting: `llm_usage_info` per call, and the run's token and latency totals.
+
+Every LLM call of a run counts (main node calls, tool rounds, condition evaluators, evaluators),
+and each call is added exactly once (a streamed response is one call). Breakdowns are keyed by
+`(response_model, provider)` in first-seen order, and are `null` while the run has no calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.engine.llm import ChatResponse
+from harness.models.api import (
+    LLMLatencyStats,
+    LLMTokenUsage,
+    ModelLatencyStats,
+    ModelTokenUsage,
+)
+
+__all__ = ["ModelTotals", "UsageTotals", "usage_info"]
+
+
+def usage_info(response: ChatResponse) -> dict[str, Any]:
+    """The `llm_usage_info` dict of one call, as attached to LLM events."""
+    return {
+        "response_model": response.model,
+        "provider": response.provider,
+        "prompt_tokens": response.usage.prompt_tokens,
+        "completion_tokens": response.usage.completion_tokens,
+        "total_tokens": response.usage.total_tokens,
+        "response_latency_milliseconds": response.latency_ms,
+        "llm_response_id": response.id,
+        "used_user_api_key": response.used_user_api_key,
+        "was_streamed": response.was_streamed,
+    }
+
+
+class ModelTotals(BaseModel):
+    """Sums for one (response_model, provider)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    response_model: str | None = None
+    provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    call_count: int = 0
+    calls_with_user_keys: int = 0
+    latency_ms: float = 0.0
+
+
+class UsageTotals(BaseModel):
+    """Running sums of a run, by (model, provider) in first-seen order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by_model: list[ModelTotals] = Field(default_factory=list)
+
+    def add(self, response: ChatResponse) -> None:
+        """Count one call."""
+        entry = self._entry(response.model, response.provider)
+        entry.input_tokens += response.usage.prompt_tokens
+        entry.output_tokens += response.usage.completion_tokens
+        entry.total_tokens += response.usage.total_tokens
+        entry.call_count += 1
+        entry.calls_with_user_keys += int(response.used_user_api_key)
+        entry.latency_ms += response.latency_ms
+
+    def _entry(self, model: str | None, provider: str | None) -> ModelTotals:
+        for entry in self.by_model:
+            if entry.response_model == model and entry.provider == provider:
+                return entry
+        entry = ModelTotals(response_model=model, provider=provider)
+        self.by_model.append(entry)
+        return entry
+
+    def token_usage(self) -> LLMTokenUsage:
+        """The run's `llm_token_usage`."""
+        rows = [
+            ModelTokenUsage(
+                response_model=e.response_model,
+                provider=e.provider,
+                **_token_counts(e.input_tokens, e.output_tokens, e.total_tokens, *_keys(e)),
+            )
+            for e in self.by_model
+        ]
+        entries = self.by_model
+        totals = _token_counts(
+            sum(e.input_tokens for e in entries),
+            sum(e.output_tokens for e in entries),
+            sum(e.total_tokens for e in entries),
+            sum(e.calls_with_user_keys for e in entries),
+            sum(e.call_count for e in entries),
+        )
+        return LLMTokenUsage(**totals, breakdown_by_models=rows or None)
+
+    def latency_stats(self) -> LLMLatencyStats:
+        """The run's `llm_latency_stats`; averages are total / count."""
+        rows = [
+            ModelLatencyStats(
+                response_model=e.response_model,
+                provider=e.provider,
+                **_latency(e.latency_ms, e.call_count),
+            )
+            for e in self.by_model
+        ]
+        total = sum(e.latency_ms for e in self.by_model)
+        count = sum(e.call_count for e in self.by_model)
+        return LLMLatencyStats(**_latency(total, count), breakdown_by_models=rows or None)
+
+
+def _keys(entry: ModelTotals) -> tuple[int, int]:
+    return entry.calls_with_user_keys, entry.call_count
+
+
+def _token_counts(
+    input_tokens: int, output_tokens: int, total: int, user_keys: int, calls: int
+) -> dict[str, int]:
+    return {
+        "total_input_tokens": input_tokens,
+        "total_output_tokens": output_tokens,
+        "total_tokens": total,
+        "call_count_with_user_keys": user_keys,
+        "call_count_with_fallback_keys": calls - user_keys,
+        "call_count": calls,
+    }
+
+
+def _latency(total: float, count: int) -> dict[str, Any]:
+    return {
+        "call_count": count,
+        "total_latency_milliseconds": round(total, 3),
+        "average_latency_milliseconds": round(total / count, 3) if count else 0,
+    }

@@ -1,0 +1,417 @@
+"""OpenAI-compatible chat completions over an injected `httpx.AsyncClient` (no SDK).
+
+One seam for every LLM call of the engine: main node calls, condition evaluators and evaluator
+workflows. The client owns the HTTP call so that the recording transport can record and replay it:
+each request carries `extensions={"harness": {"node_logical_id": ..., "purpose": ...}}` for miss
+reports, and a response header `x-harness-recorded-latency-ms` (set on replay) replaces the
+measured latency, so recorded latencies stay meaningful offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.config import HarnessSettings, ResolvedProvider
+from harness.errors import EngineError
+
+__all__ = [
+    "RECORDED_LATENCY_HEADER",
+    "ChatRequest",
+    "ChatResponse",
+    "LLMCallError",
+    "LLMClient",
+    "TokenUsage",
+    "ToolCall",
+]
+
+RECORDED_LATENCY_HEADER = "x-harness-recorded-latency-ms"
+_RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+_MAX_RETRY_AFTER_SECONDS = 30.0
+_ERROR_EXCERPT_CHARS = 300
+
+
+class LLMCallError(EngineError):
+    """An LLM call failed (HTTP error, timeout, malformed answer); the node says its error message.
+
+    Attributes:
+        status_code: the HTTP status when the provider answered, else None.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, hint: str | None = None):
+        self.status_code = status_code
+        super().__init__(message, hint=hint)
+
+
+class ToolCall(BaseModel):
+    """A function call requested by the model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The call id the tool result must echo.")
+    name: str = Field(description="The function name.")
+    arguments: str = Field(default="{}", description="Arguments as the model wrote them (JSON).")
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a dict; `{}` when the model wrote nothing or invalid JSON."""
+        try:
+            value = json.loads(self.arguments) if self.arguments.strip() else {}
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {"value": value}
+
+    def to_message(self) -> dict[str, Any]:
+        """The call as it appears in an assistant message's `tool_calls`."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+class TokenUsage(BaseModel):
+    """Token counts of one call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatRequest(BaseModel):
+    """One chat-completions request; `None` fields are left out of the body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    model: str | None = Field(default=None, description="None: the provider's model.")
+    temperature: float | None = None
+    max_tokens: int | None = None
+    model_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra body keys (top_p, seed, ...), merged first."
+    )
+    stream: bool = False
+
+    def body(self, model: str) -> dict[str, Any]:
+        """The JSON body; `model_kwargs` can add keys but never replace the ones set here."""
+        body: dict[str, Any] = dict(self.model_kwargs)
+        body["model"] = model
+        body["messages"] = self.messages
+        for key in ("tools", "tool_choice", "response_format", "temperature", "max_tokens"):
+            value = getattr(self, key)
+            if value is not None and value != []:
+                body[key] = value
+        if "tool_choice" in body and "tools" not in body:
+            del body["tool_choice"]  # providers reject tool_choice without tools
+        if self.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+
+class ChatResponse(BaseModel):
+    """The parts of a completion the engine uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    model: str | None = Field(default=None, description="The model that answered.")
+    provider: str | None = Field(default=None, description="The provider name it was sent to.")
+    id: str | None = None
+    finish_reason: str | None = None
+    latency_ms: float = 0.0
+    was_streamed: bool = False
+    used_user_api_key: bool = False
+
+
+class LLMClient:
+    """Sends chat completions to named OpenAI-compatible providers."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        settings: HarnessSettings,
+        *,
+        env: Mapping[str, str] | None = None,
+        max_retries: int | None = None,
+        retry_base_seconds: float = 0.5,
+    ) -> None:
+        """Set up the client.
+
+        Args:
+            http: the client every call goes through (a recording transport may sit under it).
+            settings: provider definitions and timeouts.
+            env: environment for provider keys (default: `os.environ`).
+            max_retries: retries of 429/502/503/504 and connection errors (default: the settings').
+            retry_base_seconds: first back-off when no `Retry-After` is given; doubles each retry.
+        """
+        self.http = http
+        self.settings = settings
+        self._env = env
+        self.max_retries = settings.max_retries if max_retries is None else max_retries
+        self.retry_base_seconds = retry_base_seconds
+        self._providers: dict[str, ResolvedProvider] = {}
+        self._timeout = httpx.Timeout(
+            connect=settings.connect_timeout_seconds,
+            read=settings.read_timeout_seconds,
+            write=settings.connect_timeout_seconds,
+            pool=settings.read_timeout_seconds,
+        )
+
+    def resolve(self, provider: str | None) -> ResolvedProvider:
+        """The provider by name (cached: env lookups happen once per name)."""
+        key = provider or self.settings.default_provider
+        found = self._providers.get(key)
+        if found is None:
+            found = self.settings.provider(key, self._env)
+            self._providers[key] = found
+        return found
+
+    async def complete(
+        self, req: ChatRequest, *, provider: str | None, context: Mapping[str, str]
+    ) -> ChatResponse:
+        """Send one completion and return its answer.
+
+        Args:
+            req: the request; `req.model` None means the provider's default model.
+            provider: the provider name (`default_provider` resolves from settings or env).
+            context: labels for the recording transport: `node_logical_id`, `purpose`.
+
+        Raises:
+            LLMCallError: the provider answered with an error, timed out, or sent no usable reply.
+            HarnessError: infrastructure failures (such as a replay miss) pass through unchanged.
+        """
+        resolved = self.resolve(provider)
+        model = req.model or resolved.model
+        request = self.http.build_request(
+            "POST",
+            f"{resolved.base_url}/chat/completions",
+            json=req.body(model),
+            headers=_headers(resolved),
+            timeout=self._timeout,
+            extensions={"harness": dict(context)},
+        )
+        where = f"LLM call to {resolved.name} ({model}) for {_describe(context)}"
+        started = time.perf_counter()
+        response = await self._send(request, where)
+        try:
+            if req.stream:
+                parsed = await _read_stream(response, where)
+            else:
+                await response.aread()
+                parsed = _parse_completion(_json_of(response, where), where)
+        finally:
+            await response.aclose()
+        latency = _latency_ms(response, started)
+        return parsed.model_copy(
+            update={
+                "provider": resolved.name,
+                "model": parsed.model or model,
+                "latency_ms": latency,
+                "was_streamed": req.stream,
+            }
+        )
+
+    async def _send(self, request: httpx.Request, where: str) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self.http.send(request, stream=True)
+            except httpx.TimeoutException as exc:
+                raise LLMCallError(
+                    f"{where} timed out ({type(exc).__name__})",
+                    hint="raise read_timeout_seconds in [tool.harness] or check the provider",
+                ) from exc
+            except httpx.TransportError as exc:
+                if attempt < self.max_retries:
+                    attempt += 1
+                    await asyncio.sleep(self._backoff(attempt, None))
+                    continue
+                raise LLMCallError(
+                    f"{where} could not connect: {exc}",
+                    hint="check the provider's base_url and that the server is up",
+                ) from exc
+            if response.status_code < 400:
+                return response
+            await response.aread()
+            await response.aclose()
+            if response.status_code in _RETRIED_STATUSES and attempt < self.max_retries:
+                attempt += 1
+                await asyncio.sleep(self._backoff(attempt, response.headers.get("retry-after")))
+                continue
+            raise LLMCallError(
+                f"{where} failed with HTTP {response.status_code}: "
+                f"{response.text[:_ERROR_EXCERPT_CHARS]}",
+                status_code=response.status_code,
+                hint="check the model name, the API key and the request options of the node",
+            )
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            seconds = _retry_after_seconds(retry_after)
+            if seconds is not None:
+                return min(max(seconds, 0.0), _MAX_RETRY_AFTER_SECONDS)
+        return float(min(self.retry_base_seconds * 2 ** (attempt - 1), 8.0))
+
+
+def _headers(provider: ResolvedProvider) -> dict[str, str]:
+    headers = dict(provider.headers)
+    if provider.api_key:
+        headers["Authorization"] = f"Bearer {provider.api_key}"
+    return headers
+
+
+def _describe(context: Mapping[str, str]) -> str:
+    node = context.get("node_logical_id", "?")
+    purpose = context.get("purpose")
+    return f"node {node}" + (f" ({purpose})" if purpose else "")
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+
+
+def _latency_ms(response: httpx.Response, started: float) -> float:
+    recorded = response.headers.get(RECORDED_LATENCY_HEADER)
+    if recorded is not None:
+        try:
+            return float(recorded)
+        except ValueError:
+            pass
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _json_of(response: httpx.Response, where: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise LLMCallError(
+            f"{where} answered with invalid JSON: {response.text[:_ERROR_EXCERPT_CHARS]!r}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise LLMCallError(f"{where} answered with a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def _usage(data: Any) -> TokenUsage:
+    if not isinstance(data, dict):
+        return TokenUsage()
+    prompt = int(data.get("prompt_tokens") or 0)
+    completion = int(data.get("completion_tokens") or 0)
+    total = int(data.get("total_tokens") or prompt + completion)
+    return TokenUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+def _parse_completion(data: dict[str, Any], where: str) -> ChatResponse:
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise LLMCallError(f"{where} answered without choices: {str(data)[:_ERROR_EXCERPT_CHARS]}")
+    message = choices[0].get("message") or {}
+    calls = [
+        ToolCall(
+            id=str(call.get("id") or f"call_{index}"),
+            name=str((call.get("function") or {}).get("name") or ""),
+            arguments=str((call.get("function") or {}).get("arguments") or "{}"),
+        )
+        for index, call in enumerate(message.get("tool_calls") or [])
+        if isinstance(call, dict)
+    ]
+    content = message.get("content")
+    return ChatResponse(
+        content=content if isinstance(content, str) else None,
+        tool_calls=calls,
+        usage=_usage(data.get("usage")),
+        model=data.get("model"),
+        id=data.get("id"),
+        finish_reason=choices[0].get("finish_reason"),
+    )
+
+
+class _StreamAccumulator:
+    """Folds SSE chunks into one response; usage arrives once, in the last chunk."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.usage = TokenUsage()
+        self.model: str | None = None
+        self.id: str | None = None
+        self.finish_reason: str | None = None
+        self.saw_content = False
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        self.model = chunk.get("model") or self.model
+        self.id = chunk.get("id") or self.id
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = _usage(chunk["usage"])  # replace, never add: it is the whole call's
+        for choice in chunk.get("choices") or []:
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+            delta = choice.get("delta") or {}
+            if isinstance(delta.get("content"), str):
+                self.parts.append(delta["content"])
+                self.saw_content = True
+            for call in delta.get("tool_calls") or []:
+                slot = self.calls.setdefault(int(call.get("index", 0)), {"arguments": ""})
+                if call.get("id"):
+                    slot["id"] = call["id"]
+                function = call.get("function") or {}
+                if function.get("name"):
+                    slot["name"] = function["name"]
+                slot["arguments"] += function.get("arguments") or ""
+
+    def result(self) -> ChatResponse:
+        calls = [
+            ToolCall(
+                id=slot.get("id", f"call_{index}"),
+                name=slot.get("name", ""),
+                arguments=slot["arguments"] or "{}",
+            )
+            for index, slot in sorted(self.calls.items())
+        ]
+        return ChatResponse(
+            content="".join(self.parts) if self.saw_content else None,
+            tool_calls=calls,
+            usage=self.usage,
+            model=self.model,
+            id=self.id,
+            finish_reason=self.finish_reason,
+        )
+
+
+async def _read_stream(response: httpx.Response, where: str) -> ChatResponse:
+    accumulator = _StreamAccumulator()
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            break
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise LLMCallError(f"{where} streamed an invalid chunk: {payload[:200]!r}") from exc
+        if isinstance(chunk, dict):
+            if isinstance(chunk.get("error"), dict):
+                raise LLMCallError(f"{where} streamed an error: {chunk['error']}")
+            accumulator.add(chunk)
+    return accumulator.result()

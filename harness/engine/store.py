@@ -1,0 +1,326 @@
+"""Run stores: where the engine keeps runs and their engine state between turns.
+
+`MemoryRunStore` keeps the objects themselves (for tests and single-process use). `SqliteRunStore`
+keeps them in an embedded SQLite database in WAL mode, so that another process can continue a run
+by id. It writes O(turn) per save, not O(run): the run header and the engine state are upserted,
+each input/output pair is written once, and the hydrated config only with the run's first save.
+A per-process cache, validated by a sequence number, spares re-reading a run that no other
+process touched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from harness.engine.state import STATE_VERSION, RunState
+from harness.errors import EngineError
+from harness.models.api import (
+    RunsPage,
+    RunStatus,
+    WorkflowConfigFullyHydrated,
+    WorkflowRun,
+    WorkflowRunInputOutputPair,
+)
+
+__all__ = [
+    "MemoryRunStore",
+    "RunNotFoundError",
+    "RunStore",
+    "SqliteRunStore",
+    "StoredRun",
+]
+
+_SCHEMA_VERSION = 1
+
+
+class RunNotFoundError(EngineError):
+    """No run with this id is stored (HTTP 404)."""
+
+
+@dataclass(slots=True)
+class StoredRun:
+    """A run and the engine state beside it."""
+
+    run: WorkflowRun
+    state: RunState
+
+
+@runtime_checkable
+class RunStore(Protocol):
+    """Where runs live between turns."""
+
+    async def save(self, run: WorkflowRun, state: RunState) -> None:
+        """Store the run and its state (insert or update)."""
+        ...
+
+    async def load(self, run_id: str) -> StoredRun | None:
+        """The run and its state, or None."""
+        ...
+
+    async def get(self, run_id: str) -> WorkflowRun | None:
+        """The run, or None."""
+        ...
+
+    async def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: RunStatus | str | None = None,
+        page: int = 1,
+        size: int = 50,
+    ) -> RunsPage:
+        """Runs, newest first, filtered; pages are 1-based."""
+        ...
+
+
+def _page(items: list[WorkflowRun], total: int, page: int, size: int) -> RunsPage:
+    return RunsPage(
+        items=items, total=total, page=page, size=size, pages=math.ceil(total / size) if size else 0
+    )
+
+
+def _check_paging(page: int, size: int) -> None:
+    if page < 1 or size < 1:
+        raise EngineError(
+            f"invalid page {page} / size {size}", hint="pages are 1-based and size must be >= 1"
+        )
+
+
+class MemoryRunStore:
+    """Runs in a dict, by `workflow_run_id`; objects are kept, not copied."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, StoredRun] = {}
+
+    async def save(self, run: WorkflowRun, state: RunState) -> None:
+        if run.workflow_run_id is None:
+            raise EngineError("cannot store a run without a workflow_run_id")
+        self._runs[run.workflow_run_id] = StoredRun(run, state)
+
+    async def load(self, run_id: str) -> StoredRun | None:
+        return self._runs.get(run_id)
+
+    async def get(self, run_id: str) -> WorkflowRun | None:
+        stored = self._runs.get(run_id)
+        return None if stored is None else stored.run
+
+    async def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: RunStatus | str | None = None,
+        page: int = 1,
+        size: int = 50,
+    ) -> RunsPage:
+        _check_paging(page, size)
+        runs = [
+            s.run
+            for s in reversed(self._runs.values())
+            if (workflow_id is None or s.run.workflow_id == workflow_id)
+            and (status is None or s.run.status == status)
+        ]
+        start = (page - 1) * size
+        return _page(runs[start : start + size], len(runs), page, size)
+
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    workflow_id TEXT,
+    status TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    header TEXT NOT NULL,
+    config TEXT,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow_id, created);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created);
+CREATE TABLE IF NOT EXISTS pairs (
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+);
+"""
+
+
+@dataclass(slots=True)
+class _Cached:
+    seq: int
+    stored: StoredRun
+    pairs_written: int
+
+
+class SqliteRunStore:
+    """Runs in a SQLite database (WAL mode); safe to share between processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        """Open (or create) the database at `path`.
+
+        Raises:
+            EngineError: the file is not a run store of a version this code reads.
+        """
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_DDL)
+        self._check_version()
+        self._cache: dict[str, _Cached] = {}
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(_SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != _SCHEMA_VERSION:
+            raise EngineError(
+                f"{self.path}: run store schema version {row[0]} is not supported "
+                f"(this harness reads version {_SCHEMA_VERSION})",
+                hint="upgrade the harness, or point the engine at a new database file",
+            )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    async def save(self, run: WorkflowRun, state: RunState) -> None:
+        run_id = run.workflow_run_id
+        if run_id is None:
+            raise EngineError("cannot store a run without a workflow_run_id")
+        with self._lock:
+            cached = self._cache.get(run_id)
+            header = run.model_dump_json(
+                exclude={"input_output_pairs", "workflow_config_fully_hydrated"}
+            )
+            pairs = run.input_output_pairs
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT seq FROM runs WHERE run_id=?", (run_id,)).fetchone()
+                seq = (row[0] if row else 0) + 1
+                written = 0
+                if cached is not None and row is not None and row[0] == cached.seq:
+                    written = cached.pairs_written if cached.stored.run is run else 0
+                if row is None:
+                    self._insert(run, state, header, seq)
+                else:
+                    self._db.execute(
+                        "UPDATE runs SET status=?, seq=?, header=?, state=? WHERE run_id=?",
+                        (run.status.value, seq, header, state.model_dump_json(), run_id),
+                    )
+                self._write_pairs(run_id, pairs, written)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._cache[run_id] = _Cached(seq, StoredRun(run, state), len(pairs))
+
+    def _insert(self, run: WorkflowRun, state: RunState, header: str, seq: int) -> None:
+        config = run.workflow_config_fully_hydrated
+        self._db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, "
+            "(SELECT COALESCE(MAX(created), 0) + 1 FROM runs), ?, ?, ?)",
+            (
+                run.workflow_run_id,
+                run.workflow_id,
+                run.status.value,
+                seq,
+                header,
+                None if config is None else config.model_dump_json(),
+                state.model_dump_json(),
+            ),
+        )
+
+    def _write_pairs(
+        self, run_id: str, pairs: list[WorkflowRunInputOutputPair], written: int
+    ) -> None:
+        # The engine only appends pairs and fills the last one during a turn, so pairs before the
+        # last one this process wrote are final. After another process's write, rewrite them all.
+        if written == 0:
+            self._db.execute("DELETE FROM pairs WHERE run_id=?", (run_id,))
+        start = max(written - 1, 0)
+        self._db.executemany(
+            "INSERT OR REPLACE INTO pairs VALUES (?, ?, ?)",
+            [(run_id, i, pairs[i].model_dump_json()) for i in range(start, len(pairs))],
+        )
+
+    async def load(self, run_id: str) -> StoredRun | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, header, config, state FROM runs WHERE run_id=?", (run_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            seq, header, config, state = row
+            cached = self._cache.get(run_id)
+            if cached is not None and cached.seq == seq:
+                return cached.stored
+            stored = self._read(run_id, header, config, state)
+            self._cache[run_id] = _Cached(seq, stored, len(stored.run.input_output_pairs))
+            return stored
+
+    def _read(self, run_id: str, header: str, config: str | None, state: str) -> StoredRun:
+        bodies = self._db.execute(
+            "SELECT body FROM pairs WHERE run_id=? ORDER BY idx", (run_id,)
+        ).fetchall()
+        data = json.loads(header)
+        data["input_output_pairs"] = [json.loads(b) for (b,) in bodies]
+        run = WorkflowRun.model_validate(data)
+        if config is not None:
+            run.workflow_config_fully_hydrated = WorkflowConfigFullyHydrated.model_validate_json(
+                config
+            )
+        state_data = json.loads(state)
+        if state_data.get("version") != STATE_VERSION:
+            raise EngineError(
+                f"run {run_id} in {self.path} has engine state version "
+                f"{state_data.get('version')}; this harness reads version {STATE_VERSION}",
+                hint="finish the run with the harness version that started it",
+            )
+        return StoredRun(run, RunState.model_validate(state_data))
+
+    async def get(self, run_id: str) -> WorkflowRun | None:
+        stored = await self.load(run_id)
+        return None if stored is None else stored.run
+
+    async def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: RunStatus | str | None = None,
+        page: int = 1,
+        size: int = 50,
+    ) -> RunsPage:
+        _check_paging(page, size)
+        where, params = [], []
+        if workflow_id is not None:
+            where.append("workflow_id=?")
+            params.append(workflow_id)
+        if status is not None:
+            where.append("status=?")
+            params.append(str(RunStatus(status).value))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM runs {clause}", params).fetchone()[0]
+            ids = self._db.execute(
+                f"SELECT run_id FROM runs {clause} ORDER BY created DESC LIMIT ? OFFSET ?",
+                [*params, size, (page - 1) * size],
+            ).fetchall()
+        items = []
+        for (run_id,) in ids:
+            stored = await self.load(run_id)
+            if stored is not None:
+                items.append(stored.run)
+        return _page(items, total, page, size)

@@ -1,0 +1,119 @@
+"""The vertical slice: start -> say_llm -> direct edge -> end, and the captured event order."""
+
+from __future__ import annotations
+
+import re
+
+from engine_helpers import (
+    direct,
+    load_workflow,
+    path,
+    said,
+    say_llm,
+    say_static,
+    start,
+    types,
+    user,
+    workflow,
+)
+
+from harness.engine import Engine
+from harness.models.api import RunStatus
+from harness.testing.scripted_model import ScriptedModel
+
+CAPTURED_ORDER = [
+    "start_node_run",
+    "say_static",
+    "assistant_response",
+    "end_node_run",
+    "workflow_show_state",
+    "direct_edge",
+    "workflow_navigation_message",
+    "start_node_run",
+    "say_static",
+    "assistant_response",
+    "end_node_run",
+    "workflow_show_state",
+    "end_thread",
+    "end_workflow_iteration",
+    "end_workflow",
+]
+
+
+async def test_two_node_say_static_emits_the_captured_event_order(engine: Engine) -> None:
+    run = await engine.execute(load_workflow("two_node_say_static.json"), start())
+
+    assert run.status == RunStatus.COMPLETED
+    assert run.termination_source is None
+    assert types(run) == CAPTURED_ORDER
+    assert said(run) == ["Hello Ana!", "Goodbye."]
+    assert len(run.input_output_pairs) == 1
+
+
+async def test_events_carry_the_common_fields(engine: Engine) -> None:
+    run = await engine.execute(load_workflow("two_node_say_static.json"), start())
+    events = run.input_output_pairs[0].run_output.typed_events()
+
+    assert all(re.fullmatch(r"event_[0-9a-f-]{36}", e.logical_id or "") for e in events)
+    assert len({e.logical_id for e in events}) == len(events)
+    assert all(e.origin_thread_id == "0" and isinstance(e.timestamp, float) for e in events)
+    first = events[0]
+    assert (first.origin_node_logical_id, first.origin_node_name, first.origin_node_run_id) == (
+        "node_hello",
+        "hello",
+        "1",
+    )
+    edge = events[5]
+    assert edge.get("source_node_logical_id") == "node_hello"
+    assert edge.get("destination_node_logical_id") == "node_bye"
+    assert edge.get("edge_logical_id") == "edge_hello_bye"
+    assert edge.get("reason")
+
+
+async def test_ids_come_from_the_seed(engine: Engine, llm, clock) -> None:  # type: ignore[no-untyped-def]
+    flow = load_workflow("two_node_say_static.json")
+    first = await engine.execute(flow, start())
+    again = await Engine(llm=llm, clock=clock, seed=7).execute(flow, start())
+    other = await Engine(llm=llm, clock=clock, seed=8).execute(flow, start())
+
+    assert re.fullmatch(r"[0-9a-f]{24}", first.workflow_run_id or "")
+    assert re.fullmatch(r"workflow_run_[0-9a-f-]{36}", first.logical_id or "")
+    assert first.workflow_run_id == again.workflow_run_id
+    assert first.logical_id == again.logical_id
+    assert first.model_dump() == again.model_dump()
+    assert other.workflow_run_id != first.workflow_run_id
+
+
+async def test_say_llm_then_direct_edge_to_the_end(engine: Engine, model: ScriptedModel) -> None:
+    model.load(
+        {
+            "rules": [
+                {"when": {"last_user": "headache"}, "reply": {"text": "Sorry to hear that."}}
+            ],
+        }
+    )
+    flow = workflow(
+        [say_llm("ask", "Ask how the patient feels.", self_loop=False), say_static("bye", "Bye.")],
+        [direct("ask", "bye")],
+    )
+    run = await engine.execute(flow, start())
+    assert run.status == RunStatus.WAITING_FOR_USER_INPUT
+    assert types(run) == [
+        "start_node_run",
+        "busy_wait_for_user_message",
+        "end_workflow_iteration",
+        "workflow_ready_for_input",
+    ]
+
+    run = await engine.execute(flow, user(run, "I have a headache"))
+
+    assert run.status == RunStatus.COMPLETED
+    assert said(run) == ["Sorry to hear that.", "Bye."]
+    assert path(run) == ["ask", "bye"]
+    assert types(run)[:4] == ["user_messages", "say_llm", "assistant_response", "end_node_run"]
+    request = model.requests[-1]
+    assert request.system_text == "Ask how the patient feels."
+    assert request.last_user_text == "I have a headache"
+    assert request.body["model"] == "scripted-model"
+    assert len(run.input_output_pairs) == 2
+    assert run.workflow_config_fully_hydrated is flow
