@@ -19,10 +19,12 @@ from harness.checks import (
     check_scenario_evaluation,
     check_turn,
     percentile,
+    simulation_stop_reason,
 )
 from harness.models import WorkflowRun
-from harness.models.result import OutcomeStatus, Usage
-from harness.models.scenario import Budgets, Expect, Scenario
+from harness.models.api import RunStatus
+from harness.models.result import OutcomeStatus, TurnResult, Usage
+from harness.models.scenario import SIMULATION_STOP_TOKEN, Budgets, Expect, Scenario, SimulatedUser
 
 RUNS = Path(__file__).parent / "data" / "runs"
 
@@ -1136,3 +1138,66 @@ def test_view_selects_run_fields_and_view_names() -> None:
     assert view.select("outputs.notify.sent") is True
     assert view.select("status") == "completed"
     assert view.select("workflow_config_fully_hydrated.dynamic_variables.language") == "en"
+
+
+def test_a_view_becomes_the_turn_result_the_runner_stores() -> None:
+    outcomes = check_expect(Expect.model_validate({"node": "confirm_slot"}), VIEWS["turn1"])
+    result = VIEWS["turn1"].to_turn_result(
+        index=1, turn=1, kind="user", label="user: next Tuesday", outcomes=outcomes, wall_ms=12.5
+    )
+    assert (
+        result.said,
+        result.path,
+        result.node,
+        result.tokens,
+        result.llm_calls,
+        result.latency_ms,
+    ) == (
+        "I have 9:30 or 11:00 on Tuesday. Which works for you?",
+        ["greet", "collect_need", "confirm_slot"],
+        "confirm_slot",
+        595,
+        3,
+        1000,
+    )
+    assert [c.name for c in result.tool_calls] == ["find_slots"]
+    assert result.input["command"] == "data" and result.run_output is not None
+    assert TurnResult.model_validate_json(result.model_dump_json()) == result
+
+
+@pytest.mark.parametrize(
+    ("stop_when", "view", "reply", "reason"),
+    [
+        pytest.param({}, "turn2", None, "the run is completed", id="terminal"),
+        pytest.param(
+            {"node": ["confirm_slot", "goodbye"]},
+            "waiting",
+            None,
+            "the run reached confirm_slot",
+            id="node",
+        ),
+        pytest.param(
+            {"says": "Which works"}, "waiting", None, "the assistant said what ends it", id="says"
+        ),
+        pytest.param(
+            {},
+            "waiting",
+            f"thanks {SIMULATION_STOP_TOKEN}",
+            "the simulated user reached the goal",
+            id="goal",
+        ),
+        pytest.param(
+            {"goal_reached": False}, "waiting", SIMULATION_STOP_TOKEN, None, id="goal-off"
+        ),
+        pytest.param(
+            {"node": "goodbye", "says": {"contains": "bye"}}, "waiting", "hmm", None, id="go-on"
+        ),
+    ],
+)
+def test_simulation_stop_reason(
+    stop_when: dict[str, Any], view: str, reply: str | None, reason: str | None
+) -> None:
+    waiting = CLINIC.model_copy(update={"status": RunStatus.WAITING_FOR_USER_INPUT})
+    views = VIEWS | {"waiting": RunView.of_turn(waiting, 1)}
+    simulated = SimulatedUser.model_validate({"persona": "p", "goal": "g", "stop_when": stop_when})
+    assert simulation_stop_reason(simulated, views[view], reply) == reason

@@ -25,6 +25,7 @@ from harness.checks.expect import (
     check_scenario_evaluation,
     check_turn,
     error_outcome,
+    simulation_stop_reason,
 )
 from harness.checks.sequences import check_events, check_tool_calls, check_transitions
 from harness.checks.view import EDGE_EVENTS, RunView
@@ -55,4 +56,5 @@ __all__ = [
     "check_variables",
     "error_outcome",
     "percentile",
+    "simulation_stop_reason",
 ]

@@ -25,9 +25,16 @@ from harness.checks.view import RunView
 from harness.models.api import WorkflowRun
 from harness.models.expect import Expect
 from harness.models.result import CheckOutcome, OutcomeStatus
-from harness.models.scenario import Scenario, Turn
+from harness.models.scenario import SIMULATION_STOP_TOKEN, Scenario, SimulatedUser, Turn
 
-__all__ = ["check_expect", "check_run", "check_scenario_evaluation", "check_turn", "error_outcome"]
+__all__ = [
+    "check_expect",
+    "check_run",
+    "check_scenario_evaluation",
+    "check_turn",
+    "error_outcome",
+    "simulation_stop_reason",
+]
 
 Check = Callable[[], list[CheckOutcome]]
 
@@ -164,3 +171,25 @@ def check_scenario_evaluation(
             )
         ]
     )
+
+
+def simulation_stop_reason(
+    simulated: SimulatedUser, view: RunView, reply: str | None = None
+) -> str | None:
+    """Why a simulated conversation ends now, or None to go on (`max_turns` is the runner's).
+
+    Args:
+        simulated: the simulated user's settings.
+        view: the view of the execute call just made.
+        reply: the simulated user's next message, when already written (may carry the stop token).
+    """
+    stop = simulated.stop_when
+    if view.run.status.is_terminal:
+        return f"the run is {view.status}"
+    if stop.node and view.node in stop.node:
+        return f"the run reached {view.node}"
+    if stop.says is not None and all(o.passed for o in check_says(stop.says, view)):
+        return "the assistant said what ends it"
+    if stop.goal_reached and reply is not None and SIMULATION_STOP_TOKEN in reply:
+        return "the simulated user reached the goal"
+    return None

@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from harness.models.api import NodeOutput, RunEvent, WorkflowRun, WorkflowRunInputOutputPair
-from harness.models.result import ToolCallRecord, TransitionRecord, Usage
+from harness.models.result import CheckOutcome, ToolCallRecord, TransitionRecord, TurnResult, Usage
 from harness.models.selector import Step, parse_selector, select
 
 __all__ = ["EDGE_EVENTS", "RunView"]
@@ -191,6 +191,50 @@ class RunView:
             return self._evaluation
         last = self.pairs[-1].evaluation if self.pairs else None
         return last or None
+
+    def to_turn_result(
+        self,
+        *,
+        index: int,
+        turn: int,
+        kind: str,
+        label: str = "",
+        outcomes: list[CheckOutcome] | None = None,
+        wall_ms: float = 0,
+        error: str | None = None,
+    ) -> TurnResult:
+        """The result record of the view's last execute call (what the runner stores per turn).
+
+        Args:
+            index: position of the execute call in the run, from 0.
+            turn: index of the scenario turn that made it.
+            kind: the turn's kind (`TurnKind` value).
+            label: the turn's label.
+            outcomes: the outcomes checked after it.
+            wall_ms: measured wall-clock time of the call.
+            error: an infrastructure error of the call, if any.
+        """
+        pair = self.pairs[-1] if self.pairs else None
+        return TurnResult(
+            index=index,
+            turn=turn,
+            kind=kind,
+            label=label,
+            input=pair.run_input.model_dump(mode="json", exclude_none=True) if pair else {},
+            run_output=pair.run_output.model_dump(mode="json") if pair else None,
+            status=self.run.status,
+            said=self.said,
+            path=self.turn_path,
+            node=self.node,
+            transitions=self.transitions,
+            tool_calls=self.tool_calls,
+            tokens=self.usage.tokens,
+            llm_calls=self.usage.llm_calls,
+            latency_ms=self.usage.latency_ms,
+            wall_ms=wall_ms,
+            outcomes=outcomes or [],
+            error=error,
+        )
 
     # ---------------------------------------------------------------- selectors
 
