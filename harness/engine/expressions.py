@@ -34,8 +34,16 @@ from harness.engine.variables import ABSENT, lookup, substitute
 
 __all__ = [
     "FUNCTIONS",
+    "BoolOp",
+    "Call",
+    "Compare",
+    "Constant",
     "Expression",
     "ExpressionError",
+    "Node",
+    "Not",
+    "Reference",
+    "Template",
     "evaluate_expression",
     "is_truthy",
     "parse_expression",
@@ -49,7 +57,7 @@ class Expression:
 
     Attributes:
         text: the source text.
-        root: the AST (nodes from `harness.engine._expression_syntax`).
+        root: the AST: `Constant`, `Template`, `Reference`, `Not`, `BoolOp`, `Compare`, `Call`.
     """
 
     text: str
