@@ -46,7 +46,7 @@ JsonDict = dict[str, Any]
 class ResultModel(BaseModel):
     """Base of the result models: plain data, unknown keys ignored within a known version."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
 
 
 class OutcomeStatus(StrEnum):
