@@ -700,3 +700,12 @@ def test_the_example_at_the_top_of_the_reference_loads(suite: Path) -> None:
     (suite / "workflows" / "clinic_scheduler.json").write_text(json.dumps(WORKFLOW))
     path = write(suite, "example.yaml", example)
     assert validate_paths([path], root=suite) == []
+
+
+def test_validate_reports_the_engine_graph_problems_of_a_workflow_file(suite: Path) -> None:
+    graph = {"node_configs": [{"type": "say_llm", "logical_id": "greet"}], "edge_configs": []}
+    (suite / "workflows" / "nostart.json").write_text(json.dumps(graph))
+    path = write(suite, "g.yaml", HEADER.replace("clinic", "nostart") + "turns: [{start: {}}]\n")
+    issue = only_issue(path, suite)
+    assert (Path(issue.file).name, issue.line) == ("nostart.json", None)
+    assert issue.message.startswith("no start node")

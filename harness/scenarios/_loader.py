@@ -388,4 +388,13 @@ def _as_workflow_issue(issue: ScenarioIssue) -> ScenarioIssue:
 
 
 def _workflow_issues(path: Path) -> list[ScenarioIssue]:
-    return _read_workflow(path)[1]
+    """Problems of a workflow file: parsing, the config's shape, then the engine's graph rules."""
+    config, issues = _read_workflow(path)
+    if config is None:
+        return issues
+    from harness.engine.graph import validate_graph  # only `validate` pays for the engine import
+
+    hint = "fix the node and edge configs of the workflow file"
+    return [
+        ScenarioIssue(_display(path), None, None, None, p, hint) for p in validate_graph(config)
+    ]
