@@ -49,7 +49,7 @@ class EventLog:
     def emit(self, type_: str, scope: NodeScope | None = None, **fields: Any) -> RunEvent:
         """Append one event; `scope` adds the origin node fields."""
         values: dict[str, Any] = {
-            "type": type_,
+            "type": str(type_),  # a plain str, as in runs loaded back from JSON
             "logical_id": new_logical_id("event", self.rng),
             "timestamp": self.clock.now().timestamp(),
             "origin_thread_id": self.thread_id,
