@@ -295,11 +295,9 @@ async def test_llm_tool_calls_run_once_per_execution_then_tools_are_withdrawn(
         == "Find free slots for Riverside on a day."
     )
     assert second.tool_names == []  # max_consecutive_tool_calls = 1
-    assert (
-        second.messages[-1]
-        == {"role": "tool", "tool_call_id": "call_1_0", "content": '["09:30", "11:00"]'}
-        or second.messages[-1]["role"] == "tool"
-    )
+    assert second.messages[-1]["role"] == "tool"
+    assert second.messages[-1]["content"] == '["09:30", "11:00"]'
+    assert second.messages[-2]["tool_calls"][0]["function"]["name"] == "find_slots"
     llm_events = [e for e in turn_events(run) if e.type == "say_llm"]
     assert len(llm_events) == 2 and llm_events[0].get("tool_calls") == [
         {"name": "find_slots", "arguments": {"day": "tuesday"}}
