@@ -1,0 +1,183 @@
+"""Run stores: in memory, and SQLite (WAL) where another process can continue a run by id."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from engine_helpers import direct, say_llm, say_static, start, user, workflow
+
+from harness.engine import Engine, LLMClient, MemoryRunStore, RunState, SqliteRunStore
+from harness.engine.variables import FixedClock
+from harness.errors import EngineError
+from harness.models.api import RunStatus
+from harness.testing.scripted_model import ScriptedModel
+
+CHAT = workflow(
+    [say_static("hi", "Hi {{name}}."), say_llm("chat", "Chat with {{name}}.")],
+    [direct("hi", "chat")],
+    dynamic_variables={"name": "Ana"},
+)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryRunStore | SqliteRunStore:
+    return MemoryRunStore() if request.param == "memory" else SqliteRunStore(tmp_path / "runs.db")
+
+
+async def test_runs_round_trip_and_continue(
+    store: MemoryRunStore | SqliteRunStore, llm: LLMClient, clock: FixedClock
+) -> None:
+    engine = Engine(llm=llm, clock=clock, store=store)
+    run = await engine.execute(CHAT, start())
+    run = await engine.execute(None, user(run, "hello"))
+    loaded = await store.load(run.workflow_run_id or "")
+
+    assert loaded is not None
+    assert loaded.run.model_dump(mode="json") == run.model_dump(mode="json")
+    assert loaded.state.main_thread().history[-1] == {
+        "role": "assistant",
+        "content": "I am a scripted model.",
+    }
+    assert loaded.state.node_run_counters == {"hi": 1, "chat": 2}
+
+
+async def test_list_filters_and_pages_newest_first(
+    store: MemoryRunStore | SqliteRunStore, llm: LLMClient, clock: FixedClock
+) -> None:
+    engine = Engine(llm=llm, clock=clock, store=store)
+    done = workflow([say_static("a", "A")])
+    ids = []
+    for flow in (CHAT, done, CHAT, done, done):
+        ids.append(
+            (
+                await engine.execute(flow, start(workflow_id="a" * 24 if flow is done else None))
+            ).workflow_run_id
+        )
+
+    everything = await store.list()
+    assert [r.workflow_run_id for r in everything.items] == ids[::-1]
+    assert (everything.total, everything.page, everything.pages) == (5, 1, 1)
+    completed = await store.list(status=RunStatus.COMPLETED, size=2, page=2)
+    assert (completed.total, completed.pages, len(completed.items)) == (3, 2, 1)
+    assert completed.items[0].workflow_run_id == ids[1]
+    by_workflow = await store.list(workflow_id="a" * 24)
+    assert by_workflow.total == 3
+    with pytest.raises(EngineError, match="1-based"):
+        await store.list(page=0)
+
+
+def test_sqlite_uses_wal_and_refuses_unknown_versions(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    SqliteRunStore(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(EngineError, match="schema version 99"):
+        SqliteRunStore(path)
+
+
+async def test_sqlite_refuses_engine_state_of_another_version(
+    tmp_path: Path, llm: LLMClient, clock: FixedClock
+) -> None:
+    path = tmp_path / "runs.db"
+    engine = Engine(llm=llm, clock=clock, store=SqliteRunStore(path))
+    run = await engine.execute(CHAT, start())
+    db = sqlite3.connect(path)
+    db.execute("UPDATE runs SET state=json_set(state, '$.version', 99), seq=seq+1")
+    db.commit()
+    db.close()
+    with pytest.raises(EngineError, match="engine state version 99"):
+        await SqliteRunStore(path).load(run.workflow_run_id or "")
+
+
+async def test_sqlite_writes_each_pair_once_and_the_config_once(
+    tmp_path: Path, llm: LLMClient, clock: FixedClock
+) -> None:
+    path = tmp_path / "runs.db"
+    engine = Engine(llm=llm, clock=clock, store=SqliteRunStore(path))
+    run = await engine.execute(CHAT, start())
+    for text in ("one", "two", "three"):
+        run = await engine.execute(CHAT, user(run, text))
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT COUNT(*), MAX(idx) FROM pairs").fetchone() == (4, 3)
+    assert db.execute("SELECT config IS NOT NULL, seq FROM runs").fetchone() == (1, 8)
+    fresh = await SqliteRunStore(path).get(run.workflow_run_id or "")
+    assert fresh is not None and len(fresh.input_output_pairs) == 4
+    assert fresh.workflow_config_fully_hydrated == CHAT
+
+
+CONTINUE_ELSEWHERE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from datetime import UTC, datetime
+    import httpx
+    from harness.config import HarnessSettings, ProviderConfig
+    from harness.engine import Engine, FixedClock, LLMClient, SqliteRunStore
+    from harness.models.api import WorkflowRunInput, user_message_input
+
+    async def main(path, base_url, run_id):
+        settings = HarnessSettings(providers={"default_provider": ProviderConfig(
+            base_url=base_url, model="scripted-model", api_key_env=None)})
+        async with httpx.AsyncClient() as http:
+            engine = Engine(llm=LLMClient(http, settings, env={}), store=SqliteRunStore(path),
+                            clock=FixedClock(datetime(2026, 1, 5, tzinfo=UTC)))
+            run = await engine.execute(None, WorkflowRunInput(
+                command="data", workflow_run_id=run_id,
+                thread_to_node_inputs=user_message_input("from the other process")))
+            print(run.status.value, len(run.input_output_pairs))
+
+    asyncio.run(main(*sys.argv[1:]))
+    """
+)
+
+
+async def test_another_process_continues_a_run_by_id(
+    tmp_path: Path,
+    llm: LLMClient,
+    clock: FixedClock,
+    model: ScriptedModel,
+    scripted_server: tuple[ScriptedModel, str],
+) -> None:
+    model.load(
+        {
+            "rules": [{"when": {"last_user": "other process"}, "reply": {"text": "Hello there."}}],
+            "default": {"text": "Local."},
+        }
+    )
+    path = tmp_path / "runs.db"
+    store = SqliteRunStore(path)
+    engine = Engine(llm=llm, clock=clock, store=store)
+    run = await engine.execute(CHAT, start())
+
+    script = tmp_path / "continue_run.py"
+    script.write_text(CONTINUE_ELSEWHERE)
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), scripted_server[1], run.workflow_run_id or ""],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["waiting_for_user_input", "2"]
+
+    run = await engine.execute(CHAT, user(run, "back here"))
+    assert len(run.input_output_pairs) == 3
+    texts = [e.get("content") for e in run.events() if e.type == "assistant_response"]
+    assert texts == ["Hi Ana.", "Hello there.", "Local."]
+    reloaded = await SqliteRunStore(path).get(run.workflow_run_id or "")
+    assert reloaded is not None
+    assert reloaded.model_dump(mode="json") == run.model_dump(mode="json")
+
+
+def test_run_state_serialises(tmp_path: Path) -> None:
+    state = RunState()
+    state.main_thread().deliver(["hi"])
+    assert RunState.model_validate_json(state.model_dump_json()) == state
