@@ -7,16 +7,14 @@ starts once. Engines get a fixed clock and seed, so ids, timestamps and random p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
+from engine_helpers import START
 
 from harness.config import HarnessSettings, ProviderConfig
 from harness.engine import Engine, FixedClock, LLMClient
 from harness.testing.scripted_model import ScriptedModel, serve_scripted_model
-
-START = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")

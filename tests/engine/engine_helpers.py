@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from harness.models.api import (
     user_message_input,
 )
 
+START = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+"""The tests' fixed clock time (a Monday)."""
 WORKFLOWS = Path(__file__).parent.parent / "data" / "workflows"
 
 

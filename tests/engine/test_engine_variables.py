@@ -1,0 +1,141 @@
+"""Variables inside the engine: where they are substituted, precedence, built-ins from clock+seed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine_helpers import (
+    START,
+    conditional,
+    direct,
+    event,
+    said,
+    say_llm,
+    say_static,
+    start,
+    user,
+    worker,
+    workflow,
+)
+
+from harness.engine import Engine, LLMClient
+from harness.engine.variables import FixedClock
+from harness.testing.scripted_model import ScriptedModel
+
+
+def _hello(text: str = "hello") -> dict:
+    return {"0": {"node_run_inputs": [{"messages": [{"role": "user", "content": text}]}]}}
+
+
+async def test_prompts_prefix_suffix_and_conditions_are_substituted(
+    engine: Engine, model: ScriptedModel
+) -> None:
+    flow = workflow(
+        [say_llm("a", "Help {{name}} with [[topic]] on {{day_of_week}}."), say_static("b", "B")],
+        [conditional("a", "b", freeform="{{name}} is done with [[topic]].")],
+        default_prompt_prefix="Clinic {{clinic}}.",
+        default_prompt_suffix="Unknown stays: {{nobody}} [[nothing]] {{ name }}.",
+        dynamic_variables={"name": "Ana", "clinic": "Riverside"},
+        runtime_variables={"topic": "billing"},
+    )
+    await engine.execute(flow, start(thread_to_node_inputs=_hello()))
+    request = model.requests[-1]
+    assert request.system_text == (
+        "Clinic Riverside.\n\nHelp Ana with billing on Monday.\n\nUnknown stays: {{nobody}} [[nothing]] Ana."
+    )
+    assert request.body["tools"][0]["function"]["description"] == "Ana is done with billing."
+
+
+async def test_run_input_variables_override_the_workflow_defaults_and_persist(
+    engine: Engine, model: ScriptedModel
+) -> None:
+    flow = workflow(
+        [say_llm("a", "{{name}} / [[mood]] / {{extra}}")],
+        dynamic_variables={"name": "Default", "extra": "kept"},
+        runtime_variables={"mood": "calm"},
+    )
+    run = await engine.execute(
+        flow,
+        start(
+            dynamic_variables={"name": "Ana"},
+            runtime_variables={"mood": "happy"},
+            thread_to_node_inputs=_hello(),
+        ),
+    )
+    assert model.requests[-1].system_text == "Ana / happy / kept"
+    await engine.execute(flow, user(run, "again", dynamic_variables={"extra": "changed"}))
+    assert model.requests[-1].system_text == "Ana / happy / changed"
+
+
+async def test_builtins_come_from_the_clock_and_the_seed(
+    llm: LLMClient, model: ScriptedModel
+) -> None:
+    flow = workflow(
+        [
+            say_static(
+                "a",
+                "{{date}} {{time}} {{year}} {{day_of_week}} {{timestamp}} | {{rand_int}} {{rand_str}} {{rand_uuid}} {{rand_bool}}",
+            )
+        ]
+    )
+
+    async def say(seed: int, clock: FixedClock) -> str:
+        return said(await Engine(llm=llm, clock=clock, seed=seed).execute(flow, start()))[0]
+
+    first = await say(3, FixedClock(START))
+    assert first.startswith(f"2026-01-05 09:30:00 2026 Monday {int(START.timestamp())} | ")
+    assert first == await say(3, FixedClock(START))
+    assert first.split("|")[1] != (await say(4, FixedClock(START))).split("|")[1]
+    later = await say(3, FixedClock(START + timedelta(days=1)))
+    assert later.startswith("2026-01-06 09:30:00 2026 Tuesday")
+
+
+async def test_rand_builtins_stay_fixed_within_a_run_and_time_moves(
+    llm: LLMClient, model: ScriptedModel
+) -> None:
+    flow = workflow(
+        [
+            say_static("a", "{{rand_uuid}} {{time}}"),
+            say_llm("b", self_loop=False),
+            say_static("c", "{{rand_uuid}} {{time}}"),
+        ],
+        [direct("a", "b"), direct("b", "c")],
+    )
+    engine = Engine(llm=llm, clock=FixedClock(START, step=timedelta(minutes=1)))
+    run = await engine.execute(flow, start())
+    run = await engine.execute(flow, user(run, "hello"))
+    first, last = said(run, 0)[0], said(run)[-1]
+    assert first.split()[0] == last.split()[0]
+    assert first.split()[1] != last.split()[1]
+
+
+async def test_structured_output_feeds_later_prompts_and_the_state_event(
+    engine: Engine, model: ScriptedModel
+) -> None:
+    model.load(
+        {
+            "rules": [
+                {
+                    "when": {"response_format": "slots"},
+                    "reply": {"json": {"day": "friday", "nested": {"hour": 9}}},
+                }
+            ]
+        }
+    )
+    schema = {
+        "name": "slots",
+        "input_schema": {"type": "object", "properties": {"day": {"type": "string"}}},
+    }
+    flow = workflow(
+        [
+            worker("w", structured_output_schema=schema),
+            say_llm("s", "Confirm [[day]] at [[nested.hour]]; raw [[nested]].", self_loop=False),
+        ],
+        [direct("w", "s")],
+    )
+    run = await engine.execute(flow, start(thread_to_node_inputs=_hello()))
+    assert model.requests[-1].system_text == 'Confirm friday at 9; raw {"hour": 9}.'
+    assert event(run, "workflow_show_state").get("runtime_variables") == {
+        "day": "friday",
+        "nested": {"hour": 9},
+    }
