@@ -339,7 +339,7 @@ class Engine:
         output = RunOutput.model_construct(events=events, thread_to_node_outputs={"0": outputs})
         run.input_output_pairs.append(
             WorkflowRunInputOutputPair.model_construct(
-                run_input=RecordedRunInput.model_construct(**dict(run_input)),
+                run_input=_recorded(run_input),
                 run_output=output,
                 evaluation={},
             )
@@ -478,6 +478,12 @@ class Engine:
 def _snapshot(run: WorkflowRun) -> WorkflowRun:
     # Shallow: pairs of finished turns never change, so sharing them is safe and cheap.
     return run.model_copy(update={"input_output_pairs": list(run.input_output_pairs)})
+
+
+def _recorded(run_input: WorkflowRunInput) -> RecordedRunInput:
+    # Top-level containers are copied so a caller reusing its input object cannot rewrite history.
+    fields = {k: dict(v) if isinstance(v, dict) else v for k, v in run_input}
+    return RecordedRunInput.model_construct(**fields)
 
 
 def _usage_fields(state: RunState) -> dict[str, Any]:

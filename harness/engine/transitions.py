@@ -39,6 +39,7 @@ __all__ = [
     "Transition",
     "candidates",
     "decide",
+    "freeform_allowed",
     "transition_tools",
 ]
 
