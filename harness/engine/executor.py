@@ -482,7 +482,7 @@ def _snapshot(run: WorkflowRun) -> WorkflowRun:
 
 def _recorded(run_input: WorkflowRunInput) -> RecordedRunInput:
     # Top-level containers are copied so a caller reusing its input object cannot rewrite history.
-    fields = {k: dict(v) if isinstance(v, dict) else v for k, v in run_input}
+    fields: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in run_input}
     return RecordedRunInput.model_construct(**fields)
 
 
