@@ -3,26 +3,55 @@
 Every event has `type`, `logical_id` (`event_<uuid4>` drawn from the turn's seeded random source),
 `timestamp` (epoch seconds from the injected clock) and `origin_thread_id`. Events that happen
 inside a node run (and edge events, which leave a node) also carry `origin_node_logical_id`,
-`origin_node_name` and `origin_node_run_id`. Events are built with `model_construct`: their
-fields are the engine's own, so re-validating each one would only cost time.
+`origin_node_name` and `origin_node_run_id`. Events are built without validation (`build_event`):
+their fields are the engine's own, so re-validating each one would only cost time.
 """
 
 from __future__ import annotations
 
 import random
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from harness.engine.variables import Clock
 from harness.models.api import EventType, NodeConfig, RunEvent
 
-__all__ = ["EventLog", "NodeScope", "new_logical_id"]
+__all__ = ["EventLog", "NodeScope", "build_event", "new_logical_id"]
+
+
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 def new_logical_id(prefix: str, rng: random.Random) -> str:
-    """`<prefix>_<uuid4>` with the uuid drawn from `rng` (reproducible under a seed)."""
-    return f"{prefix}_{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+    """`<prefix>_<uuid4>` with the uuid drawn from `rng` (reproducible under a seed).
+
+    The same text as `str(uuid.UUID(int=bits, version=4))`, formatted directly: ids are made for
+    every event, and the `uuid` module's checks cost more than the rest of an event.
+    """
+    h = f"{(rng.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    return f"{prefix}_{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_KNOWN = tuple(RunEvent.model_fields)
+_KNOWN_SET = frozenset(_KNOWN)
+
+
+def build_event(values: dict[str, Any]) -> RunEvent:
+    """A `RunEvent` from trusted values, unknown keys kept as extras.
+
+    The same object `RunEvent.model_validate(values)` makes from valid values (every known field
+    defaults to None; unknown keys are extras and count as set), without validating: the values
+    are the engine's own, and a turn emits dozens of events.
+    """
+    event = RunEvent.__new__(RunEvent)
+    known = {name: values.get(name) for name in _KNOWN}
+    extra = {k: v for k, v in values.items() if k not in _KNOWN_SET}
+    object.__setattr__(event, "__dict__", known)
+    object.__setattr__(event, "__pydantic_extra__", extra)
+    object.__setattr__(event, "__pydantic_fields_set__", set(values))
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +88,7 @@ class EventLog:
             values["origin_node_name"] = scope.node.name
             values["origin_node_run_id"] = scope.run_id
         values.update(fields)
-        event = RunEvent.model_construct(**values)
+        event = build_event(values)
         self.events.append(event)
         return event
 

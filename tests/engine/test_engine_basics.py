@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import uuid
 
 from engine_helpers import (
     direct,
@@ -18,7 +20,8 @@ from engine_helpers import (
 )
 
 from harness.engine import Engine
-from harness.models.api import RunStatus
+from harness.engine.events import build_event, new_logical_id
+from harness.models.api import RunEvent, RunStatus
 from harness.testing.scripted_model import ScriptedModel
 
 CAPTURED_ORDER = [
@@ -117,3 +120,25 @@ async def test_say_llm_then_direct_edge_to_the_end(engine: Engine, model: Script
     assert request.body["model"] == "scripted-model"
     assert len(run.input_output_pairs) == 2
     assert run.workflow_config_fully_hydrated is flow
+
+
+def test_fast_events_equal_validated_ones() -> None:
+    values = {
+        "type": "say_llm",
+        "logical_id": "event_1",
+        "timestamp": 1.5,
+        "message": "hi",
+        "n": [1],
+    }
+    fast, validated = build_event(values), RunEvent.model_validate(values)
+    assert fast == validated
+    assert fast.model_fields_set == validated.model_fields_set
+    assert fast.model_dump_json() == validated.model_dump_json()
+    assert fast.get("message") == "hi"
+
+
+def test_logical_ids_are_uuid4_text_from_the_random_source() -> None:
+    first, second = random.Random(5), random.Random(5)
+    for _ in range(200):
+        expected = uuid.UUID(int=second.getrandbits(128), version=4)
+        assert new_logical_id("event", first) == f"event_{expected}"
