@@ -6,6 +6,7 @@ import random
 import re
 import uuid
 
+import pytest
 from engine_helpers import (
     direct,
     load_workflow,
@@ -21,6 +22,7 @@ from engine_helpers import (
 
 from harness.engine import Engine
 from harness.engine.events import build_event, new_logical_id
+from harness.errors import GraphValidationError
 from harness.models.api import RunEvent, RunStatus
 from harness.testing.scripted_model import ScriptedModel
 
@@ -142,3 +144,18 @@ def test_logical_ids_are_uuid4_text_from_the_random_source() -> None:
     for _ in range(200):
         expected = uuid.UUID(int=second.getrandbits(128), version=4)
         assert new_logical_id("event", first) == f"event_{expected}"
+
+
+def test_unsupported_nodes_and_nodes_without_handlers_are_refused_by_name(engine: Engine) -> None:
+    phone = workflow([{"type": "telephony_transfer", "logical_id": "call", "name": "call"}])
+    with pytest.raises(GraphValidationError, match="telephony_transfer"):
+        engine.plan(phone)
+    fetch = workflow([{"type": "workflow_run_fetch", "logical_id": "fetch", "name": "fetch"}])
+    with pytest.raises(GraphValidationError, match="'workflow_run_fetch' has no handler"):
+        engine.plan(fetch)
+
+
+async def test_the_loaded_graph_is_cached_per_config_object(engine: Engine) -> None:
+    flow = load_workflow("two_node_say_static.json")
+    assert engine.plan(flow) is engine.plan(flow)
+    assert engine.plan(flow) is not engine.plan(load_workflow("two_node_say_static.json"))
