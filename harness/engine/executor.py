@@ -17,41 +17,31 @@ import random
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, cast
-
-from pydantic import JsonValue
+from typing import TYPE_CHECKING
 
 from harness.engine.context import (
     EngineServices,
-    LoopingRiskError,
     NodeHandler,
-    TurnContext,
     WorkflowPlan,
     WorkflowRegistry,
 )
-from harness.engine.events import EventLog, NodeScope, new_logical_id
+from harness.engine.events import new_logical_id
 from harness.engine.graph import load_graph
+from harness.engine.lifecycle import run_command, run_turn, snapshot
 from harness.engine.llm import LLMClient
 from harness.engine.nodes import DEFAULT_NODE_HANDLERS
 from harness.engine.state import RunState
 from harness.engine.store import MemoryRunStore, RunNotFoundError, RunStore
 from harness.engine.tools import ToolRunner
-from harness.engine.turn import run_thread
-from harness.engine.variables import Clock, SystemClock, builtin_variables
+from harness.engine.variables import Clock, SystemClock
 from harness.errors import EngineError, GraphValidationError, RunConflictError
 from harness.models.api import (
     Command,
-    EventType,
-    NodeOutput,
-    RecordedRunInput,
-    RunEvent,
-    RunOutput,
     RunsPage,
     RunStatus,
     WorkflowConfigFullyHydrated,
     WorkflowRun,
     WorkflowRunInput,
-    WorkflowRunInputOutputPair,
 )
 
 if TYPE_CHECKING:
@@ -63,7 +53,6 @@ DEFAULT_HOP_LIMIT = 3
 _PLAN_CACHE_SIZE = 256
 RunCallback = Callable[[WorkflowRun], Awaitable[None]]
 """Called with the (live) run after a turn; may change it (e.g. `evaluation_run_info`)."""
-_Entry = Literal["start", "continue"]
 
 
 class Engine:
@@ -204,7 +193,7 @@ class Engine:
             plan = self.plan(workflow)
             run, state = self._new_run(plan, run_input, workflow_id, evaluation_of)
             async with self._lock(run_id := run.workflow_run_id or ""):
-                return await self._turn(plan, run, state, run_input, "start")
+                return await run_turn(self, plan, run, state, run_input, "start")
         async with self._lock(run_id):
             stored = await self.store.load(run_id)
             if stored is None:
@@ -218,7 +207,7 @@ class Engine:
             workflow = workflow or run.workflow_config_fully_hydrated
             workflow = self._resolve(workflow, workflow_id or run.workflow_id)
             run.workflow_config_fully_hydrated = workflow
-            return await self._command(self.plan(workflow), run, state, run_input)
+            return await run_command(self, self.plan(workflow), run, state, run_input)
 
     async def create_run(
         self,
@@ -232,7 +221,7 @@ class Engine:
         plan = self.plan(workflow)
         run, state = self._new_run(plan, run_input, workflow_id, None)
         await self.store.save(run, state)
-        return _snapshot(run)
+        return snapshot(run)
 
     async def get_run(self, run_id: str) -> WorkflowRun:
         """The stored run.
@@ -243,7 +232,7 @@ class Engine:
         run = await self.store.get(run_id)
         if run is None:
             raise RunNotFoundError(f"no workflow run {run_id} in this engine's store")
-        return _snapshot(run)
+        return snapshot(run)
 
     async def list_runs(
         self,
@@ -303,201 +292,8 @@ class Engine:
         )
         return run, state
 
-    # ---------------------------------------------------------------- commands
-
-    async def _command(
-        self, plan: WorkflowPlan, run: WorkflowRun, state: RunState, run_input: WorkflowRunInput
-    ) -> WorkflowRun:
-        command, status = run_input.command, run.status
-        if command in (Command.START, Command.DATA):
-            if status == RunStatus.PAUSED:
-                raise _conflict(run, command, "it is paused; send `resume` first")
-            if status == RunStatus.NOT_STARTED:
-                if command == Command.DATA:
-                    raise _conflict(run, command, "it has not started; send `start` first")
-                return await self._turn(plan, run, state, run_input, "start")
-            return await self._turn(plan, run, state, run_input, "continue")
-        if command == Command.PAUSE:
-            if status == RunStatus.PAUSED:
-                raise _conflict(run, command, "it is already paused")
-            return await self._pause(plan, run, state, run_input)
-        if command == Command.RESUME:
-            if status != RunStatus.PAUSED:
-                raise _conflict(run, command, "it is not paused")
-            return await self._resume(plan, run, state, run_input)
-        return await self._stop(plan, run, state, run_input)
-
-    def _context(
-        self, plan: WorkflowPlan, run: WorkflowRun, state: RunState, run_input: WorkflowRunInput
-    ) -> TurnContext:
-        """Append this call's input/output pair and set up its event log."""
-        turn = len(run.input_output_pairs) + 1
-        rng = random.Random(f"{self.seed}:{run.workflow_run_id}:{turn}")
-        log = EventLog(self.clock, rng)
-        outputs: list[NodeOutput] = []
-        events = cast("list[RunEvent | JsonValue]", log.events)  # the same list: filled as we go
-        output = RunOutput.model_construct(events=events, thread_to_node_outputs={"0": outputs})
-        run.input_output_pairs.append(
-            WorkflowRunInputOutputPair.model_construct(
-                run_input=_recorded(run_input),
-                run_output=output,
-                evaluation={},
-            )
-        )
-        state.dynamic_variables.update(run_input.dynamic_variables)
-        state.runtime_variables.update(run_input.runtime_variables)
-        builtins = builtin_variables(
-            self.clock, random.Random(f"{self.seed}:{run.workflow_run_id}:builtins")
-        )
-        return TurnContext(
-            services=self.services,
-            plan=plan,
-            run=run,
-            state=state,
-            thread=state.main_thread(),
-            log=log,
-            rng=rng,
-            dynamic={**builtins, **state.dynamic_variables},
-            outputs=outputs,
-            max_node_runs=self.max_node_runs_per_turn,
-        )
-
-    async def _pause(
-        self, plan: WorkflowPlan, run: WorkflowRun, state: RunState, run_input: WorkflowRunInput
-    ) -> WorkflowRun:
-        ctx = self._context(plan, run, state, run_input)
-        state.status_before_pause = run.status
-        run.status = RunStatus.PAUSED
-        ctx.log.emit(EventType.PAUSE_EVENT, previous_status=state.status_before_pause.value)
-        return await self._finish(run, state, ran=False)
-
-    async def _resume(
-        self, plan: WorkflowPlan, run: WorkflowRun, state: RunState, run_input: WorkflowRunInput
-    ) -> WorkflowRun:
-        ctx = self._context(plan, run, state, run_input)
-        restored = state.status_before_pause or RunStatus.WAITING_FOR_USER_INPUT
-        state.status_before_pause = None
-        run.status = restored
-        ctx.log.emit(EventType.RESUME_EVENT, restored_status=restored.value)
-        if restored != RunStatus.NOT_STARTED and _user_texts(run_input):
-            return await self._execute(ctx, "continue")
-        if restored == RunStatus.WAITING_FOR_USER_INPUT:
-            ctx.log.emit(EventType.WORKFLOW_READY_FOR_INPUT)
-        return await self._finish(run, state, ran=False)
-
-    async def _stop(
-        self, plan: WorkflowPlan, run: WorkflowRun, state: RunState, run_input: WorkflowRunInput
-    ) -> WorkflowRun:
-        ctx = self._context(plan, run, state, run_input)
-        run.status = RunStatus.CANCELLED
-        ctx.log.emit(EventType.STOP_EVENT)
-        return await self._finish(run, state, ran=False)
-
-    async def _turn(
-        self,
-        plan: WorkflowPlan,
-        run: WorkflowRun,
-        state: RunState,
-        run_input: WorkflowRunInput,
-        entry: _Entry,
-    ) -> WorkflowRun:
-        return await self._execute(self._context(plan, run, state, run_input), entry)
-
-    # ---------------------------------------------------------------- turn
-
-    async def _execute(self, ctx: TurnContext, entry: _Entry) -> WorkflowRun:
-        run, state, log = ctx.run, ctx.state, ctx.log
-        run.status = RunStatus.STARTED if entry == "start" else RunStatus.RUNNING
-        await self.store.save(run, state)  # visible as started/running while the turn runs
-        error: Exception | None = None
-        try:
-            ended = await self._run_nodes(ctx, entry)
-            self._end_iteration(ctx)
-            if ended:
-                run.status = RunStatus.COMPLETED
-                log.emit(EventType.END_WORKFLOW, **_usage_fields(state))
-            else:
-                run.status = RunStatus.WAITING_FOR_USER_INPUT
-                log.emit(EventType.WORKFLOW_READY_FOR_INPUT)
-        except LoopingRiskError as exc:
-            self._end_iteration(ctx)
-            run.status = RunStatus.ABORTED_LOOPING_RISK
-            log.emit(EventType.END_WORKFLOW, reason=str(exc), **_usage_fields(state))
-        except Exception as exc:  # any failure of a turn is recorded, never lost
-            error = exc
-            run.status = RunStatus.FAILED
-            run.termination_source = "execution_error"
-            log.emit(
-                EventType.WORKFLOW_ERROR,
-                error_message=f"{type(exc).__name__}: {exc}",
-                error_type=type(exc).__name__,
-            )
-        result = await self._finish(run, state, ran=True)
-        if error is not None and isinstance(error, self.reraise):
-            raise error
-        return result
-
-    async def _run_nodes(self, ctx: TurnContext, entry: _Entry) -> bool:
-        thread = ctx.thread
-        texts = _user_texts(ctx.run.input_output_pairs[-1].run_input)
-        parked = thread.node_logical_id if thread.parked else None
-        scope = None
-        if parked is not None:
-            scope = NodeScope(ctx.graph.nodes[parked], thread.node_run_id or "")
-        if texts:
-            thread.deliver(texts)
-            ctx.log.user_messages(scope, texts)
-        if entry == "start" or thread.node_logical_id is None:
-            return await run_thread(ctx, self.handlers, ctx.graph.start_node.logical_id, "start")
-        if parked is not None:
-            return await run_thread(ctx, self.handlers, parked, "resume", thread.node_run_id)
-        # A turn that stopped mid-way (e.g. a process died): enter the node it was on again.
-        return await run_thread(ctx, self.handlers, thread.node_logical_id, "edge")
-
-    def _end_iteration(self, ctx: TurnContext) -> None:
-        ctx.state.iterations += 1
-        ctx.log.emit(EventType.END_WORKFLOW_ITERATION, iteration_number=ctx.state.iterations)
-
-    async def _finish(self, run: WorkflowRun, state: RunState, *, ran: bool) -> WorkflowRun:
-        run.llm_token_usage = state.usage.token_usage()
-        run.llm_latency_stats = state.usage.latency_stats()
-        await self.store.save(run, state)
-        callbacks = list(self.on_turn_completed) if ran else []
-        if ran and run.status == RunStatus.COMPLETED:
-            callbacks += self.on_run_completed
-        for callback in callbacks:
-            await callback(run)
-        if callbacks:
-            await self.store.save(run, state)
-        return _snapshot(run)
-
 
 # -------------------------------------------------------------------- helpers
-
-
-def _snapshot(run: WorkflowRun) -> WorkflowRun:
-    # Shallow: pairs of finished turns never change, so sharing them is safe and cheap.
-    return run.model_copy(update={"input_output_pairs": list(run.input_output_pairs)})
-
-
-def _recorded(run_input: WorkflowRunInput) -> RecordedRunInput:
-    # Top-level containers are copied so a caller reusing its input object cannot rewrite history.
-    fields: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in run_input}
-    return RecordedRunInput.model_construct(**fields)
-
-
-def _usage_fields(state: RunState) -> dict[str, Any]:
-    return {
-        "llm_token_usage": state.usage.token_usage().model_dump(),
-        "llm_latency_stats": state.usage.latency_stats().model_dump(),
-    }
-
-
-def _user_texts(run_input: WorkflowRunInput | RecordedRunInput) -> list[str]:
-    thread = run_input.thread_to_node_inputs.get("0")
-    if thread is None:
-        return []
-    return [text for node_input in thread.node_run_inputs for text in node_input.user_texts()]
 
 
 def _check_threads(run_input: WorkflowRunInput) -> None:
@@ -513,13 +309,6 @@ def _check_threads(run_input: WorkflowRunInput) -> None:
             "Found 0 threads in workflow input: a `data` command needs thread_to_node_inputs",
             hint='send {"0": {"node_run_inputs": [{"type": "llm", "messages": [...]}]}}',
         )
-
-
-def _conflict(run: WorkflowRun, command: Command, why: str) -> RunConflictError:
-    return RunConflictError(
-        f"run {run.workflow_run_id} (status {run.status.value}) cannot take "
-        f"`{command.value}`: {why}"
-    )
 
 
 def _refuse_terminal(run: WorkflowRun, command: Command) -> None:

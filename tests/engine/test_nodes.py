@@ -284,9 +284,7 @@ async def test_llm_tool_calls_run_once_per_execution_then_tools_are_withdrawn(
     call, result = event(run, "tool_call"), event(run, "tool_result")
     assert (call.get("tool_name"), call.get("arguments")) == ("find_slots", {"day": "tuesday"})
     assert (result.get("success"), result.get("result")) == (True, ["09:30", "11:00"])
-    state = [e for e in turn_events(run) if e.type == "workflow_show_state"][0].get(
-        "runtime_variables"
-    )
+    state = event(run, "workflow_show_state").get("runtime_variables")
     assert state == {"slots": ["09:30", "11:00"], "slots_success": True, "slots_error": None}
     first, second = model.requests[-2:]
     assert first.tool_names == ["find_slots"]
