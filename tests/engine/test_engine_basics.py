@@ -159,3 +159,29 @@ async def test_the_loaded_graph_is_cached_per_config_object(engine: Engine) -> N
     flow = load_workflow("two_node_say_static.json")
     assert engine.plan(flow) is engine.plan(flow)
     assert engine.plan(flow) is not engine.plan(load_workflow("two_node_say_static.json"))
+
+
+def test_malformed_expressions_and_companion_edges_are_refused_at_load(engine: Engine) -> None:
+    flow = workflow(
+        [say_static("a", "A"), say_static("b", "B")],
+        [
+            {
+                "type": "conditional",
+                "logical_id": "broken",
+                "source_node_logical_id": "a",
+                "destination_node_logical_id": "b",
+                "condition": {"condition_expression": "[[x]] == AND 3"},
+            },
+            {
+                "type": "companion",
+                "logical_id": "side",
+                "source_node_logical_id": "a",
+                "destination_node_logical_id": "b",
+            },
+        ],
+    )
+    with pytest.raises(GraphValidationError) as caught:
+        engine.plan(flow)
+    problems = "\n".join(caught.value.problems)
+    assert "broken" in problems and "side" in problems
+    assert len(caught.value.problems) >= 2
