@@ -127,7 +127,7 @@ class _Call:
     async def send(self, round_: int) -> ChatResponse:
         may_use_tools = round_ < self.node.max_consecutive_tool_calls
         tools = [*(self.own_specs if may_use_tools else []), *self.move_specs]
-        request = ChatRequest(
+        request = ChatRequest.model_construct(  # engine-built values: no copy of the history
             messages=self.messages,
             tools=tools or None,
             tool_choice="auto" if tools else None,

@@ -301,7 +301,7 @@ async def _judge(
         'Answer with JSON only: {"is_condition_met": true} or {"is_condition_met": false}.'
     )
     llm = effective_llm(ctx.plan.workflow, None)
-    request = ChatRequest(
+    request = ChatRequest.model_construct(
         messages=[{"role": "system", "content": system}, *ctx.thread.history],
         response_format=_evaluation_format(candidate),
         **request_options(llm),
