@@ -1,9 +1,14 @@
 """The built-in platform engine: graph, nodes, transitions, tools, LLM client, run store.
 
 `Engine.execute(workflow, run_input)` runs one turn of a hydrated workflow as the platform does;
-docs/engine.md lists the rules it follows. The MCP client (`harness.engine.mcp`) is not
-re-exported here: its SDK is slow to import and only nodes with `use_mcp_tools` need it.
+docs/engine.md lists the rules it follows. The MCP names (`MCPClientPool`, `McpToolSpec`,
+`MCPServerError`) are loaded on first access: the MCP SDK takes most of a second to import and
+only nodes with `use_mcp_tools` need it.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from harness.engine.accounting import UsageTotals, usage_info
 from harness.engine.context import (
@@ -53,6 +58,20 @@ from harness.engine.variables import (
     substitute_value,
 )
 
+if TYPE_CHECKING:
+    from harness.engine.mcp import MCPClientPool, MCPServerError, McpToolSpec
+
+_LAZY = {"MCPClientPool", "MCPServerError", "McpToolSpec"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from harness.engine import mcp
+
+        return getattr(mcp, name)
+    raise AttributeError(f"module 'harness.engine' has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_HOP_LIMIT",
     "DEFAULT_NODE_HANDLERS",
@@ -67,7 +86,10 @@ __all__ = [
     "FixedClock",
     "LLMCallError",
     "LLMClient",
+    "MCPClientPool",
+    "MCPServerError",
     "MappingWorkflowRegistry",
+    "McpToolSpec",
     "MemoryRunStore",
     "NodeHandler",
     "NodeResult",
