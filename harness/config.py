@@ -64,7 +64,9 @@ class HarnessSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     api_url: str | None = Field(default=None, description="Platform base URL (.../workflows).")
-    api_key: str | None = Field(default=None, description=f"Platform API key; from {ENV_API_KEY}.")
+    api_key: str | None = Field(
+        default=None, repr=False, description=f"Platform API key; from {ENV_API_KEY}."
+    )
     team_id: str | None = Field(default=None, description="Sent as the `teamid` header.")
     user_id: str | None = Field(default=None, description="Sent as the optional `uuid` header.")
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -110,16 +112,25 @@ class HarnessSettings(BaseModel):
 
 
 def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The nearest `harness.toml`, or pyproject.toml with `[tool.harness]`, from `start` upward."""
+    """The settings of the nearest folder, from `start` upward, that has any.
+
+    In that folder `[tool.harness]` of pyproject.toml is read first and `harness.toml` is layered
+    over it key by key. The path returned is the file that won (harness.toml when present).
+    """
     for folder in [start, *start.parents]:
-        candidate = folder / "harness.toml"
-        if candidate.is_file():
-            return candidate, _read_toml(candidate)
+        data: dict[str, Any] = {}
+        found: Path | None = None
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             table = _read_toml(pyproject).get("tool", {}).get("harness")
             if isinstance(table, dict):
-                return pyproject, table
+                data, found = dict(table), pyproject
+        candidate = folder / "harness.toml"
+        if candidate.is_file():
+            data.update(_read_toml(candidate))
+            found = candidate
+        if found is not None:
+            return found, data
     return None
 
 

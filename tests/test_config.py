@@ -64,11 +64,6 @@ def test_harness_toml_beats_pyproject(tmp_path: Path) -> None:
     assert settings.source == str(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py reads only the nearest file: harness.toml hides [tool.harness] entirely "
-    "instead of layering over it; drop this marker when load_settings merges the two",
-)
 def test_harness_toml_layers_over_pyproject_key_by_key(tmp_path: Path) -> None:
     write(tmp_path, "pyproject.toml", PYPROJECT)
     write(tmp_path, "harness.toml", HARNESS_TOML)
@@ -233,3 +228,9 @@ def test_a_provider_with_an_unknown_key_is_refused_naming_the_file(tmp_path: Pat
         load_settings(tmp_path, env={})
     assert str(path) in str(info.value)
     assert "providers.x.api_key" in str(info.value)
+
+
+def test_api_key_is_not_in_the_settings_repr(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, env={ENV_API_KEY: "sk-canary-123"})
+    assert settings.api_key == "sk-canary-123"
+    assert "sk-canary-123" not in repr(settings)

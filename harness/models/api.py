@@ -77,8 +77,8 @@ __all__ = [
     "ThreadInput",
     "ToolConfig",
     "ToolNodeConfig",
-    "ToolsConfig",
     "ToolType",
+    "ToolsConfig",
     "TurnResponse",
     "UnsupportedNodeConfig",
     "WorkerLLMNodeConfig",
@@ -261,9 +261,13 @@ class _RunInputBase(PlatformModel):
     runtime_variables: JsonDict = Field(
         default_factory=dict, description="Values for the '[[...]]' placeholders."
     )
-    miscellaneous: JsonDict = Field(default_factory=dict, description="Miscellaneous run-input data.")
+    miscellaneous: JsonDict = Field(
+        default_factory=dict, description="Miscellaneous run-input data."
+    )
     command: Command = Field(default=Command.START, description="Command to execute.")
-    version_number: int | None = Field(default=0, ge=0, description="Workflow version; 0 = initial.")
+    version_number: int | None = Field(
+        default=0, ge=0, description="Workflow version; 0 = initial."
+    )
     run_by: str | None = Field(default=None, description="Who initiated the run.")
     team_id: str | None = Field(default=None, description="Team id for vendor credential lookup.")
     thread_to_node_inputs: dict[str, ThreadInput] = Field(
@@ -275,7 +279,9 @@ class WorkflowRunInput(_RunInputBase):
     """Input to one execute call: kicks off or continues a workflow run (what clients send)."""
 
     workflow_id: ObjectId | None = Field(default=None, description="DB id of the workflow.")
-    workflow_run_id: ObjectId | None = Field(default=None, description="DB id of the run to continue.")
+    workflow_run_id: ObjectId | None = Field(
+        default=None, description="DB id of the run to continue."
+    )
 
 
 class RecordedRunInput(_RunInputBase):

@@ -17,6 +17,7 @@ __all__ = [
     "MissContext",
     "ReplayMissError",
     "StaleInteraction",
+    "closest_interaction",
     "describe_stale",
     "display_path",
     "flatten_body",
