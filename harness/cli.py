@@ -48,6 +48,39 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_serve(args: argparse.Namespace) -> int:
+    import socket
+
+    import uvicorn
+
+    from harness.testing import ScriptedModel
+
+    model = ScriptedModel(args.script)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", args.port))
+    except OSError as exc:
+        raise HarnessError(
+            f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}",
+            hint="choose another --port (0 picks a free one)",
+        ) from None
+    port = sock.getsockname()[1]
+    print(f"http://127.0.0.1:{port}/v1", flush=True)
+    config = uvicorn.Config(model.app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def _add_model_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    model = sub.add_parser("model", help="the scripted OpenAI-compatible model (for recording)")
+    model_sub = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
+    serve = model_sub.add_parser("serve", help="serve a scripted model on 127.0.0.1 until Ctrl-C")
+    serve.add_argument("--script", required=True, help="a scripted-model script (YAML or JSON)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free)")
+    serve.set_defaults(handler=_cmd_model_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -60,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the JSON Schema of a model (or `scenario`)")
     schema.add_argument("model", help="e.g. WorkflowRun, WorkflowRunInput, scenario")
     schema.set_defaults(handler=_cmd_schema)
+    _add_model_commands(sub)
     return parser
 
 
