@@ -18,6 +18,8 @@ rules:
     times: 1
     reply: {error: {status: 429, headers: {retry-after: "0"}}}
 default: {text: "I am a scripted model."}
+routes:                                   # optional static JSON answers beside the model
+  - {path: "/pharmacy/refills/{rx}", json: {rx: "{rx}", in_stock: true}}
 ```
 """
 
@@ -40,6 +42,7 @@ __all__ = [
     "Rule",
     "Script",
     "ScriptError",
+    "StaticRoute",
     "TextMatch",
     "ToolCallReply",
     "UsageOverride",
@@ -220,6 +223,30 @@ class Rule(_Strict):
     """Answer at most this many requests, then let later rules answer."""
 
 
+class StaticRoute(_Strict):
+    """A fixed JSON answer on another path of the same server (e.g. a fake pharmacy API).
+
+    `path` is a Starlette route path (`/pharmacy/refills/{rx}`); `{name}` parts of it are
+    replaced in string values of `json`, so one route answers every id.
+    """
+
+    path: str = Field(pattern=r"^/")
+    """The route path, starting with `/`; must not be under `/v1/`."""
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    """The HTTP method answered."""
+    status: int = Field(default=200, ge=100, le=599)
+    """The HTTP status."""
+    json_value: Any = Field(default=None, alias="json")
+    """The JSON body."""
+
+    @field_validator("path")
+    @classmethod
+    def _not_v1(cls, path: str) -> str:
+        if path.startswith("/v1/"):
+            raise ValueError("static routes cannot shadow the model's /v1/ routes")
+        return path
+
+
 class Script(_Strict):
     """A whole script: ordered rules, first match wins, then `default`."""
 
@@ -231,6 +258,8 @@ class Script(_Strict):
     """Tried in order."""
     default: Reply | None = None
     """Answers when no rule matches; without it such a request gets a 400 naming the request."""
+    routes: list[StaticRoute] = Field(default_factory=list)
+    """Static JSON routes served beside the model (for HTTP tools recorded with the LLM calls)."""
 
     @field_validator("rules")
     @classmethod

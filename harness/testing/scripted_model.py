@@ -8,7 +8,8 @@ assert model.requests[0].last_user_text == "hello"      # what the engine sent
 assert model.total_usage().total_tokens == 42           # deterministic usage
 ```
 
-Routes: `POST /v1/chat/completions` (plain JSON or SSE with `stream: true`) and `GET /v1/models`.
+Routes: `POST /v1/chat/completions` (plain JSON or SSE with `stream: true`), `GET /v1/models`,
+and the script's static JSON `routes` (e.g. a fake pharmacy API beside the model).
 Every chat request is recorded in `ScriptedModel.requests` (also `app.state.model.requests`).
 """
 
@@ -34,7 +35,14 @@ from harness.testing.completions import (
     stream_chunks,
     usage_for,
 )
-from harness.testing.script import Reply, Rule, Script, load_script, parse_script
+from harness.testing.script import (
+    Reply,
+    Rule,
+    Script,
+    StaticRoute,
+    load_script,
+    parse_script,
+)
 from harness.testing.server_thread import serve_asgi, serve_asgi_in_thread
 
 __all__ = [
@@ -275,11 +283,34 @@ async def _sse(reply: Reply, number: int, model: str, usage: Usage | None) -> As
     yield b"data: [DONE]\n\n"
 
 
+def _fill(value: Any, params: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        for name, text in params.items():
+            value = value.replace("{" + name + "}", text)
+        return value
+    if isinstance(value, list):
+        return [_fill(v, params) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, params) for k, v in value.items()}
+    return value
+
+
+def _static_endpoint(route: StaticRoute) -> Any:
+    async def endpoint(request: Request) -> Response:
+        params = {k: str(v) for k, v in request.path_params.items()}
+        return JSONResponse(_fill(route.json_value, params), route.status)
+
+    return endpoint
+
+
 def _build_app(model: ScriptedModel) -> Starlette:
+    # Static routes are read when the app is built; `load` keeps the routes of the first script.
+    static = [Route(r.path, _static_endpoint(r), methods=[r.method]) for r in model.script.routes]
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", model.handle_chat, methods=["POST"]),
             Route("/v1/models", model.handle_models, methods=["GET"]),
+            *static,
         ]
     )
     app.state.model = model
