@@ -25,6 +25,7 @@ from harness.engine.context import (
     WorkflowPlan,
     WorkflowRegistry,
 )
+from harness.engine.evaluation_nodes import evaluation_hooks
 from harness.engine.events import new_logical_id
 from harness.engine.graph import load_graph
 from harness.engine.lifecycle import run_command, run_turn, snapshot
@@ -100,8 +101,10 @@ class Engine:
         self.max_node_runs_per_turn = max_node_runs_per_turn
         self.workflows = workflows
         self.handlers: dict[str, NodeHandler] = {**DEFAULT_NODE_HANDLERS, **(node_handlers or {})}
-        self.on_run_completed: list[RunCallback] = list(on_run_completed)
-        self.on_turn_completed: list[RunCallback] = list(on_turn_completed)
+        # Configured evaluators run first, so the caller's callbacks see their results.
+        evaluate_turn, evaluate_run = evaluation_hooks(self)
+        self.on_run_completed: list[RunCallback] = [evaluate_run, *on_run_completed]
+        self.on_turn_completed: list[RunCallback] = [evaluate_turn, *on_turn_completed]
         self.reraise = reraise
         self.services = EngineServices(
             llm=llm,

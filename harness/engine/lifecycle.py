@@ -228,6 +228,8 @@ async def _finish(engine: Engine, run: WorkflowRun, state: RunState, *, ran: boo
     callbacks = list(engine.on_turn_completed) if ran else []
     if ran and run.status == RunStatus.COMPLETED:
         callbacks += engine.on_run_completed
+    # A callback may say it has nothing to do for this run (e.g. no evaluator): no extra save.
+    callbacks = [c for c in callbacks if getattr(c, "applies", lambda _: True)(run)]
     for callback in callbacks:
         await callback(run)
     if callbacks:

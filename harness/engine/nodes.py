@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from harness.engine.context import NodeHandler, NodeResult, NodeVisit, TurnContext
+from harness.engine.evaluation_nodes import EVALUATION_NODE_HANDLERS
 from harness.engine.llm_nodes import is_ready, run_llm_node
 from harness.engine.static_messages import pick_static_message
 from harness.engine.tool_calls import ToolTarget, record_outcome, run_target
@@ -109,5 +110,6 @@ DEFAULT_NODE_HANDLERS: Mapping[str, NodeHandler] = {
     "no_op": run_no_op,
     "tool_node": run_tool_node,
     "http_request": run_http_request_node,
+    **EVALUATION_NODE_HANDLERS,
 }
 """The node types the engine runs out of the box."""
