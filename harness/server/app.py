@@ -1,0 +1,279 @@
+"""The ASGI app of `harness serve`: the built-in engine behind the platform's REST paths.
+
+Every route answers under `/v1/...` and under `/workflows/v1/...` (the platform's base URL ends in
+`/workflows`; the OpenAPI document lists the `/v1` paths). With a token, every API request needs
+`Authorization: Bearer <token>` (checked before anything else, so even a malformed body gets 401
+first); the OpenAPI document and `/healthz` stay open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Body, FastAPI, Query
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from pydantic import Discriminator, Tag
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from harness.config import HarnessSettings
+from harness.engine import Engine, LLMClient, MemoryRunStore, RunStore, SqliteRunStore
+from harness.models.api import (
+    OBJECT_ID_PATTERN,
+    ExecuteRequest,
+    RunsPage,
+    RunStatus,
+    TurnResponse,
+    WorkflowConfigFullyHydrated,
+    WorkflowRun,
+    WorkflowRunInput,
+)
+from harness.server.catalog import WorkflowCatalog
+from harness.server.errors import NotFoundError, error_response, install_error_handlers
+
+__all__ = ["EngineFactory", "create_app", "default_engine_factory"]
+
+EngineFactory = Callable[[httpx.AsyncClient, WorkflowCatalog], Engine]
+"""Builds the engine once the server's event loop runs: (its httpx client, the catalog)."""
+
+_API_PREFIXES = ("/v1/", "/workflows/v1/")
+WorkflowId = Annotated[str, PathParam(pattern=OBJECT_ID_PATTERN, description="24 hex characters.")]
+RunId = Annotated[str, PathParam(pattern=OBJECT_ID_PATTERN, description="24 hex characters.")]
+
+
+def _body_shape(value: Any) -> str:
+    return "wrapped" if isinstance(value, dict) and "run_input" in value else "flat"
+
+
+ExecuteBody = Annotated[
+    Annotated[ExecuteRequest, Tag("wrapped")] | Annotated[WorkflowRunInput, Tag("flat")],
+    Discriminator(_body_shape),
+]
+"""Both execute body shapes: the SDK's `{run_input, run_id}` or the flat `WorkflowRunInput`."""
+
+
+def default_engine_factory(
+    settings: HarnessSettings, *, store: str | Path | RunStore | None = None
+) -> EngineFactory:
+    """Engines on the settings' providers, with a memory store or a SQLite file (`store`)."""
+
+    def build(http: httpx.AsyncClient, catalog: WorkflowCatalog) -> Engine:
+        run_store: RunStore
+        if store is None:
+            run_store = MemoryRunStore()
+        elif isinstance(store, str | Path):
+            run_store = SqliteRunStore(store)
+        else:
+            run_store = store
+        # A random seed: run ids must not repeat across restarts on a persistent store.
+        return Engine(
+            llm=LLMClient(http, settings),
+            store=run_store,
+            seed=secrets.randbits(64),
+            workflows=catalog,
+        )
+
+    return build
+
+
+class _EngineHolder:
+    """Builds the engine on first use in the serving loop; closes its httpx client at shutdown."""
+
+    def __init__(self, source: Engine | EngineFactory, catalog: WorkflowCatalog) -> None:
+        self._source = source
+        self._catalog = catalog
+        self._engine = source if isinstance(source, Engine) else None
+        self._http: httpx.AsyncClient | None = None
+        if self._engine is not None and self._engine.workflows is None:
+            # An engine made elsewhere resolves evaluator workflows through the served catalog.
+            self._engine.workflows = self._engine.services.workflows = catalog
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            assert not isinstance(self._source, Engine)
+            self._http = httpx.AsyncClient()
+            self._engine = self._source(self._http, self._catalog)
+        return self._engine
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+
+
+class _BearerAuth:
+    """Pure ASGI middleware: API paths need `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope["path"]).startswith(_API_PREFIXES):
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                detail = "wrong bearer token" if given else "missing Authorization: Bearer <token>"
+                response = error_response(
+                    401,
+                    detail,
+                    headers={"www-authenticate": "Bearer"},
+                    hint="send the token given to `harness serve --token` (or "
+                    "HARNESS_SERVE_TOKEN) as `Authorization: Bearer <token>`",
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _json(model: Any) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json", by_alias=True))
+
+
+def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
+    router = APIRouter()
+    import_lock = asyncio.Lock()
+
+    def known(workflow_id: str, version: int | None = None) -> WorkflowConfigFullyHydrated:
+        workflow = catalog.version(workflow_id, version)
+        if workflow is None:
+            which = f"workflow {workflow_id}" + (f" version {version}" if version else "")
+            raise NotFoundError(
+                f"no {which} on this server",
+                hint="import it with POST /v1/workflows, or preload it with --workflows DIR",
+            )
+        return workflow
+
+    @router.post("/v1/workflows", summary="Import a hydrated workflow config")
+    async def import_workflow(workflow: WorkflowConfigFullyHydrated) -> dict[str, str]:
+        holder.get().plan(workflow)  # GraphValidationError -> 400 listing every problem
+        async with import_lock:
+            return {"workflow_id": catalog.add(workflow)}
+
+    @router.get(
+        "/v1/workflows/{workflow_id}",
+        summary="A workflow (fully hydrated, or its workflow_config with node and edge ids)",
+    )
+    async def get_workflow(workflow_id: WorkflowId, fully_hydrate: bool = False) -> JSONResponse:
+        workflow = known(workflow_id)
+        return _json(workflow if fully_hydrate else workflow.workflow_config)
+
+    @router.post(
+        "/v1/workflows/{workflow_id}/execute",
+        summary="Run one turn (flat body: the WorkflowRun; wrapped body: a TurnResponse)",
+        response_model=WorkflowRun | TurnResponse,
+    )
+    async def execute(
+        workflow_id: WorkflowId,
+        body: Annotated[ExecuteBody, Body()],
+        version: Annotated[int | None, Query(ge=0)] = None,
+    ) -> JSONResponse:
+        wrapped = isinstance(body, ExecuteRequest)
+        run_input = body.run_input if isinstance(body, ExecuteRequest) else body
+        updates: dict[str, Any] = {"workflow_id": workflow_id}
+        if isinstance(body, ExecuteRequest) and body.run_id is not None:
+            updates["workflow_run_id"] = body.run_id
+        if version is not None:
+            updates["version_number"] = version
+        run_input = run_input.model_copy(update=updates)
+        run = await _execute(holder.get(), known(workflow_id, version), workflow_id, run_input)
+        return _json(TurnResponse.from_run(run) if wrapped else run)
+
+    @router.get("/v1/workflow-runs/{run_id}", response_model=WorkflowRun, summary="A stored run")
+    async def get_run(run_id: RunId) -> JSONResponse:
+        return _json(await holder.get().get_run(run_id))
+
+    @router.get("/v1/workflow-runs", response_model=RunsPage, summary="Runs, newest first")
+    async def list_runs(
+        workflow_id: Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)] = None,
+        status: RunStatus | None = None,
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        size: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> JSONResponse:
+        engine = holder.get()
+        return _json(
+            await engine.list_runs(workflow_id=workflow_id, status=status, page=page, size=size)
+        )
+
+    return router
+
+
+async def _execute(
+    engine: Engine,
+    workflow: WorkflowConfigFullyHydrated,
+    workflow_id: str,
+    run_input: WorkflowRunInput,
+) -> WorkflowRun:
+    if run_input.workflow_run_id is None:
+        return await engine.execute(workflow, run_input, workflow_id=workflow_id)
+    current = await engine.get_run(run_input.workflow_run_id)  # RunNotFoundError -> 404
+    if current.workflow_id != workflow_id:
+        raise NotFoundError(
+            f"run {run_input.workflow_run_id} is a run of workflow {current.workflow_id}, "
+            f"not of {workflow_id}",
+            hint=f"continue it with POST /v1/workflows/{current.workflow_id}/execute",
+        )
+    return await engine.execute(None, run_input, workflow_id=workflow_id)
+
+
+def create_app(
+    engine: Engine | EngineFactory | HarnessSettings,
+    *,
+    token: str | None = None,
+    workflows_dir: str | Path | None = None,
+    store: str | Path | RunStore | None = None,
+    catalog: WorkflowCatalog | None = None,
+) -> FastAPI:
+    """The `harness serve` app.
+
+    Args:
+        engine: the engine to serve, a factory building it in the server's event loop, or
+            settings (then `default_engine_factory(settings, store=store)`).
+        token: when set, API requests need `Authorization: Bearer <token>`.
+        workflows_dir: a folder of hydrated workflow configs (JSON/YAML) to preload.
+        store: with settings: a SQLite file for runs (default: in memory).
+        catalog: the workflows to serve (default: a new, empty catalog).
+
+    Raises:
+        ConfigError: `workflows_dir` is not a folder of valid workflow configs.
+    """
+    catalog = catalog if catalog is not None else WorkflowCatalog()
+    if workflows_dir is not None:
+        catalog.load_dir(workflows_dir)
+    source = (
+        default_engine_factory(engine, store=store)
+        if isinstance(engine, HarnessSettings)
+        else engine
+    )
+    holder = _EngineHolder(source, catalog)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await holder.aclose()
+
+    app = FastAPI(
+        title="harness serve",
+        summary="The harness's built-in workflow engine behind the platform's REST API.",
+        version="1",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    router = _routes(holder, catalog)
+    app.include_router(router)
+    app.include_router(router, prefix="/workflows", include_in_schema=False)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, "workflows": len(catalog)}
+
+    app.state.catalog = catalog
+    app.state.engine_holder = holder
+    if token:
+        app.add_middleware(_BearerAuth, token=token)
+    return app

@@ -1,0 +1,88 @@
+"""Error answers of `harness serve`: the platform's status codes, FastAPI-style bodies.
+
+Every error body has `detail` (a string, or FastAPI's list of `{loc, msg, type}` for 422) and
+`status`; harness errors add `hint`, graph errors add `problems`. Statuses: 400 graph and input
+errors, 401 missing or wrong token, 404 unknown workflow or run, 409 a command the run cannot take,
+422 body or parameter validation (the field named in `detail` and in `message`). An unexpected
+exception is logged with its traceback and answered as a JSON 500 naming the error id to look for
+in the log; the fuzz tests keep that path unreachable from any input.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from harness.engine import RunNotFoundError
+from harness.errors import GraphValidationError, HarnessError, RunConflictError
+
+__all__ = ["NotFoundError", "error_response", "install_error_handlers"]
+
+log = logging.getLogger("harness.server")
+
+
+class NotFoundError(HarnessError):
+    """An unknown workflow (or workflow version) was named; HTTP 404."""
+
+
+def error_response(
+    status: int, detail: Any, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """A JSON error answer: `{"detail": ..., "status": ..., **extra}`."""
+    body = {"detail": detail, "status": status, **{k: v for k, v in extra.items() if v}}
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+def _status_of(exc: HarnessError) -> int:
+    if isinstance(exc, RunNotFoundError | NotFoundError):
+        return 404
+    if isinstance(exc, RunConflictError):
+        return 409
+    return 400
+
+
+async def _harness_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HarnessError)
+    problems = exc.problems if isinstance(exc, GraphValidationError) else None
+    return error_response(_status_of(exc), exc.message, hint=exc.hint, problems=problems)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors]
+    return error_response(422, errors, message="; ".join(lines))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    error_id = uuid.uuid4().hex[:12]
+    log.error("error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500,
+        f"internal error {error_id}: {type(exc).__name__}: {exc}",
+        hint="this is a bug of harness serve: report it with the request and the server log",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn exceptions into the platform's error answers."""
+    app.add_exception_handler(HarnessError, _harness_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
