@@ -81,6 +81,29 @@ def _add_model_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     serve.set_defaults(handler=_cmd_model_serve)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from harness.server import serve
+
+    serve(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        workflows_dir=args.workflows,
+        store=args.store,
+    )
+    return 0
+
+
+def _add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="serve the built-in engine behind the platform's REST API")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--workflows", metavar="DIR", help="preload hydrated configs (JSON/YAML)")
+    serve.add_argument("--token", help="bearer token API calls must send (or HARNESS_SERVE_TOKEN)")
+    serve.add_argument("--store", metavar="PATH", help="SQLite file for runs (default: in memory)")
+    serve.set_defaults(handler=_cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -94,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("model", help="e.g. WorkflowRun, WorkflowRunInput, scenario")
     schema.set_defaults(handler=_cmd_schema)
     _add_model_commands(sub)
+    _add_serve_command(sub)
     return parser
 
 
