@@ -1,0 +1,383 @@
+"""`harness serve` over real HTTP: a uvicorn server on 127.0.0.1, the scripted model behind it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from serve_helpers import conditional, direct, evaluator, hydrated, node, scripted_settings
+
+from harness.backends.api import PlatformClient
+from harness.config import HarnessSettings
+from harness.errors import ApiError, ConfigError
+from harness.models.api import (
+    Command,
+    RunStatus,
+    WorkflowRunInput,
+    user_message_input,
+)
+from harness.server import (
+    WorkflowCatalog,
+    check_bind,
+    create_app,
+    derived_workflow_id,
+    is_loopback,
+)
+from harness.testing import ScriptedModel, serve_asgi_in_thread, serve_scripted_model
+
+TOKEN = "s3cret-token"
+EVALUATOR_ID = "ee" * 12
+SCRIPT = {
+    "rules": [
+        {"when": {"response_format": "verdict"}, "reply": {"json": {"passed": True, "score": 1}}},
+        {
+            "when": {"tool_offered": "done", "last_user": "bye"},
+            "reply": {"tool_calls": [{"name": "done"}]},
+        },
+    ],
+    "default": {"text": "How can I help?"},
+}
+CHAT = hydrated(
+    [
+        node("say_llm", "chat", main_response_config={"prompt": "Help the user."}),
+        node("say_static", "bye", static_messages_config={"static_messages": ["Goodbye!"]}),
+    ],
+    [conditional("chat", "bye", "the user says goodbye") | {"name": "done"}],
+    name="chat",
+)
+EVALUATED = hydrated(
+    [node("say_static", "hello", static_messages_config={"static_messages": ["Hi"]})],
+    name="evaluated",
+    evaluation_config={"evaluator_workflow_id": EVALUATOR_ID},
+)
+
+
+@pytest.fixture(scope="module")
+def model_url() -> Iterator[str]:
+    with serve_scripted_model(ScriptedModel(SCRIPT)) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def workflows_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("workflows")
+    (folder / f"{EVALUATOR_ID}.json").write_text(evaluator().model_dump_json())
+    (folder / "evaluated.yaml").write_text(yaml.safe_dump(EVALUATED.model_dump(mode="json")))
+    (folder / "notes.txt").write_text("not a workflow")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(model_url: str, workflows_dir: Path) -> Iterator[str]:
+    app = create_app(scripted_settings(model_url), workflows_dir=workflows_dir)
+    with serve_asgi_in_thread(app) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def guarded(model_url: str) -> Iterator[str]:
+    with serve_asgi_in_thread(create_app(scripted_settings(model_url), token=TOKEN)) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+async def client(server: str) -> AsyncIterator[PlatformClient]:
+    settings = HarnessSettings(api_url=f"{server}/workflows", max_retries=0)
+    async with PlatformClient(settings) as platform:
+        yield platform
+
+
+@pytest.fixture
+async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server) as raw:
+        yield raw
+
+
+def say(run_id: str | None, text: str) -> WorkflowRunInput:
+    return WorkflowRunInput(
+        command=Command.DATA, workflow_run_id=run_id, thread_to_node_inputs=user_message_input(text)
+    )
+
+
+# ------------------------------------------------------------------ happy paths
+
+
+async def test_import_get_execute_and_read_back(client: PlatformClient) -> None:
+    workflow_id = await client.import_workflow(CHAT)
+    assert re.fullmatch(r"[0-9a-f]{24}", workflow_id)
+    assert await client.import_workflow(CHAT) == workflow_id  # idempotent
+    assert await client.get_workflow(workflow_id) == CHAT
+
+    run = await client.execute(workflow_id, WorkflowRunInput(command=Command.START))
+    assert run.status == RunStatus.WAITING_FOR_USER_INPUT
+    assert run.workflow_id == workflow_id
+    run = await client.execute(workflow_id, say(run.workflow_run_id, "hello"))
+    assert run.status == RunStatus.WAITING_FOR_USER_INPUT
+    run = await client.execute(workflow_id, say(run.workflow_run_id, "bye now"))
+    assert run.status == RunStatus.COMPLETED
+    assert len(run.input_output_pairs) == 3
+
+    stored = await client.get_run(run.workflow_run_id or "")
+    assert stored.model_dump(exclude={"workflow_config_fully_hydrated"}) == run.model_dump(
+        exclude={"workflow_config_fully_hydrated"}
+    )
+
+
+async def test_wrapped_body_answers_a_turn_response(client: PlatformClient) -> None:
+    workflow_id = await client.import_workflow(CHAT)
+    turn = await client.execute(workflow_id, WorkflowRunInput(), wrapped=True)
+    assert turn.turn_number == 1 and turn.is_waiting_for_input and not turn.is_completed
+    turn = await client.execute(workflow_id, say(None, "bye"), wrapped=True, run_id=turn.run_id)
+    assert turn.status == RunStatus.COMPLETED and turn.is_completed and turn.turn_number == 2
+    assert any(e.get("type") == "end_workflow" for e in turn.events if isinstance(e, dict)) or any(
+        getattr(e, "type", None) == "end_workflow" for e in turn.events
+    )
+
+
+async def test_version_zero_runs_and_other_versions_are_404(client: PlatformClient) -> None:
+    workflow_id = await client.import_workflow(CHAT)
+    run = await client.execute(workflow_id, WorkflowRunInput(), version=0)
+    assert run.version_number == 0
+    with pytest.raises(ApiError, match="version 3") as caught:
+        await client.execute(workflow_id, WorkflowRunInput(), version=3)
+    assert caught.value.status_code == 404
+
+
+async def test_runs_are_listed_in_pages_with_filters(client: PlatformClient) -> None:
+    workflow_id = await client.import_workflow(
+        CHAT.model_copy(update={"runtime_variables": {"k": 1}})
+    )
+    for _ in range(3):
+        await client.execute(workflow_id, WorkflowRunInput())
+    page = await client.list_runs(workflow_id=workflow_id, size=2)
+    assert (page.total, page.page, page.size, page.pages, len(page.items)) == (3, 1, 2, 2, 2)
+    second = await client.list_runs(workflow_id=workflow_id, size=2, page=2)
+    assert len(second.items) == 1
+    waiting = await client.list_runs(
+        workflow_id=workflow_id, status=RunStatus.WAITING_FOR_USER_INPUT
+    )
+    assert waiting.total == 3
+    assert (await client.list_runs(workflow_id=workflow_id, status="completed")).total == 0
+    assert len([r async for r in client.iter_runs(workflow_id=workflow_id, size=1)]) == 3
+
+
+async def test_both_path_prefixes_answer(http: httpx.AsyncClient) -> None:
+    imported = await http.post("/workflows/v1/workflows", json=CHAT.model_dump(mode="json"))
+    workflow_id = imported.json()["workflow_id"]
+    for prefix in ("/v1", "/workflows/v1"):
+        got = await http.get(f"{prefix}/workflows/{workflow_id}", params={"fully_hydrate": "false"})
+        assert got.status_code == 200 and got.json()["nodes"] == ["chat", "bye"]
+
+
+async def test_preloaded_workflows_and_their_evaluator(client: PlatformClient) -> None:
+    assert (await client.get_workflow(EVALUATOR_ID)).workflow_config.name == "judge"
+    evaluated_id = derived_workflow_id("file:evaluated")
+    run = await client.execute(evaluated_id, WorkflowRunInput())
+    assert run.status == RunStatus.COMPLETED
+    info = run.evaluation_run_info
+    assert info is not None and info.evaluation_workflow_run_id
+    evaluation = await client.get_run(info.evaluation_workflow_run_id)
+    assert evaluation.is_evaluation_run and evaluation.source_workflow_run_id == run.workflow_run_id
+    verdicts = [
+        o.structured_output
+        for o in evaluation.input_output_pairs[-1].run_output.thread_to_node_outputs["0"]
+    ]
+    assert {"passed": True, "score": 1} in verdicts
+
+
+async def test_openapi_document_is_served(http: httpx.AsyncClient) -> None:
+    schema = (await http.get("/openapi.json")).json()
+    assert {"/v1/workflows", "/v1/workflows/{workflow_id}/execute", "/v1/workflow-runs"} <= set(
+        schema["paths"]
+    )
+    assert (await http.get("/docs")).status_code == 200
+
+
+# ------------------------------------------------------------------ error paths
+
+
+async def test_graph_errors_are_400_listing_every_problem(http: httpx.AsyncClient) -> None:
+    broken = hydrated(
+        [node("say_static", "a"), node("telephony_transfer", "call")],
+        [direct("a", "nowhere")],
+    )
+    answer = await http.post("/v1/workflows", json=broken.model_dump(mode="json"))
+    assert answer.status_code == 400
+    body = answer.json()
+    assert len(body["problems"]) >= 2
+    assert any("telephony_transfer" in p for p in body["problems"])
+    assert any("nowhere" in p for p in body["problems"])
+    assert "graph problem" in body["detail"]
+
+
+async def test_engine_refusals_are_400(http: httpx.AsyncClient, client: PlatformClient) -> None:
+    workflow_id = await client.import_workflow(CHAT)
+    answer = await http.post(f"/v1/workflows/{workflow_id}/execute", json={"command": "data"})
+    assert answer.status_code == 400
+    assert "needs a workflow_run_id" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/v1/workflows/" + "0" * 24),
+        ("POST", "/v1/workflows/" + "0" * 24 + "/execute"),
+        ("GET", "/v1/workflow-runs/" + "0" * 24),
+        ("GET", "/workflows/v1/workflow-runs/" + "0" * 24),
+    ],
+)
+async def test_unknown_ids_are_404(http: httpx.AsyncClient, method: str, path: str) -> None:
+    answer = await http.request(method, path, json={"command": "start"})
+    assert answer.status_code == 404
+    assert "0" * 24 in answer.json()["detail"]
+
+
+async def test_continuing_a_missing_run_or_another_workflows_run_is_404(
+    http: httpx.AsyncClient, client: PlatformClient
+) -> None:
+    workflow_id = await client.import_workflow(CHAT)
+    other_id = await client.import_workflow(EVALUATED)
+    run = await client.execute(workflow_id, WorkflowRunInput())
+    answer = await http.post(
+        f"/v1/workflows/{other_id}/execute",
+        json={"command": "data", "workflow_run_id": run.workflow_run_id},
+    )
+    assert answer.status_code == 404
+    assert f"a run of workflow {workflow_id}" in answer.json()["detail"]
+    answer = await http.post(
+        f"/v1/workflows/{workflow_id}/execute",
+        json={"command": "data", "workflow_run_id": "1" * 24},
+    )
+    assert answer.status_code == 404
+
+
+async def test_a_command_on_a_finished_run_is_409(client: PlatformClient) -> None:
+    workflow_id = await client.import_workflow(CHAT)
+    run = await client.execute(workflow_id, WorkflowRunInput())
+    stopped = await client.execute(
+        workflow_id, WorkflowRunInput(command=Command.STOP, workflow_run_id=run.workflow_run_id)
+    )
+    assert stopped.status == RunStatus.CANCELLED
+    with pytest.raises(ApiError, match="cancelled") as caught:
+        await client.execute(workflow_id, say(run.workflow_run_id, "hello?"))
+    assert caught.value.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/v1/workflows/{wf}/execute", {"command": "jump"}, "command"),
+        ("/v1/workflows/{wf}/execute", {"run_input": {"command": 5}}, "command"),
+        ("/v1/workflows/{wf}/execute", {"run_input": {}, "run_id": "nope"}, "run_id"),
+        ("/v1/workflows/{wf}/execute", {"workflow_run_id": "xyz"}, "workflow_run_id"),
+        ("/v1/workflows/{wf}/execute", [1, 2], "body"),
+        ("/v1/workflows", {"node_configs": [{"type": "say_llm"}]}, "logical_id"),
+        ("/v1/workflows/{wf}/execute?version=-1", {}, "version"),
+        ("/v1/workflows/abc/execute", {}, "workflow_id"),
+    ],
+)
+async def test_malformed_requests_are_422_naming_the_field(
+    http: httpx.AsyncClient, client: PlatformClient, path: str, body: Any, field: str
+) -> None:
+    workflow_id = await client.import_workflow(CHAT)
+    answer = await http.post(path.format(wf=workflow_id), json=body)
+    assert answer.status_code == 422, answer.text
+    payload = answer.json()
+    assert field in payload["message"]
+    assert all(item["loc"] for item in payload["detail"])
+
+
+async def test_invalid_json_is_422(http: httpx.AsyncClient) -> None:
+    answer = await http.post(
+        "/v1/workflows", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 422
+    assert "body" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("page=0", "page"),
+        ("size=0", "size"),
+        ("status=done", "status"),
+        ("workflow_id=x", "workflow_id"),
+    ],
+)
+async def test_bad_list_parameters_are_422(http: httpx.AsyncClient, query: str, field: str) -> None:
+    answer = await http.get(f"/v1/workflow-runs?{query}")
+    assert answer.status_code == 422
+    assert field in answer.json()["message"]
+
+
+# ------------------------------------------------------------------ the token
+
+
+async def test_with_a_token_requests_without_it_get_401(guarded: str) -> None:
+    async with httpx.AsyncClient(base_url=guarded) as raw:
+        for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": TOKEN}):
+            answer = await raw.post("/v1/workflows", content=b"{broken", headers=headers)
+            assert answer.status_code == 401
+            assert answer.headers["www-authenticate"] == "Bearer"
+            assert "token" in answer.json()["detail"]
+        assert (await raw.get("/workflows/v1/workflow-runs")).status_code == 401
+        assert (await raw.get("/openapi.json")).status_code == 200
+    settings = HarnessSettings(api_url=guarded, api_key=TOKEN, max_retries=0)
+    async with PlatformClient(settings) as platform:
+        workflow_id = await platform.import_workflow(CHAT)
+        run = await platform.execute(workflow_id, WorkflowRunInput())
+        assert run.status == RunStatus.WAITING_FOR_USER_INPUT
+    async with PlatformClient(settings.model_copy(update={"api_key": "nope"})) as intruder:
+        with pytest.raises(ApiError) as caught:
+            await intruder.list_runs()
+        assert caught.value.status_code == 401
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2", "[::1]"])
+def test_loopback_binds_need_no_token(host: str) -> None:
+    assert is_loopback(host)
+    check_bind(host, None)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.org"])
+def test_binding_beyond_loopback_needs_a_token(host: str) -> None:
+    with pytest.raises(ConfigError, match="refusing to listen"):
+        check_bind(host, None)
+    check_bind(host, TOKEN)
+
+
+def test_cli_refuses_an_open_bind_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cli import main
+
+    monkeypatch.delenv("HARNESS_SERVE_TOKEN", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
+
+
+# ------------------------------------------------------------------ the workflows folder
+
+
+def test_workflow_files_get_their_ids(workflows_dir: Path) -> None:
+    catalog = WorkflowCatalog()
+    ids = catalog.load_dir(workflows_dir)
+    assert sorted(ids) == sorted([EVALUATOR_ID, derived_workflow_id("file:evaluated")])
+    assert catalog.version(EVALUATOR_ID, 0) is catalog.get(EVALUATOR_ID)
+    assert catalog.version(EVALUATOR_ID, 1) is None
+
+
+def test_a_bad_workflows_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a folder"):
+        create_app(HarnessSettings(), workflows_dir=tmp_path / "missing")
+    (tmp_path / "broken.json").write_text(json.dumps({"node_configs": [{"type": "say_llm"}]}))
+    with pytest.raises(
+        ConfigError, match=r"broken.json: not a hydrated workflow config: .*logical_id"
+    ):
+        create_app(HarnessSettings(), workflows_dir=tmp_path)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ConfigError, match="cannot load the workflow"):
+        create_app(HarnessSettings(), workflows_dir=tmp_path)
