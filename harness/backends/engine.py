@@ -1,0 +1,207 @@
+"""The engine backend: the built-in engine in-process, over a scenario's recorded httpx client.
+
+One `EngineBackend` serves one scenario (and its repeats): its `httpx.AsyncClient` sits on the
+scenario's cassette transport, so every LLM call and HTTP tool call is recorded or replayed; the
+clock and the seed are fixed, so run ids, event ids, built-in variables and random picks repeat
+from recording to replay; the scenario's tool mocks replace tools (first `when` match wins).
+
+Evaluator workflows named by id (`evaluation_config.evaluator_workflow_id`) resolve through a
+`FolderWorkflowRegistry` over the folder of the scenario's workflow file: a workflow file there
+answers to its file stem, its `workflow_config.logical_id`, and the id the engine derives from
+that logical id (24 hex characters of its SHA-256).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.backends.base import RunTarget
+from harness.config import HarnessSettings
+from harness.engine import (
+    Clock,
+    Engine,
+    FixedClock,
+    LLMClient,
+    MemoryRunStore,
+    RunStore,
+    ToolOutcome,
+    ToolRunner,
+    WorkflowRegistry,
+)
+from harness.errors import CassetteMissError, EngineError
+from harness.models.api import (
+    ToolConfig,
+    WorkflowConfigFullyHydrated,
+    WorkflowRun,
+    WorkflowRunInput,
+)
+from harness.models.scenario import Mocks
+
+__all__ = [
+    "REPLAY_EPOCH",
+    "REPLAY_SEED",
+    "EngineBackend",
+    "FolderWorkflowRegistry",
+    "ScenarioToolRunner",
+    "derived_workflow_id",
+]
+
+REPLAY_EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+"""The fixed time of every engine run (a Monday morning), so recordings replay byte for byte."""
+
+REPLAY_SEED = 7
+"""The fixed seed of every engine run."""
+
+_WORKFLOW_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def derived_workflow_id(workflow: WorkflowConfigFullyHydrated) -> str:
+    """The id the engine gives a workflow run without one: SHA-256 of its logical id (or name)."""
+    basis = workflow.workflow_config.logical_id or workflow.workflow_config.name or "workflow"
+    return hashlib.sha256(basis.encode()).hexdigest()[:24]
+
+
+class FolderWorkflowRegistry:
+    """Workflows of one folder by file stem, logical id and derived id (loaded on first use)."""
+
+    def __init__(self, folder: str | Path, *, extra: Mapping[str, Any] | None = None) -> None:
+        self.folder = Path(folder)
+        self._by_id: dict[str, WorkflowConfigFullyHydrated] | None = None
+        self._extra: dict[str, WorkflowConfigFullyHydrated] = dict(extra or {})
+
+    def add(self, workflow_id: str, workflow: WorkflowConfigFullyHydrated) -> None:
+        """Register (or replace) a workflow under an id."""
+        self._extra[workflow_id] = workflow
+
+    def get(self, workflow_id: str) -> WorkflowConfigFullyHydrated | None:
+        """The workflow answering to `workflow_id`, or None."""
+        if workflow_id in self._extra:
+            return self._extra[workflow_id]
+        if self._by_id is None:
+            self._by_id = self._scan()
+        return self._by_id.get(workflow_id)
+
+    def _scan(self) -> dict[str, WorkflowConfigFullyHydrated]:
+        from harness.scenarios import ScenarioLoadError, load_workflow_file
+
+        found: dict[str, WorkflowConfigFullyHydrated] = {}
+        if not self.folder.is_dir():
+            return found
+        for file in sorted(self.folder.iterdir()):
+            if file.suffix not in _WORKFLOW_SUFFIXES or not file.is_file():
+                continue
+            try:
+                workflow = load_workflow_file(file)
+            except ScenarioLoadError:
+                continue  # not a workflow (or broken): `harness validate` reports it
+            names = [file.stem, derived_workflow_id(workflow)]
+            names.append(workflow.workflow_config.logical_id or "")
+            for name in filter(None, names):
+                found.setdefault(name, workflow)
+        return found
+
+
+class ScenarioToolRunner(ToolRunner):
+    """A `ToolRunner` applying a scenario's tool mocks, with their `when` conditions."""
+
+    def __init__(self, *, http: httpx.AsyncClient, mocks: Mocks, clock: Clock | None) -> None:
+        super().__init__(http=http, clock=clock)
+        self.scenario_mocks = mocks
+
+    async def run(
+        self,
+        tool: ToolConfig,
+        arguments: dict[str, Any],
+        *,
+        dynamic: Mapping[str, Any],
+        runtime: Mapping[str, Any],
+        context: Mapping[str, str] | None = None,
+    ) -> ToolOutcome:
+        """The mocked outcome when a mock of the scenario matches, else the real tool's."""
+        mock = self.scenario_mocks.tool_mock(tool.name, arguments)
+        if mock is None:
+            return await super().run(
+                tool, arguments, dynamic=dynamic, runtime=runtime, context=context
+            )
+        if mock.delay_seconds:
+            await asyncio.sleep(mock.delay_seconds)
+        if mock.raises is not None:
+            # The scenario author's message is passed on verbatim, as the LLM would see it.
+            return ToolOutcome.failure(mock.raises)
+        return ToolOutcome.ok(mock.returns)
+
+
+class EngineBackend:
+    """The `Backend` that runs turns on the built-in engine in this process.
+
+    Args:
+        http: the client the engine's LLM calls and HTTP tools go through (build it on a
+            cassette session's transport to record or replay); closed by `aclose` only when
+            `owns_http` is true.
+        settings: LLM providers and timeouts.
+        mocks: the scenario's tool mocks.
+        clock: the engine's clock (default: fixed at `REPLAY_EPOCH`).
+        seed: the engine's seed (default `REPLAY_SEED`).
+        store: where runs live (default: in memory).
+        workflows: resolves evaluator workflows by id.
+        owns_http: close `http` in `aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        settings: HarnessSettings,
+        mocks: Mocks | None = None,
+        clock: Clock | None = None,
+        seed: int = REPLAY_SEED,
+        store: RunStore | None = None,
+        workflows: WorkflowRegistry | None = None,
+        owns_http: bool = False,
+    ) -> None:
+        self.http = http
+        self.clock: Clock = clock or FixedClock(REPLAY_EPOCH)
+        self.llm = LLMClient(http, settings)
+        tools = ScenarioToolRunner(http=http, mocks=mocks or Mocks(), clock=self.clock)
+        self.engine = Engine(
+            llm=self.llm,
+            tools=tools,
+            store=store or MemoryRunStore(),
+            clock=self.clock,
+            seed=seed,
+            workflows=workflows,
+            reraise=(CassetteMissError,),
+        )
+        self._owns_http = owns_http
+
+    async def execute(self, target: RunTarget, run_input: WorkflowRunInput) -> WorkflowRun:
+        """Run one turn of `target.workflow` on the engine.
+
+        Raises:
+            EngineError: the target has no hydrated workflow (the engine cannot fetch one by id
+                unless its registry knows it), or the engine refused the input.
+            CassetteMissError: a request has no recording in replay mode.
+        """
+        workflow = target.workflow
+        if workflow is None and (self.engine.workflows is None or target.workflow_id is None):
+            raise EngineError(
+                f"run target {target.label} has no workflow file for the engine",
+                hint="give the scenario a `workflow:` file, or run it with --backend api",
+            )
+        return await self.engine.execute(workflow, run_input, workflow_id=target.workflow_id)
+
+    async def get_run(self, run_id: str) -> WorkflowRun:
+        """The stored run with this id."""
+        return await self.engine.get_run(run_id)
+
+    async def aclose(self) -> None:
+        """Close the httpx client when this backend owns it."""
+        if self._owns_http:
+            await self.http.aclose()

@@ -1,0 +1,104 @@
+"""Many scenarios at once: bounded concurrency, results handed over as they finish, Ctrl-C safe.
+
+`Runner.run` returns a `RunSummary`. Each finished `ScenarioResult` goes to `on_result` at once
+(the results writer appends it to disk), so an interrupted run loses nothing it finished; after an
+interruption `Runner.summary(interrupted=True)` holds the finished results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from harness import __version__
+from harness.models.result import RunSummary, ScenarioResult
+from harness.models.scenario import Scenario
+from harness.runner.bindings import BackendFactory, make_factory
+from harness.runner.options import RunOptions
+from harness.runner.scenario import run_scenario
+
+__all__ = ["ResultCallback", "Runner", "run_scenarios"]
+
+ResultCallback = Callable[[ScenarioResult], None]
+"""Called with each scenario's result as soon as it is finished."""
+
+
+class Runner:
+    """Runs scenarios on one backend with bounded concurrency.
+
+    Args:
+        options: backend, record mode, concurrency, timeout.
+        factory: binds scenarios to a backend (default: `make_factory(options)`).
+        on_result: called with each result as it finishes (in completion order).
+    """
+
+    def __init__(
+        self,
+        options: RunOptions | None = None,
+        *,
+        factory: BackendFactory | None = None,
+        on_result: ResultCallback | None = None,
+    ) -> None:
+        self.options = options or RunOptions()
+        self._factory = factory
+        self._on_result = on_result
+        self._finished: dict[int, ScenarioResult] = {}
+        self._started_at: datetime | None = None
+        self._t0 = 0.0
+
+    @property
+    def results(self) -> list[ScenarioResult]:
+        """The finished results, in run order."""
+        return [self._finished[i] for i in sorted(self._finished)]
+
+    def summary(self, *, interrupted: bool = False) -> RunSummary:
+        """A summary of the results finished so far."""
+        return RunSummary.from_results(
+            self.results,
+            harness_version=__version__,
+            backend=self.options.backend,
+            started_at=self._started_at,
+            duration_ms=(time.perf_counter() - self._t0) * 1000 if self._t0 else 0.0,
+            interrupted=interrupted,
+        )
+
+    async def run(self, scenarios: Sequence[Scenario]) -> RunSummary:
+        """Run every scenario; a cancellation (Ctrl-C) propagates after the finished ones were
+        handed to `on_result`.
+
+        Raises:
+            ConfigError: the backend cannot be set up from the settings.
+        """
+        self._started_at = datetime.now(UTC)
+        self._t0 = time.perf_counter()
+        factory = self._factory or make_factory(self.options)
+        gate = asyncio.Semaphore(max(1, self.options.concurrency))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, scenario in enumerate(scenarios):
+                    group.create_task(self._one(index, scenario, factory, gate))
+        finally:
+            if self._factory is None:
+                await factory.aclose()
+        return self.summary()
+
+    async def _one(
+        self, index: int, scenario: Scenario, factory: BackendFactory, gate: asyncio.Semaphore
+    ) -> None:
+        async with gate:
+            result = await run_scenario(scenario, factory, self.options)
+        self._finished[index] = result
+        if self._on_result is not None:
+            self._on_result(result)
+
+
+async def run_scenarios(
+    scenarios: Sequence[Scenario],
+    options: RunOptions | None = None,
+    *,
+    on_result: ResultCallback | None = None,
+) -> RunSummary:
+    """Run `scenarios` and summarise them (see `Runner`)."""
+    return await Runner(options, on_result=on_result).run(scenarios)

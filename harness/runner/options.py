@@ -1,0 +1,74 @@
+"""What a batch of scenarios runs with: backend, record mode, concurrency, timeout, timings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from harness.config import HarnessSettings
+from harness.recording import RecordMode
+
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "PhaseTimings", "RunOptions", "TransportWrapper"]
+
+DEFAULT_TIMEOUT_SECONDS = 300.0
+"""Time limit of one run (attempt) of a scenario unless the scenario or the caller says otherwise."""
+
+TransportWrapper = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
+"""Wraps a scenario's cassette transport (e.g. to time replay in a benchmark)."""
+
+
+@dataclass
+class PhaseTimings:
+    """Seconds spent per phase across a batch (filled only when given to `RunOptions`)."""
+
+    loading: float = 0.0
+    """Opening cassettes, loading workflow files, building backends."""
+    execute: float = 0.0
+    """Inside `Backend.execute` (engine plus transport)."""
+    checks: float = 0.0
+    """Building views and turn results, checking expectations and budgets."""
+    calls: int = 0
+    """Execute calls made."""
+
+    @contextmanager
+    def measure(self, phase: str) -> Iterator[None]:
+        """Add the time of the `with` block to `phase`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            setattr(self, phase, getattr(self, phase) + time.perf_counter() - started)
+
+
+@dataclass
+class RunOptions:
+    """How scenarios run.
+
+    Attributes:
+        backend: `engine` (in-process, cassettes) or `api` (the platform or `harness serve`).
+        record_mode: cassette record mode (`none` replays only).
+        concurrency: scenarios running at once.
+        timeout_seconds: time limit of one attempt, unless a scenario sets `timeout_seconds`.
+        settings: providers, API URL and timeouts (default: `load_settings()`).
+        cassettes_root: where cassettes live.
+        scenarios_root: the folder mirrored under `cassettes_root`.
+        inner_transport: the network transport used while recording (default: httpx's).
+        wrap_transport: wraps each scenario's cassette transport (benchmarks, diagnostics).
+        timings: accumulates the time per phase when given.
+    """
+
+    backend: str = "engine"
+    record_mode: RecordMode | str = RecordMode.NONE
+    concurrency: int = 4
+    timeout_seconds: float | None = DEFAULT_TIMEOUT_SECONDS
+    settings: HarnessSettings | None = None
+    cassettes_root: Path = Path("cassettes")
+    scenarios_root: Path = Path("scenarios")
+    inner_transport: httpx.AsyncBaseTransport | None = None
+    wrap_transport: TransportWrapper | None = None
+    timings: PhaseTimings | None = field(default=None)

@@ -1,0 +1,173 @@
+"""One scenario, all its repeats: attempts with a time limit, evaluation, budgets, the verdict.
+
+`run_scenario` never raises for a failing scenario: a failed check is an outcome, and broken
+infrastructure (a backend that cannot start, a timeout, a cassette miss) is an `error` verdict
+with the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+
+from harness.checks import check_budget_p95, check_run
+from harness.models.api import WorkflowRun
+from harness.models.result import (
+    AttemptResult,
+    CheckOutcome,
+    EvaluationResult,
+    OutcomeStatus,
+    RepeatStats,
+    ScenarioResult,
+    Usage,
+    Verdict,
+    outcomes_verdict,
+    scenario_verdict,
+)
+from harness.models.scenario import Scenario
+from harness.runner.attempt import AttemptState, describe_error, run_turns
+from harness.runner.bindings import BackendFactory, ScenarioBinding
+from harness.runner.evaluate import evaluate_attempt, own_verdict
+from harness.runner.options import RunOptions
+
+__all__ = ["run_scenario"]
+
+
+def _usage(run: WorkflowRun | None, turns: list[Usage]) -> Usage:
+    total = Usage()
+    for usage in turns:
+        total += usage
+    return total
+
+
+async def _attempt(
+    scenario: Scenario, binding: ScenarioBinding, number: int, options: RunOptions
+) -> AttemptResult:
+    state = AttemptState()
+    started = time.perf_counter()
+    limit = scenario.timeout_seconds or options.timeout_seconds
+    evaluation: EvaluationResult | None = None
+    try:
+        async with asyncio.timeout(limit):
+            await run_turns(scenario, binding, state, options.timings)
+            if state.error is None and scenario.evaluation is not None:
+                evaluation = await evaluate_attempt(scenario, binding, state.run)
+    except TimeoutError:
+        turn = state.current_turn + 1
+        state.error = f"timed out after {limit:g} s during turn {turn}"
+    outcomes = list(state.outcomes)
+    if state.error is None and state.run is not None:
+        verdict = evaluation.verdict if evaluation and evaluation.verdict else None
+        timing = options.timings
+        with timing.measure("checks") if timing else contextlib.nullcontext():
+            outcomes += check_run(scenario, state.run, verdict or own_verdict(state.run))
+    usage = _usage(state.run, [t.usage for t in state.turns])
+    result = AttemptResult(
+        attempt=number,
+        verdict=Verdict.PASSED,
+        workflow_run_id=state.run.workflow_run_id if state.run else None,
+        status=state.run.status if state.run else None,
+        turns=state.turns,
+        outcomes=outcomes,
+        evaluation=evaluation,
+        tokens=usage.tokens,
+        llm_calls=usage.llm_calls,
+        latency_ms=usage.latency_ms,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        error=state.error,
+    )
+    error = state.error or (evaluation.error if evaluation else None)
+    result.verdict = outcomes_verdict(result.all_outcomes(), error)
+    return result
+
+
+def _p95_outcomes(scenario: Scenario, attempts: list[AttemptResult]) -> list[CheckOutcome]:
+    outcomes: list[CheckOutcome] = []
+    for index, turn in enumerate(scenario.turns):
+        if turn.budgets is None:
+            continue
+        samples = []
+        for attempt in attempts:
+            mine = [t.usage for t in attempt.turns if t.turn == index]
+            if mine:
+                samples.append(_usage(None, mine))
+        key = f"turns[{index}].budgets"
+        outcomes += check_budget_p95(turn.budgets, samples, key, scope="attempts")
+    every = [t.usage for a in attempts for t in a.turns if t.error is None]
+    outcomes += check_budget_p95(scenario.budgets, every, "budgets", scope="turns")
+    return outcomes
+
+
+def _repeat_outcome(scenario: Scenario, stats: RepeatStats) -> list[CheckOutcome]:
+    if stats.runs <= 1:
+        return []
+    enough = stats.passed >= stats.required
+    return [
+        CheckOutcome(
+            check="repeat.min_pass",
+            status=OutcomeStatus.PASSED if enough else OutcomeStatus.FAILED,
+            key="repeat.min_pass",
+            message=(
+                f"repeat: expected at least {stats.required} of {stats.runs} runs to pass, "
+                f"got {stats.passed}"
+            ),
+            expected=stats.required,
+            got=stats.passed,
+        )
+    ]
+
+
+def _base(scenario: Scenario, backend: str) -> ScenarioResult:
+    source = scenario.source
+    return ScenarioResult(
+        scenario_id=scenario.id or scenario.name,
+        name=scenario.name,
+        file=source.file if source else None,
+        tags=list(scenario.tags),
+        parameters=dict(source.parameters) if source else {},
+        backend=backend,
+        verdict=Verdict.ERROR,
+        started_at=datetime.now(UTC),
+    )
+
+
+async def run_scenario(
+    scenario: Scenario, factory: BackendFactory, options: RunOptions
+) -> ScenarioResult:
+    """Run every repeat of `scenario` on `factory`'s backend and decide its verdict."""
+    result = _base(scenario, factory.name)
+    started = time.perf_counter()
+    attempts: list[AttemptResult] = []
+    timing = options.timings
+    try:
+        loading = timing.measure("loading") if timing else contextlib.nullcontext()
+        with loading:
+            bound = factory.bind(scenario)
+            binding = await bound.__aenter__()
+        try:
+            for number in range(scenario.repeat.runs):
+                attempts.append(await _attempt(scenario, binding, number, options))
+        finally:
+            with timing.measure("loading") if timing else contextlib.nullcontext():
+                await bound.__aexit__(None, None, None)
+    except Exception as exc:  # the backend or cassette could not be set up (or saved)
+        result.error = describe_error(exc)
+    result.attempts = attempts
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    repeat = scenario.repeat
+    passed = sum(a.verdict is Verdict.PASSED for a in attempts)
+    runs = len(attempts)
+    result.repeat = RepeatStats.compute(
+        runs, passed, min(repeat.required, runs), min(repeat.k or runs, runs) if runs else None
+    )
+    if result.error is not None or not attempts:
+        result.verdict = Verdict.ERROR
+        result.error = result.error or "no attempt ran"
+        return result
+    result.outcomes = _p95_outcomes(scenario, attempts) + _repeat_outcome(scenario, result.repeat)
+    result.verdict = scenario_verdict(
+        [a.verdict for a in attempts], repeat.required, result.outcomes
+    )
+    return result
