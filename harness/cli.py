@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_cmd_schema)
     _add_model_commands(sub)
     _add_serve_command(sub)
+    from harness.cli_run import add_run_commands
+
+    add_run_commands(sub)
     return parser
 
 
