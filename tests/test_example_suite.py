@@ -56,7 +56,7 @@ def test_every_scenario_feature_is_used(scenarios: list[Scenario]) -> None:
     mocks = [m for s in scenarios for ms in s.mocks.tools.values() for m in ms]
     assert any(m.raises for m in mocks) and any("returns" in m.model_fields_set for m in mocks)
     assert any(m.delay_seconds for m in mocks) and any(m.when for m in mocks)
-    assert any(s.source.parameters for s in scenarios), "no matrix scenario"
+    assert any(s.source and s.source.parameters for s in scenarios), "no matrix scenario"
     assert any(s.repeat.runs > 1 for s in scenarios), "no repeat scenario"
     assert any(s.budgets for s in scenarios) and any(t.budgets for s in scenarios for t in s.turns)
     assert any(s.evaluation and s.evaluation.workflow for s in scenarios)
