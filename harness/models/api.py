@@ -703,7 +703,8 @@ _NODE_TYPES = {
 
 def _node_tag(value: Any) -> str:
     node_type = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return node_type if node_type in _NODE_TYPES else "unsupported"
+    # A fuzzed or broken config may carry a non-string type (e.g. a list): not a known type.
+    return node_type if isinstance(node_type, str) and node_type in _NODE_TYPES else "unsupported"
 
 
 NodeConfig = Annotated[
