@@ -78,3 +78,18 @@ def test_the_model_script_loads_and_serves_the_pharmacy() -> None:
     script = load_script(SUITE / "model" / "script.json")
     assert any(route.path.startswith("/pharmacy/") for route in script.routes)
     assert script.default is not None
+
+
+def test_the_suite_passes_offline_from_its_cassettes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    monkeypatch.chdir(ROOT)  # scenario ids, hence cassette paths, are relative to the root
+    # A dead endpoint: replay (record mode none) must never need it.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unused")
+    code = main(["run", "scenarios/", "--report-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "0 failed, 0 error(s)" in out
