@@ -1,0 +1,414 @@
+"""The runner end to end: scenarios in tmp_path over tests/data/workflows, recorded against the
+scripted model over real HTTP, then replayed offline (the model's URL points nowhere)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runner_helpers import (
+    HAPPY_TURNS,
+    JUDGE,
+    SCRIPT,
+    STOCK,
+    UNREACHABLE,
+    load,
+    options,
+    write_scenario,
+)
+
+from harness.models.result import OutcomeStatus, RunSummary, ScenarioResult, Verdict
+from harness.runner import Runner, run_scenarios
+from harness.testing import ScriptedModel, serve_scripted_model
+
+
+@pytest.fixture(scope="module")
+def model_url() -> Iterator[str]:
+    with serve_scripted_model(ScriptedModel(SCRIPT)) as url:
+        yield url
+
+
+async def record_and_replay(
+    tmp_path: Path, model_url: str, *names: str, **fields: Any
+) -> tuple[RunSummary, RunSummary]:
+    scenarios = load(tmp_path, *names)
+    recorded = await run_scenarios(scenarios, options(tmp_path, model_url, "once", **fields))
+    replayed = await run_scenarios(scenarios, options(tmp_path, UNREACHABLE, **fields))
+    return recorded, replayed
+
+
+def failures(result: ScenarioResult) -> list[str]:
+    return [f"{o.key}: {o.message}" for o in result.failures()]
+
+
+async def test_a_recorded_scenario_replays_offline_after_the_model_stopped(tmp_path: Path) -> None:
+    write_scenario(
+        tmp_path,
+        "happy",
+        turns=HAPPY_TURNS,
+        expect={"path": ["welcome", "ask_name", "ask_reason", "confirm", "goodbye"]},
+    )
+    scenarios = load(tmp_path, "happy")
+    with serve_scripted_model(ScriptedModel(SCRIPT)) as url:
+        recorded = await run_scenarios(scenarios, options(tmp_path, url, "once"))
+    replayed = await run_scenarios(scenarios, options(tmp_path, url))  # the server is gone
+
+    assert (tmp_path / "cassettes" / "happy.json").is_file()
+    for summary in (recorded, replayed):
+        result = summary.results[0]
+        assert result.verdict is Verdict.PASSED, failures(result)
+        assert [t.status for t in result.attempts[0].turns][-1] == "completed"
+    old, new = recorded.results[0].attempts[0], replayed.results[0].attempts[0]
+    assert [t.said for t in new.turns] == [t.said for t in old.turns]
+    assert new.tokens == old.tokens > 0
+    assert new.latency_ms == pytest.approx(old.latency_ms)  # recorded latency comes back
+    assert new.turns[1].said == "What brings you in today?"
+    assert new.turns[2].path == ["confirm"]
+
+
+async def test_every_fixed_turn_kind(tmp_path: Path, model_url: str) -> None:
+    human = {"type": "human", "content": "I have a bad headache"}
+    write_scenario(
+        tmp_path,
+        "kinds",
+        turns=[
+            {"start": {"user": "hello"}, "expect": {"says": {"contains": "Welcome"}}},
+            {"user": ["My name", "is Ana Ruiz"], "expect": {"node": "ask_reason"}},
+            {"pause": {}, "expect": {"status": "paused"}},
+            {"resume": {}, "expect": {"status": "waiting_for_user_input"}},
+            {
+                "input": {
+                    "command": "data",
+                    "thread_to_node_inputs": {
+                        "0": {"node_run_inputs": [{"type": "llm", "messages": [human]}]}
+                    },
+                },
+                "expect": {"node": "confirm", "transitions": [{"edge": "reason_given"}]},
+            },
+            {"stop": None, "expect": {"status": "cancelled"}},
+        ],
+    )
+    recorded, replayed = await record_and_replay(tmp_path, model_url, "kinds")
+    for summary in (recorded, replayed):
+        result = summary.results[0]
+        assert result.verdict is Verdict.PASSED, failures(result)
+        turns = result.attempts[0].turns
+        assert [t.kind for t in turns] == ["start", "user", "pause", "resume", "input", "stop"]
+        assert turns[4].input["command"] == "data"
+        assert turns[4].input["workflow_run_id"] == result.attempts[0].workflow_run_id
+
+
+async def test_a_simulated_user_talks_until_the_run_completes(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(
+        tmp_path,
+        "sim",
+        turns=[
+            {"start": {}},
+            {
+                "simulate": {"persona": "a calm patient", "goal": "check in", "max_turns": 5},
+                "expect": {"status": "completed", "says": {"contains": "Goodbye"}},
+            },
+        ],
+    )
+    recorded, replayed = await record_and_replay(tmp_path, model_url, "sim")
+    for summary in (recorded, replayed):
+        result = summary.results[0]
+        assert result.verdict is Verdict.PASSED, failures(result)
+        simulated = [t for t in result.attempts[0].turns if t.kind == "simulate"]
+        assert [
+            t.input["thread_to_node_inputs"]["0"]["node_run_inputs"][0]["messages"][0]["content"]
+            for t in simulated
+        ] == [
+            "My name is Ana Ruiz",
+            "I have a bad headache",
+            "Yes, that's right",
+        ]
+        assert "stopped: the run is completed" in simulated[-1].label
+
+
+async def test_a_simulated_user_that_never_stops_fails_on_max_turns(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(
+        tmp_path,
+        "sim_limit",
+        turns=[
+            {"start": {}},
+            {
+                "simulate": {
+                    "persona": "a patient",
+                    "goal": "check in",
+                    "max_turns": 1,
+                    "fail_on_max_turns": True,
+                    "first_message": "My name is Ana Ruiz",
+                },
+            },
+        ],
+    )
+    _, replayed = await record_and_replay(tmp_path, model_url, "sim_limit")
+    result = replayed.results[0]
+    assert result.verdict is Verdict.FAILED
+    assert failures(result) == [
+        "turns[1].simulate.max_turns: simulated user: expected a stop condition within 1 "
+        "message(s), got none after 1"
+    ]
+
+
+async def test_a_failing_check_names_the_key_expected_and_got(
+    tmp_path: Path, model_url: str
+) -> None:
+    turns = [dict(t) for t in HAPPY_TURNS[:2]]
+    turns[1] = {
+        "user": "My name is Ana Ruiz",
+        "expect": {"says": {"contains": "Tuesday"}, "node": "goodbye"},
+    }
+    write_scenario(tmp_path, "wrong", turns=turns)
+    _, replayed = await record_and_replay(tmp_path, model_url, "wrong")
+    result = replayed.results[0]
+    assert result.verdict is Verdict.FAILED
+    messages = failures(result)
+    assert len(messages) == 2  # every failure is collected
+    assert messages[0].startswith("turns[1].expect.says.contains: ")
+    assert '"Tuesday"' in messages[0] and "What brings you in today?" in messages[0]
+    assert "goodbye" in messages[1] and "ask_reason" in messages[1]
+
+
+async def test_repeats_apply_the_pass_rule_and_report_pass_at_k(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(tmp_path, "rep", turns=HAPPY_TURNS, repeat={"runs": 3, "min_pass": 2, "k": 2})
+    bad = [
+        HAPPY_TURNS[0],
+        {"user": "My name is Ana Ruiz", "expect": {"says": {"contains": "nope"}}},
+    ]
+    write_scenario(tmp_path, "rep_bad", turns=bad, repeat={"runs": 2})
+    _, replayed = await record_and_replay(tmp_path, model_url, "rep", "rep_bad")
+    good, failing = replayed.results
+    assert good.verdict is Verdict.PASSED, failures(good)
+    assert len(good.attempts) == 3
+    assert good.repeat is not None
+    assert (good.repeat.runs, good.repeat.passed, good.repeat.k) == (3, 3, 2)
+    assert good.repeat.pass_at_k == 1.0 and good.repeat.pass_hat_k == 1.0
+    assert len({a.workflow_run_id for a in good.attempts}) == 3  # one run per attempt
+    assert failing.verdict is Verdict.FAILED
+    rule = [o for o in failing.outcomes if o.check == "repeat.min_pass"]
+    assert rule[0].message == "repeat: expected at least 2 of 2 runs to pass, got 0"
+
+
+async def test_budgets_per_turn_and_per_scenario(tmp_path: Path, model_url: str) -> None:
+    turns = [dict(t) for t in HAPPY_TURNS]
+    turns[1] = {**turns[1], "budgets": {"tokens": {"max": 1}, "llm_calls": {"p95": 5}}}
+    write_scenario(
+        tmp_path,
+        "budget",
+        turns=turns,
+        budgets={"llm_calls": {"max": 100, "p95": 0}, "latency_ms": {"max": 10**7}},
+    )
+    _, replayed = await record_and_replay(tmp_path, model_url, "budget")
+    result = replayed.results[0]
+    assert result.verdict is Verdict.FAILED
+    failed = {o.key: o for o in result.failures()}
+    assert set(failed) == {"turns[1].budgets.tokens.max", "budgets.llm_calls.p95"}
+    assert "tokens of the turn" in failed["turns[1].budgets.tokens.max"].message
+    passed = [o.key for o in result.outcomes if o.status is OutcomeStatus.PASSED]
+    assert "turns[1].budgets.llm_calls.p95" in passed
+
+
+async def test_tool_mocks_return_raise_and_match_arguments(tmp_path: Path, model_url: str) -> None:
+    turns = [{"start": {}, "expect": {"status": "completed"}}]
+    write_scenario(
+        tmp_path,
+        "mock_ok",
+        workflow=STOCK,
+        turns=[{**turns[0], "expect": {"says": {"contains": '"in_stock": true'}}}],
+        mocks={
+            "tools": {
+                "check_stock": [
+                    {"when": {"rx": "RX-2"}, "returns": "wrong"},
+                    {"returns": {"in_stock": True}},
+                ]
+            }
+        },
+    )
+    write_scenario(
+        tmp_path,
+        "mock_fail",
+        workflow=STOCK,
+        turns=[{**turns[0], "expect": {"says": {"contains": "error: pharmacy offline"}}}],
+        mocks={"tools": {"check_stock": {"raises": "pharmacy offline"}}},
+    )
+    _, replayed = await record_and_replay(tmp_path, model_url, "mock_ok", "mock_fail")
+    for result in replayed.results:
+        assert result.verdict is Verdict.PASSED, failures(result)
+    assert replayed.results[0].attempts[0].turns[0].tool_calls[0].result == {"in_stock": True}
+
+
+async def test_a_slow_scenario_times_out_as_an_error_keeping_its_turns(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(
+        tmp_path,
+        "slow",
+        workflow=STOCK,
+        timeout_seconds=0.3,
+        turns=[{"start": {}}],
+        mocks={"tools": {"check_stock": {"returns": 1, "delay_seconds": 30}}},
+    )
+    started = time.perf_counter()
+    summary = await run_scenarios(load(tmp_path, "slow"), options(tmp_path, model_url, "once"))
+    assert time.perf_counter() - started < 5
+    result = summary.results[0]
+    assert result.verdict is Verdict.ERROR
+    assert result.attempts[0].error == "timed out after 0.3 s during turn 1"
+
+
+async def test_a_cassette_miss_names_scenario_turn_and_node(tmp_path: Path, model_url: str) -> None:
+    write_scenario(tmp_path, "miss", turns=HAPPY_TURNS)
+    await record_and_replay(tmp_path, model_url, "miss")
+    changed = [dict(t) for t in HAPPY_TURNS]
+    changed[2] = {"user": "I have a bad migraine"}
+    write_scenario(tmp_path, "miss", turns=changed)
+    summary = await run_scenarios(load(tmp_path, "miss"), options(tmp_path, UNREACHABLE))
+    result = summary.results[0]
+    assert result.verdict is Verdict.ERROR
+    error = result.attempts[0].error or ""
+    assert error.startswith("turn 3 (user: I have a bad migraine): cassette miss")
+    assert "scenario 'miss', turn 3, node 'ask_reason'" in error
+    assert "+messages[4].content: I have a bad migraine" in error
+    assert "--rerecord" in error
+    assert len(result.attempts[0].turns) == 3  # the turns before the miss are kept
+
+
+async def test_the_workflows_own_evaluator_and_a_named_one(tmp_path: Path, model_url: str) -> None:
+    start = [{"start": {}, "expect": {"status": "completed"}}]
+    write_scenario(
+        tmp_path,
+        "own",
+        workflow=STOCK,
+        turns=start,
+        evaluation={"expect": {"passed": True, "score": {"gte": 0.8}}},
+    )
+    write_scenario(
+        tmp_path,
+        "own_strict",
+        workflow=STOCK,
+        turns=start,
+        evaluation={"expect": {"score": {"gte": 0.95}}},
+    )
+    write_scenario(
+        tmp_path,
+        "named",
+        turns=HAPPY_TURNS,
+        evaluation={"workflow": JUDGE, "expect": {"passed": True}},
+    )
+    _, replayed = await record_and_replay(tmp_path, model_url, "own", "own_strict", "named")
+    own, strict, named = replayed.results
+    assert own.verdict is Verdict.PASSED, failures(own)
+    assert own.evaluation is not None and own.evaluation.evaluator == "own"
+    assert own.evaluation.verdict["score"] == 0.9
+    assert strict.verdict is Verdict.FAILED
+    assert "0.95" in failures(strict)[0]
+    assert named.verdict is Verdict.PASSED, failures(named)
+    assert named.evaluation is not None and named.evaluation.verdict["passed"] is True
+
+
+async def test_no_evaluation_when_the_run_did_not_complete_is_an_error(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(
+        tmp_path, "no_eval", turns=HAPPY_TURNS[:1], evaluation={"expect": {"passed": True}}
+    )
+    _, replayed = await record_and_replay(tmp_path, model_url, "no_eval")
+    result = replayed.results[0]
+    assert result.verdict is Verdict.ERROR
+    assert result.evaluation is not None
+    assert "the run has no evaluation (status waiting_for_user_input)" in (
+        result.evaluation.error or ""
+    )
+
+
+async def test_turns_after_the_run_ended_fail_the_scenario(tmp_path: Path, model_url: str) -> None:
+    write_scenario(tmp_path, "ended", workflow=STOCK, turns=[{"start": {}}, {"user": "and more?"}])
+    _, replayed = await record_and_replay(tmp_path, model_url, "ended")
+    result = replayed.results[0]
+    assert result.verdict is Verdict.FAILED
+    assert failures(result) == [
+        "turns[1]: turn 2 (user: and more?) was not sent: the run was already completed after turn 1"
+    ]
+
+
+async def test_an_engine_scenario_without_a_workflow_file_is_an_error(tmp_path: Path) -> None:
+    path = write_scenario(tmp_path, "by_id", turns=[{"start": {}}])
+    path.write_text(
+        path.read_text().replace(f"workflow: {path.parent.parent}", "x"), encoding="utf-8"
+    )
+    write_scenario(
+        tmp_path,
+        "by_id",
+        workflow=None,
+        workflow_id="65a1b2c3d4e5f60718293a4b",
+        turns=[{"start": {}}],
+    )
+    summary = await run_scenarios(load(tmp_path, "by_id"), options(tmp_path, UNREACHABLE))
+    result = summary.results[0]
+    assert result.verdict is Verdict.ERROR
+    assert "has no `workflow` file" in (result.error or "")
+
+
+async def test_concurrent_scenarios_keep_run_order_and_report_as_they_finish(
+    tmp_path: Path, model_url: str
+) -> None:
+    names = [f"c{i}" for i in range(6)]
+    for name in names:
+        write_scenario(tmp_path, name, turns=HAPPY_TURNS)
+    await record_and_replay(tmp_path, model_url, *names)
+    seen: list[str] = []
+    runner = Runner(
+        options(tmp_path, UNREACHABLE, concurrency=3),
+        on_result=lambda r: seen.append(r.scenario_id),
+    )
+    summary = await runner.run(load(tmp_path, *names))
+    assert [r.scenario_id for r in summary.results] == [f"scenarios/{n}" for n in names]
+    assert sorted(seen) == sorted(r.scenario_id for r in summary.results)
+    assert (summary.total, summary.passed) == (6, 6)
+
+
+async def test_an_interrupted_batch_keeps_the_finished_results(
+    tmp_path: Path, model_url: str
+) -> None:
+    quick = [{"start": {}}]
+    write_scenario(
+        tmp_path,
+        "quick",
+        workflow=STOCK,
+        turns=quick,
+        mocks={"tools": {"check_stock": {"returns": 1}}},
+    )
+    for i in range(3):
+        write_scenario(
+            tmp_path,
+            f"slow{i}",
+            workflow=STOCK,
+            turns=quick,
+            mocks={"tools": {"check_stock": {"returns": 1, "delay_seconds": 30}}},
+        )
+    scenarios = load(tmp_path, "quick", "slow0", "slow1", "slow2")
+    await run_scenarios(scenarios[:1], options(tmp_path, model_url, "once"))
+    finished = asyncio.Event()
+    runner = Runner(
+        options(tmp_path, UNREACHABLE, concurrency=4), on_result=lambda _: finished.set()
+    )
+    task = asyncio.create_task(runner.run(scenarios))
+    await asyncio.wait_for(finished.wait(), 10)
+    task.cancel()  # what Ctrl-C does to the main task under asyncio.run
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    summary = runner.summary(interrupted=True)
+    assert [r.scenario_id for r in summary.results] == ["scenarios/quick"]
+    assert summary.interrupted and summary.exit_code == 1
