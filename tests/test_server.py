@@ -381,3 +381,63 @@ def test_a_bad_workflows_folder_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ConfigError, match="cannot load the workflow"):
         create_app(HarnessSettings(), workflows_dir=tmp_path)
+
+
+# ------------------------------------------------------------------ the command and the safety net
+
+
+def test_harness_serve_command_serves_preloaded_workflows(workflows_dir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from harness.testing import bind_loopback_socket
+
+    with bind_loopback_socket() as sock:
+        port = sock.getsockname()[1]
+    env = {**os.environ, "HARNESS_SERVE_TOKEN": TOKEN}
+    command = [sys.executable, "-m", "harness.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workflows", str(workflows_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "harness serve did not start in 20 s"
+                time.sleep(0.1)
+        assert health.json() == {"ok": True, "workflows": 2}
+        headers = {"authorization": f"Bearer {TOKEN}"}
+        got = httpx.get(f"{base}/v1/workflows/{EVALUATOR_ID}?fully_hydrate=true", headers=headers)
+        assert got.status_code == 200 and got.json()["workflow_config"]["name"] == "judge"
+        assert httpx.get(f"{base}/v1/workflows/{EVALUATOR_ID}").status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr:
+            process.stderr.close()
+
+
+def test_unexpected_errors_are_a_logged_json_500(
+    model_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_factory(http: httpx.AsyncClient, catalog: WorkflowCatalog) -> Any:
+        raise RuntimeError("the engine could not be built")
+
+    with serve_asgi_in_thread(create_app(broken_factory)) as base_url:
+        answer = httpx.get(f"{base_url}/v1/workflow-runs")
+    assert answer.status_code == 500
+    body = answer.json()
+    assert "RuntimeError: the engine could not be built" in body["detail"]
+    assert "bug of harness serve" in body["hint"]
+    error_id = body["detail"].split()[2].rstrip(":")
+    assert any(error_id in r.getMessage() for r in caplog.records if r.name == "harness.server")

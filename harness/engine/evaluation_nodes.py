@@ -1,7 +1,7 @@
 """Evaluator workflows: `workflow_run_fetch` and `workflow_run_evaluator` nodes, and the hooks
 that run a workflow's evaluator when a run completes (PLATFORM.md §2 and §5.7).
 
-Rules *(chosen where the platform is silent; docs/engine.md "Evaluator workflows")*:
+Rules *(chosen where the platform is silent)*:
 - `workflow_run_fetch` substitutes its `workflow_run_id` (default `{{workflow_run_id}}`), loads the
   run through the engine's store and writes it, without its hydrated config, as JSON data to
   `[[result_runtime_variable_name]]` (default `workflow_run_object`), with `_success`/`_error`.
