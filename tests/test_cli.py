@@ -174,8 +174,9 @@ def test_parity_api_backend_on_harness_serve_agrees_with_the_engine(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from harness.server import create_app
     from runner_helpers import settings_for
+
+    from harness.server import create_app
 
     turns = [dict(t) for t in HAPPY_TURNS]
     write_scenario(
