@@ -86,9 +86,10 @@ async def test_recorded_runs_replay_with_the_same_ids_and_times(tmp_path: Path) 
     runs = []
     with serve_scripted_model(ScriptedModel(SCRIPT)) as url:
         async with open_cassette(cassette, "once") as session:
-            async with httpx.AsyncClient(transport=session.transport) as http:
-                backend = EngineBackend(http=http, settings=settings(url), mocks=mocks)
-                runs.append(await backend.execute(target, WorkflowRunInput(command=Command.START)))
+            http = httpx.AsyncClient(transport=session.transport)
+            backend = EngineBackend(http=http, settings=settings(url), mocks=mocks, owns_http=True)
+            runs.append(await backend.execute(target, WorkflowRunInput(command=Command.START)))
+            await backend.aclose()
     async with open_cassette(cassette, "none") as session:
         http = httpx.AsyncClient(transport=session.transport)
         backend = EngineBackend(http=http, settings=settings(url), mocks=mocks, owns_http=True)
@@ -107,10 +108,10 @@ async def test_recorded_runs_replay_with_the_same_ids_and_times(tmp_path: Path) 
 
 
 async def test_a_replay_miss_is_raised_not_hidden_in_a_failed_run(tmp_path: Path) -> None:
-    async with open_cassette(tmp_path / "empty.json", "none") as session:
-        async with httpx.AsyncClient(transport=session.transport) as http:
-            backend = EngineBackend(http=http, settings=settings("http://127.0.0.1:9/v1"))
-            with pytest.raises(CassetteMissError, match="node 'chat'"):
-                await backend.execute(
-                    RunTarget(workflow=STOCK), WorkflowRunInput(command=Command.START)
-                )
+    session = open_cassette(tmp_path / "empty.json", "none")
+    async with session, httpx.AsyncClient(transport=session.transport) as http:
+        backend = EngineBackend(http=http, settings=settings("http://127.0.0.1:9/v1"))
+        with pytest.raises(CassetteMissError, match="node 'chat'"):
+            await backend.execute(
+                RunTarget(workflow=STOCK), WorkflowRunInput(command=Command.START)
+            )
