@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -55,6 +56,13 @@ def judge_script(verdict: dict[str, Any]) -> dict[str, Any]:
         "rules": [{"when": {"response_format": "verdict"}, "reply": {"json": verdict}}],
         "default": {"text": "Hello, how can I help?"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _default_script_afterwards(model: ScriptedModel) -> Iterator[None]:
+    # Tests elsewhere use the shared model without loading a script: leave its default behind.
+    yield
+    model.load({"default": {"text": "I am a scripted model."}})
 
 
 @pytest.fixture
