@@ -65,6 +65,9 @@ def _cmd_model_serve(args: argparse.Namespace) -> int:
             f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}",
             hint="choose another --port (0 picks a free one)",
         ) from None
+    # Listen before printing the URL: a client that reads it and connects at once is queued in the
+    # backlog until uvicorn starts accepting, instead of being refused.
+    sock.listen(128)
     port = sock.getsockname()[1]
     print(f"http://127.0.0.1:{port}/v1", flush=True)
     config = uvicorn.Config(model.app, log_level="warning", access_log=False)
