@@ -33,6 +33,7 @@ from harness.engine import (
     RunStore,
     ToolOutcome,
     ToolRunner,
+    WorkflowPlan,
     WorkflowRegistry,
 )
 from harness.errors import CassetteMissError, EngineError
@@ -49,7 +50,9 @@ __all__ = [
     "REPLAY_SEED",
     "EngineBackend",
     "FolderWorkflowRegistry",
+    "PlanCache",
     "ScenarioToolRunner",
+    "SharedPlanEngine",
     "derived_workflow_id",
 ]
 
@@ -138,6 +141,32 @@ class ScenarioToolRunner(ToolRunner):
         return ToolOutcome.ok(mock.returns)
 
 
+PlanCache = dict[int, WorkflowPlan]
+"""Validated workflows by config object id, shared by the engines of many scenarios."""
+
+
+class SharedPlanEngine(Engine):
+    """An `Engine` whose validated workflows come from a cache shared with other engines.
+
+    Each scenario gets its own engine (its own ids, clock and cassette), but validating a graph
+    (JSON Schemas of tools and outputs included) costs milliseconds: once per config object is
+    enough. A plan is plain data derived from the config, so sharing it changes nothing else.
+    """
+
+    def __init__(self, *, plans: PlanCache, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shared_plans = plans
+
+    def plan(self, workflow: WorkflowConfigFullyHydrated) -> WorkflowPlan:
+        """The cached plan of `workflow`, validated by the first engine that needed it."""
+        cached = self._shared_plans.get(id(workflow))
+        if cached is not None and cached.workflow is workflow:
+            return cached
+        plan = super().plan(workflow)
+        self._shared_plans[id(workflow)] = plan
+        return plan
+
+
 class EngineBackend:
     """The `Backend` that runs turns on the built-in engine in this process.
 
@@ -152,6 +181,7 @@ class EngineBackend:
         store: where runs live (default: in memory).
         workflows: resolves evaluator workflows by id.
         owns_http: close `http` in `aclose`.
+        plans: validated workflows shared with other backends (keep the configs alive).
     """
 
     def __init__(
@@ -165,12 +195,14 @@ class EngineBackend:
         store: RunStore | None = None,
         workflows: WorkflowRegistry | None = None,
         owns_http: bool = False,
+        plans: PlanCache | None = None,
     ) -> None:
         self.http = http
         self.clock: Clock = clock or FixedClock(REPLAY_EPOCH)
         self.llm = LLMClient(http, settings)
         tools = ScenarioToolRunner(http=http, mocks=mocks or Mocks(), clock=self.clock)
-        self.engine = Engine(
+        self.engine = SharedPlanEngine(
+            plans={} if plans is None else plans,
             llm=self.llm,
             tools=tools,
             store=store or MemoryRunStore(),

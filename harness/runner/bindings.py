@@ -18,7 +18,7 @@ from typing import Protocol
 import httpx
 
 from harness.backends.base import Backend, RunTarget
-from harness.backends.engine import EngineBackend, FolderWorkflowRegistry
+from harness.backends.engine import EngineBackend, FolderWorkflowRegistry, PlanCache
 from harness.config import HarnessSettings
 from harness.engine import Engine, LLMClient
 from harness.errors import EngineError
@@ -91,6 +91,8 @@ class _CassetteOpener:
         self.settings = settings
         self._workflows: dict[str, WorkflowConfigFullyHydrated] = {}
         self._registries: dict[Path, FolderWorkflowRegistry] = {}
+        # The configs above live as long as this opener, so their ids stay valid plan keys.
+        self._plans: PlanCache = {}
 
     def workflow(self, path: str) -> WorkflowConfigFullyHydrated:
         # One object per file: the engine caches its validated graph per config object.
@@ -133,6 +135,7 @@ class _CassetteOpener:
             settings=self.settings,
             mocks=scenario.mocks,
             workflows=self.registry(scenario.workflow),
+            plans=self._plans,
         )
 
 
