@@ -15,6 +15,7 @@ from serve_helpers import conditional, direct, evaluator, hydrated, node, script
 
 from harness.backends.api import PlatformClient
 from harness.config import HarnessSettings
+from harness.engine.registry import workflow_id_of
 from harness.errors import ApiError, ConfigError
 from harness.models.api import (
     Command,
@@ -26,7 +27,6 @@ from harness.server import (
     WorkflowCatalog,
     check_bind,
     create_app,
-    derived_workflow_id,
     is_loopback,
 )
 from harness.testing import ScriptedModel, serve_asgi_in_thread, serve_scripted_model
@@ -177,7 +177,7 @@ async def test_both_path_prefixes_answer(http: httpx.AsyncClient) -> None:
 
 async def test_preloaded_workflows_and_their_evaluator(client: PlatformClient) -> None:
     assert (await client.get_workflow(EVALUATOR_ID)).workflow_config.name == "judge"
-    evaluated_id = derived_workflow_id("file:evaluated")
+    evaluated_id = workflow_id_of(EVALUATED)
     run = await client.execute(evaluated_id, WorkflowRunInput())
     assert run.status == RunStatus.COMPLETED
     info = run.evaluation_run_info
@@ -365,7 +365,7 @@ def test_cli_refuses_an_open_bind_without_a_token(monkeypatch: pytest.MonkeyPatc
 def test_workflow_files_get_their_ids(workflows_dir: Path) -> None:
     catalog = WorkflowCatalog()
     ids = catalog.load_dir(workflows_dir)
-    assert sorted(ids) == sorted([EVALUATOR_ID, derived_workflow_id("file:evaluated")])
+    assert sorted(ids) == sorted([EVALUATOR_ID, workflow_id_of(EVALUATED)])
     assert catalog.version(EVALUATOR_ID, 0) is catalog.get(EVALUATOR_ID)
     assert catalog.version(EVALUATOR_ID, 1) is None
 

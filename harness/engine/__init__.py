@@ -38,7 +38,7 @@ from harness.engine.llm import (
     ToolCall,
 )
 from harness.engine.nodes import DEFAULT_NODE_HANDLERS
-from harness.engine.registry import MappingWorkflowRegistry
+from harness.engine.registry import MappingWorkflowRegistry, workflow_id_of
 from harness.engine.sandbox import Sandbox, ToolOutcome
 from harness.engine.state import RunState, ThreadState
 from harness.engine.store import (
@@ -123,4 +123,5 @@ __all__ = [
     "substitute_value",
     "usage_info",
     "validate_graph",
+    "workflow_id_of",
 ]

@@ -12,7 +12,6 @@ An exception inside a turn ends the run as `failed` (`termination_source = execu
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import weakref
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from harness.engine.graph import load_graph
 from harness.engine.lifecycle import run_command, run_turn, snapshot
 from harness.engine.llm import LLMClient
 from harness.engine.nodes import DEFAULT_NODE_HANDLERS
+from harness.engine.registry import workflow_id_of
 from harness.engine.state import RunState
 from harness.engine.store import MemoryRunStore, RunNotFoundError, RunStore
 from harness.engine.tools import ToolRunner
@@ -280,7 +280,7 @@ class Engine:
         workflow = plan.workflow
         run = WorkflowRun(
             logical_id=new_logical_id("workflow_run", self._rng),
-            workflow_id=workflow_id or run_input.workflow_id or _derived_workflow_id(workflow),
+            workflow_id=workflow_id or run_input.workflow_id or workflow_id_of(workflow),
             version_number=run_input.version_number or 0,
             status=RunStatus.NOT_STARTED,
             run_by=run_input.run_by,
@@ -320,11 +320,6 @@ def _refuse_terminal(run: WorkflowRun, command: Command) -> None:
             f"run {run.workflow_run_id} is {run.status.value}; it cannot take `{command.value}`",
             hint="a finished run takes no more commands: start a new run",
         )
-
-
-def _derived_workflow_id(workflow: WorkflowConfigFullyHydrated) -> str:
-    basis = workflow.workflow_config.logical_id or workflow.workflow_config.name or "workflow"
-    return hashlib.sha256(basis.encode()).hexdigest()[:24]
 
 
 def _hop_limit(workflow: WorkflowConfigFullyHydrated, problems: list[str]) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from harness.models.api import WorkflowConfigFullyHydrated
 
-__all__ = ["MappingWorkflowRegistry"]
+__all__ = ["MappingWorkflowRegistry", "workflow_id_of"]
 
 
 class MappingWorkflowRegistry:
@@ -22,3 +23,14 @@ class MappingWorkflowRegistry:
     def get(self, workflow_id: str) -> WorkflowConfigFullyHydrated | None:
         """The workflow, or None."""
         return self._workflows.get(workflow_id)
+
+
+def workflow_id_of(workflow: WorkflowConfigFullyHydrated) -> str:
+    """The 24-hex id a workflow answers to when nobody gave it one.
+
+    SHA-256 of its logical id (else its name), so the id survives edits of prompts and nodes: an
+    `evaluation_config.evaluator_workflow_id` written once keeps pointing at the same evaluator on
+    the engine backend, in `harness serve --workflows` and in every run's `workflow_id`.
+    """
+    basis = workflow.workflow_config.logical_id or workflow.workflow_config.name or "workflow"
+    return hashlib.sha256(basis.encode()).hexdigest()[:24]

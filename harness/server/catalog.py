@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from harness.engine.registry import workflow_id_of
 from harness.errors import ConfigError
 from harness.models.api import OBJECT_ID_PATTERN, WorkflowConfigFullyHydrated
 
@@ -106,9 +107,10 @@ class WorkflowCatalog:
         ids = []
         for path in sorted(folder.iterdir()):
             if path.suffix in WORKFLOW_SUFFIXES and path.is_file():
+                workflow = load_workflow_file(path)
+                # A 24-hex file name is the id; otherwise the same id the engine backend gives it,
+                # so evaluator references resolve alike in-process and behind `harness serve`.
                 stem = path.stem
-                workflow_id = (
-                    stem if _OBJECT_ID.match(stem) else derived_workflow_id(f"file:{stem}")
-                )
-                ids.append(self.add(load_workflow_file(path), workflow_id))
+                workflow_id = stem if _OBJECT_ID.match(stem) else workflow_id_of(workflow)
+                ids.append(self.add(workflow, workflow_id))
         return ids
