@@ -10,7 +10,7 @@ results handed over as they finish (`on_result`), and a summary of what finished
 from __future__ import annotations
 
 from harness.runner.attempt import AttemptState, describe_error, run_turns
-from harness.runner.batch import ResultCallback, Runner, run_scenarios
+from harness.runner.batch import ResultCallback, Runner, batch_gc, run_scenarios
 from harness.runner.bindings import (
     ApiFactory,
     BackendFactory,
@@ -42,6 +42,7 @@ __all__ = [
     "Runner",
     "ScenarioBinding",
     "TransportWrapper",
+    "batch_gc",
     "describe_error",
     "evaluate_attempt",
     "make_factory",
