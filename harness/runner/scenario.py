@@ -13,7 +13,6 @@ import time
 from datetime import UTC, datetime
 
 from harness.checks import check_budget_p95, check_run
-from harness.models.api import WorkflowRun
 from harness.models.result import (
     AttemptResult,
     CheckOutcome,
@@ -35,7 +34,7 @@ from harness.runner.options import RunOptions
 __all__ = ["run_scenario"]
 
 
-def _usage(run: WorkflowRun | None, turns: list[Usage]) -> Usage:
+def _usage(turns: list[Usage]) -> Usage:
     total = Usage()
     for usage in turns:
         total += usage
@@ -63,7 +62,7 @@ async def _attempt(
         timing = options.timings
         with timing.measure("checks") if timing else contextlib.nullcontext():
             outcomes += check_run(scenario, state.run, verdict or own_verdict(state.run))
-    usage = _usage(state.run, [t.usage for t in state.turns])
+    usage = _usage([t.usage for t in state.turns])
     result = AttemptResult(
         attempt=number,
         verdict=Verdict.PASSED,
@@ -92,7 +91,7 @@ def _p95_outcomes(scenario: Scenario, attempts: list[AttemptResult]) -> list[Che
         for attempt in attempts:
             mine = [t.usage for t in attempt.turns if t.turn == index]
             if mine:
-                samples.append(_usage(None, mine))
+                samples.append(_usage(mine))
         key = f"turns[{index}].budgets"
         outcomes += check_budget_p95(turn.budgets, samples, key, scope="attempts")
     every = [t.usage for a in attempts for t in a.turns if t.error is None]
