@@ -382,7 +382,7 @@ async def test_concurrent_scenarios_keep_run_order_and_report_as_they_finish(
 async def test_an_interrupted_batch_keeps_the_finished_results(
     tmp_path: Path, model_url: str
 ) -> None:
-    quick = [{"start": {}}]
+    quick: list[dict[str, Any]] = [{"start": {}}]
     write_scenario(
         tmp_path,
         "quick",
