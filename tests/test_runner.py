@@ -4,6 +4,7 @@ scripted model over real HTTP, then replayed offline (the model's URL points now
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -316,6 +317,17 @@ async def test_the_workflows_own_evaluator_and_a_named_one(tmp_path: Path, model
     assert "0.95" in failures(strict)[0]
     assert named.verdict is Verdict.PASSED, failures(named)
     assert named.evaluation is not None and named.evaluation.verdict["passed"] is True
+
+
+async def test_an_evaluator_named_by_id_runs_on_the_backend(tmp_path: Path, model_url: str) -> None:
+    judge_id = hashlib.sha256(b"workflow_stock_judge").hexdigest()[:24]
+    evaluation = {"workflow_id": judge_id, "expect": {"passed": True}}
+    write_scenario(tmp_path, "by_id", turns=HAPPY_TURNS, evaluation=evaluation)
+    _, replayed = await record_and_replay(tmp_path, model_url, "by_id")
+    result = replayed.results[0]
+    assert result.verdict is Verdict.PASSED, failures(result)
+    assert result.evaluation is not None
+    assert (result.evaluation.evaluator, result.evaluation.verdict["score"]) == (judge_id, 0.9)
 
 
 async def test_no_evaluation_when_the_run_did_not_complete_is_an_error(
