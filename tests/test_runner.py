@@ -330,19 +330,32 @@ async def test_an_evaluator_named_by_id_runs_on_the_backend(tmp_path: Path, mode
     assert (result.evaluation.evaluator, result.evaluation.verdict["score"]) == (judge_id, 0.9)
 
 
+async def test_asking_for_the_own_evaluator_of_a_workflow_without_one_is_an_error(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(tmp_path, "none", turns=HAPPY_TURNS, evaluation={"expect": {"passed": True}})
+    _, replayed = await record_and_replay(tmp_path, model_url, "none")
+    result = replayed.results[0]
+    assert result.verdict is Verdict.ERROR
+    assert result.evaluation is not None
+    assert "the workflow has no evaluator" in (result.evaluation.error or "")
+
+
 async def test_no_evaluation_when_the_run_did_not_complete_is_an_error(
     tmp_path: Path, model_url: str
 ) -> None:
     write_scenario(
-        tmp_path, "no_eval", turns=HAPPY_TURNS[:1], evaluation={"expect": {"passed": True}}
+        tmp_path,
+        "no_eval",
+        workflow=str(Path(STOCK).with_name("judged_waiting.yaml")),
+        turns=[{"start": {}}, {"pause": {}}],
+        evaluation={"expect": {"passed": True}},
     )
     _, replayed = await record_and_replay(tmp_path, model_url, "no_eval")
     result = replayed.results[0]
     assert result.verdict is Verdict.ERROR
     assert result.evaluation is not None
-    assert "the run has no evaluation (status waiting_for_user_input)" in (
-        result.evaluation.error or ""
-    )
+    assert "the run has no evaluation (status paused)" in (result.evaluation.error or "")
 
 
 async def test_turns_after_the_run_ended_fail_the_scenario(tmp_path: Path, model_url: str) -> None:

@@ -37,6 +37,14 @@ def own_verdict(run: WorkflowRun | None) -> dict[str, Any] | None:
 async def _own(binding: ScenarioBinding, run: WorkflowRun) -> EvaluationResult:
     result = EvaluationResult(evaluator="own")
     info = _info(run)
+    config = run.workflow_config_fully_hydrated
+    evaluation = config.workflow_config.evaluation_config if config is not None else None
+    if config is not None and not (evaluation and evaluation.evaluator_workflow_id):
+        result.error = (
+            "the workflow has no evaluator (`evaluation_config.evaluator_workflow_id`); "
+            "name one in the scenario's `evaluation.workflow`"
+        )
+        return result
     # The platform may evaluate after answering: look again for a while before giving up.
     for _ in range(_POLLS if binding.name == "api" and run.status.is_terminal else 0):
         if info.get("evaluation_workflow_run_id") or info.get("error"):
