@@ -14,7 +14,6 @@ that logical id (24 hex characters of its SHA-256).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +34,7 @@ from harness.engine import (
     ToolRunner,
     WorkflowPlan,
     WorkflowRegistry,
+    workflow_id_of,
 )
 from harness.errors import CassetteMissError, EngineError
 from harness.models.api import (
@@ -66,9 +66,8 @@ _WORKFLOW_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 def derived_workflow_id(workflow: WorkflowConfigFullyHydrated) -> str:
-    """The id the engine gives a workflow run without one: SHA-256 of its logical id (or name)."""
-    basis = workflow.workflow_config.logical_id or workflow.workflow_config.name or "workflow"
-    return hashlib.sha256(basis.encode()).hexdigest()[:24]
+    """The id the engine gives a workflow run without one (`harness.engine.workflow_id_of`)."""
+    return workflow_id_of(workflow)
 
 
 class FolderWorkflowRegistry:
