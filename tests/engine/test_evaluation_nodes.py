@@ -106,7 +106,9 @@ async def test_the_judge_reads_a_compact_transcript(
     judge_call = model.requests[-1]
     assert judge_call.system_text == "Did the assistant greet the user politely?"
     transcript = judge_call.last_user_text
-    assert f"Workflow run {run.workflow_run_id}" in transcript
+    assert transcript.startswith("Workflow run: status completed")
+    # Ids differ between backends; a judge prompt carrying them could not replay on both.
+    assert str(run.workflow_run_id) not in transcript
     assert "user: hi there" in transcript
     assert "assistant [chat]: Hello, how can I help?" in transcript
     assert "assistant [bye]: Goodbye!" in transcript
