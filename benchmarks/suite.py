@@ -192,7 +192,7 @@ def _problems(summary: RunSummary) -> list[str]:
     for result in summary.results:
         if result.verdict.value != "passed":
             reasons = [o.message for o in result.failures()][:2]
-            reasons += [a.error for a in result.attempts if a.error][:1] + [result.error or ""]
+            reasons += [*[a.error for a in result.attempts if a.error][:1], result.error or ""]
             lines.append(
                 f"{result.scenario_id}: {result.verdict.value}: {'; '.join(filter(None, reasons))[:300]}"
             )

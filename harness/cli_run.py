@@ -17,7 +17,12 @@ from harness.models.result import RunSummary, ScenarioResult, Verdict
 
 __all__ = ["add_run_commands", "format_result", "format_summary"]
 
-_MARK = {Verdict.PASSED: "PASS", Verdict.FAILED: "FAIL", Verdict.ERROR: "ERROR"}
+_MARK = {
+    Verdict.PASSED: "PASS",
+    Verdict.FAILED: "FAIL",
+    Verdict.ERROR: "ERROR",
+    Verdict.SKIPPED: "SKIP",
+}
 _LIMIT = 10
 
 
@@ -35,8 +40,16 @@ def format_result(result: ScenarioResult) -> str:
         f"{_MARK[result.verdict]:5} {result.scenario_id}{runs}  "
         f"({result.duration_ms:.0f} ms, {tokens} tokens)"
     ]
+    if result.stale:
+        lines.append(
+            f"      ~ {len(result.stale)} recorded interaction(s) never used (stale); "
+            f"re-record: harness run {result.file or result.scenario_id} --rerecord"
+        )
+        lines += [f"        {entry}" for entry in result.stale[:_LIMIT]]
+    if result.verdict is Verdict.SKIPPED:
+        return "\n".join([*lines, f"      {result.error}"])
     if result.verdict is Verdict.PASSED:
-        return lines[0]
+        return "\n".join(lines)
     failures = result.failures()
     for outcome in failures[:_LIMIT]:
         where = f"{outcome.key}: " if outcome.key else ""
@@ -63,7 +76,7 @@ def format_summary(summary: RunSummary) -> str:
     note = " (interrupted)" if summary.interrupted else ""
     return (
         f"{summary.total} scenario(s): {summary.passed} passed, {summary.failed} failed, "
-        f"{summary.errored} error(s){note}; {tokens} tokens in {calls} LLM call(s), "
+        f"{summary.errored} error(s), {summary.skipped} skipped{note}; {tokens} tokens in {calls} LLM call(s), "
         f"LLM latency {latency:.0f} ms; wall {summary.duration_ms / 1000:.2f} s"
     )
 

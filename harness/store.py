@@ -154,6 +154,7 @@ def write_junit(path: Path, summary: RunSummary) -> None:
         tests=str(summary.total),
         failures=str(summary.failed),
         errors=str(summary.errored),
+        skipped=str(summary.skipped),
         time=f"{summary.duration_ms / 1000:.3f}",
     )
     for result in summary.results:
@@ -165,6 +166,9 @@ def write_junit(path: Path, summary: RunSummary) -> None:
             time=f"{result.duration_ms / 1000:.3f}",
         )
         if result.verdict is Verdict.PASSED:
+            continue
+        if result.verdict is Verdict.SKIPPED:
+            ET.SubElement(case, "skipped", message=result.error or "skipped")
             continue
         lines = [o.message for o in result.failures()]
         lines += [a.error for a in result.attempts if a.error]

@@ -437,3 +437,41 @@ async def test_an_interrupted_batch_keeps_the_finished_results(
     summary = runner.summary(interrupted=True)
     assert [r.scenario_id for r in summary.results] == ["scenarios/quick"]
     assert summary.interrupted and summary.exit_code == 1
+
+
+async def test_interactions_a_replay_never_used_are_reported_stale(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(tmp_path, "shrinks", turns=HAPPY_TURNS)
+    recorded, replayed = await record_and_replay(tmp_path, model_url, "shrinks")
+    assert recorded.results[0].stale == [] and replayed.results[0].stale == []
+    # The scenario now stops after its first two turns: what the later turns recorded is stale.
+    write_scenario(tmp_path, "shrinks", turns=HAPPY_TURNS[:2])
+    shorter = await run_scenarios(load(tmp_path, "shrinks"), options(tmp_path, UNREACHABLE))
+    result = shorter.results[0]
+    assert result.verdict is Verdict.PASSED, failures(result)
+    assert result.stale and all("/chat/completions" in entry for entry in result.stale)
+
+
+async def test_tool_mocks_are_skipped_on_the_api_backend(tmp_path: Path) -> None:
+    from harness.runner.bindings import ApiFactory
+
+    write_scenario(
+        tmp_path,
+        "mocked",
+        workflow=STOCK,
+        turns=[{"start": {}}],
+        mocks={"tools": {"check_stock": {"returns": {"in_stock": True}}}},
+    )
+    import dataclasses
+
+    base = options(tmp_path, UNREACHABLE)
+    assert base.settings is not None
+    api_settings = base.settings.model_copy(update={"api_url": "http://127.0.0.1:9/workflows"})
+    opts = dataclasses.replace(base, backend="api", settings=api_settings)
+    summary = await run_scenarios(load(tmp_path, "mocked"), opts)
+    result = summary.results[0]
+    assert result.verdict is Verdict.SKIPPED
+    assert result.error is not None and "--backend engine" in result.error
+    assert (summary.skipped, summary.exit_code) == (1, 0)
+    assert ApiFactory.name == "api"

@@ -58,11 +58,15 @@ class OutcomeStatus(StrEnum):
 
 
 class Verdict(StrEnum):
-    """Result of an attempt or a scenario: `error` means the harness could not decide."""
+    """Result of an attempt or a scenario: `error` means the harness could not decide.
+
+    `skipped`: the scenario cannot mean anything on this backend (e.g. tool mocks on the API).
+    """
 
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
+    SKIPPED = "skipped"
 
 
 class CheckOutcome(ResultModel):
@@ -315,6 +319,8 @@ class ScenarioResult(ResultModel):
     """Wall-clock time of all attempts, in milliseconds."""
     error: str | None = None
     """Infrastructure error outside any attempt (e.g. a timeout)."""
+    stale: list[str] = Field(default_factory=list)
+    """Recorded interactions this replay never used (the scenario no longer asks them)."""
 
     @field_validator("format_version", mode="before")
     @classmethod
@@ -355,6 +361,8 @@ class RunSummary(ResultModel):
     """Scenarios failed."""
     errored: int = 0
     """Scenarios with an error verdict."""
+    skipped: int = 0
+    """Scenarios skipped on this backend (they count neither as passed nor as failed)."""
     results: list[ScenarioResult] = Field(default_factory=list)
     """One per scenario, in run order."""
 
@@ -373,13 +381,15 @@ class RunSummary(ResultModel):
             passed=counts[Verdict.PASSED],
             failed=counts[Verdict.FAILED],
             errored=counts[Verdict.ERROR],
+            skipped=counts[Verdict.SKIPPED],
             **fields,
         )
 
     @property
     def exit_code(self) -> int:
         """0 when every scenario passed (and the run was not interrupted), else 1."""
-        return 0 if self.passed == self.total and not self.interrupted else 1
+        decided = self.total - self.skipped
+        return 0 if self.passed == decided and not self.interrupted else 1
 
 
 def outcomes_verdict(outcomes: Iterable[CheckOutcome], error: str | None = None) -> Verdict:

@@ -137,6 +137,13 @@ async def run_scenario(
 ) -> ScenarioResult:
     """Run every repeat of `scenario` on `factory`'s backend and decide its verdict."""
     result = _base(scenario, factory.name)
+    if factory.name == "api" and scenario.mocks.tools:
+        result.verdict = Verdict.SKIPPED
+        result.error = (
+            "skipped on the api backend: its tool mocks can only be applied by the built-in "
+            "engine (run it with --backend engine, or tag it and leave the tag out)"
+        )
+        return result
     started = time.perf_counter()
     attempts: list[AttemptResult] = []
     timing = options.timings
@@ -148,6 +155,11 @@ async def run_scenario(
         try:
             for number in range(scenario.repeat.runs):
                 attempts.append(await _attempt(scenario, binding, number, options))
+            if binding.cassette is not None and all(a.error is None for a in attempts):
+                result.stale = [
+                    f"#{s.position} {s.method} {s.uri}  {s.summary}"
+                    for s in binding.cassette.unused()
+                ]
         finally:
             with timing.measure("loading") if timing else contextlib.nullcontext():
                 await bound.__aexit__(None, None, None)
