@@ -59,7 +59,10 @@ def test_run_records_then_replays_and_exits_0(
     assert main(["run", "scenarios", "--report-dir", "out"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("PASS  scenarios/happy  (")
-    assert "1 scenario(s): 1 passed, 0 failed, 0 error(s), 0 skipped; 515 tokens in 5 LLM call(s)" in out
+    assert (
+        "1 scenario(s): 1 passed, 0 failed, 0 error(s), 0 skipped; 515 tokens in 5 LLM call(s)"
+        in out
+    )
     run_dir = next((workdir / "out").iterdir())
     summary = read_results(run_dir)
     assert summary.passed == 1 and not summary.interrupted
