@@ -203,3 +203,13 @@ def test_parity_api_backend_on_harness_serve_agrees_with_the_engine(
         assert [t[key] for t in api["attempts"][0]["turns"]] == [
             t[key] for t in engine["attempts"][0]["turns"]
         ], key
+
+
+def test_a_reader_closing_the_pipe_early_is_not_an_error() -> None:
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m harness.cli schema WorkflowRun | head -1"
+    done = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
+    assert done.stdout.strip() == "{"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
