@@ -375,11 +375,11 @@ def test_a_bad_workflows_folder_is_a_clear_error(tmp_path: Path) -> None:
         create_app(HarnessSettings(), workflows_dir=tmp_path / "missing")
     (tmp_path / "broken.json").write_text(json.dumps({"node_configs": [{"type": "say_llm"}]}))
     with pytest.raises(
-        ConfigError, match=r"broken.json: not a hydrated workflow config: .*logical_id"
+        ConfigError, match=r"broken.json:1:\d+: .*missing required key `logical_id`"
     ):
         create_app(HarnessSettings(), workflows_dir=tmp_path)
     (tmp_path / "broken.json").write_text("{")
-    with pytest.raises(ConfigError, match="cannot load the workflow"):
+    with pytest.raises(ConfigError, match=r"broken.json:\d+:\d+: invalid JSON"):
         create_app(HarnessSettings(), workflows_dir=tmp_path)
 
 

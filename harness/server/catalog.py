@@ -14,9 +14,6 @@ import json
 import re
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from harness.engine.registry import workflow_id_of
 from harness.errors import ConfigError
 from harness.models.api import OBJECT_ID_PATTERN, WorkflowConfigFullyHydrated
@@ -39,28 +36,21 @@ def _content_id(workflow: WorkflowConfigFullyHydrated) -> str:
 
 
 def load_workflow_file(path: Path) -> WorkflowConfigFullyHydrated:
-    """A hydrated workflow config from a JSON or YAML file.
+    """A hydrated workflow config from a JSON or YAML file (the scenario loader's reader).
 
     Raises:
-        ConfigError: the file cannot be read, parsed or validated (naming the file and fields).
+        ConfigError: the file cannot be read, parsed or validated (file:line:col and the key).
     """
+    from harness.scenarios import ScenarioLoadError
+    from harness.scenarios import load_workflow_file as read_workflow_file
+
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+        return read_workflow_file(path)
+    except ScenarioLoadError as exc:
         raise ConfigError(
-            f"{path}: cannot load the workflow: {exc}", hint="fix the JSON/YAML syntax"
-        ) from exc
-    try:
-        return WorkflowConfigFullyHydrated.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<top>'}: {err['msg']}"
-            for err in exc.errors()[:10]
-        )
-        raise ConfigError(
-            f"{path}: not a hydrated workflow config: {problems}",
-            hint="export the workflow fully hydrated (GET /v1/workflows/{id}?fully_hydrate=true)",
+            f"--workflows: {exc.message}",
+            hint="each file must be a fully hydrated workflow config "
+            "(GET /v1/workflows/{id}?fully_hydrate=true)",
         ) from exc
 
 
