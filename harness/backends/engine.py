@@ -13,7 +13,6 @@ that logical id (24 hex characters of its SHA-256).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,15 +29,14 @@ from harness.engine import (
     LLMClient,
     MemoryRunStore,
     RunStore,
-    ToolOutcome,
     ToolRunner,
     WorkflowPlan,
     WorkflowRegistry,
     workflow_id_of,
 )
+from harness.engine.tools import MockLookup, ToolMock
 from harness.errors import CassetteMissError, EngineError
 from harness.models.api import (
-    ToolConfig,
     WorkflowConfigFullyHydrated,
     WorkflowRun,
     WorkflowRunInput,
@@ -51,9 +49,9 @@ __all__ = [
     "EngineBackend",
     "FolderWorkflowRegistry",
     "PlanCache",
-    "ScenarioToolRunner",
     "SharedPlanEngine",
     "derived_workflow_id",
+    "scenario_mock_lookup",
 ]
 
 REPLAY_EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -110,34 +108,16 @@ class FolderWorkflowRegistry:
         return found
 
 
-class ScenarioToolRunner(ToolRunner):
-    """A `ToolRunner` applying a scenario's tool mocks, with their `when` conditions."""
+def scenario_mock_lookup(mocks: Mocks) -> MockLookup:
+    """A scenario's tool mocks (first `when` match wins) as the engine's `ToolRunner` takes them."""
 
-    def __init__(self, *, http: httpx.AsyncClient, mocks: Mocks, clock: Clock | None) -> None:
-        super().__init__(http=http, clock=clock)
-        self.scenario_mocks = mocks
-
-    async def run(
-        self,
-        tool: ToolConfig,
-        arguments: dict[str, Any],
-        *,
-        dynamic: Mapping[str, Any],
-        runtime: Mapping[str, Any],
-        context: Mapping[str, str] | None = None,
-    ) -> ToolOutcome:
-        """The mocked outcome when a mock of the scenario matches, else the real tool's."""
-        mock = self.scenario_mocks.tool_mock(tool.name, arguments)
+    def lookup(name: str, arguments: dict[str, Any]) -> ToolMock | None:
+        mock = mocks.tool_mock(name, arguments)
         if mock is None:
-            return await super().run(
-                tool, arguments, dynamic=dynamic, runtime=runtime, context=context
-            )
-        if mock.delay_seconds:
-            await asyncio.sleep(mock.delay_seconds)
-        if mock.raises is not None:
-            # The scenario author's message is passed on verbatim, as the LLM would see it.
-            return ToolOutcome.failure(mock.raises)
-        return ToolOutcome.ok(mock.returns)
+            return None
+        return ToolMock(returns=mock.returns, error=mock.raises, delay_seconds=mock.delay_seconds)
+
+    return lookup
 
 
 PlanCache = dict[int, WorkflowPlan]
@@ -199,7 +179,9 @@ class EngineBackend:
         self.http = http
         self.clock: Clock = clock or FixedClock(REPLAY_EPOCH)
         self.llm = LLMClient(http, settings)
-        tools = ScenarioToolRunner(http=http, mocks=mocks or Mocks(), clock=self.clock)
+        tools = ToolRunner(
+            http=http, mock_lookup=scenario_mock_lookup(mocks or Mocks()), clock=self.clock
+        )
         self.engine = SharedPlanEngine(
             plans={} if plans is None else plans,
             llm=self.llm,

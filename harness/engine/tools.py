@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_HTTP_TIMEOUT_SECONDS",
     "INBUILT_FUNCTIONS",
     "InbuiltFunction",
+    "MockLookup",
     "ToolMock",
     "ToolOutcome",
     "ToolRunner",
@@ -107,6 +108,10 @@ class ToolMock(BaseModel):
         default=None, description="When set, the tool fails with this message."
     )
     delay_seconds: float = Field(default=0.0, ge=0, description="Wait this long before answering.")
+
+
+MockLookup = Callable[[str, dict[str, Any]], ToolMock | None]
+"""Finds the mock for one call from the tool's name and arguments, or None to run the tool."""
 
 
 # ------------------------------------------------------------------ inbuilt functions
@@ -181,6 +186,7 @@ class ToolRunner:
         http: httpx.AsyncClient,
         sandbox: Sandbox | None = None,
         mocks: Mapping[str, ToolMock] | None = None,
+        mock_lookup: MockLookup | None = None,
         clock: Clock | None = None,
         inbuilt: Mapping[str, InbuiltFunction] | None = None,
         default_timeout_seconds: float | None = None,
@@ -191,6 +197,8 @@ class ToolRunner:
             http: the engine's client (recorded and replayed like LLM calls).
             sandbox: runs inline Python; created with default settings on first use.
             mocks: scenario tool mocks by tool name; they win over the real tool.
+            mock_lookup: finds the mock for a call by tool name and arguments (e.g. a scenario's
+                mocks with `when` conditions); consulted before `mocks`.
             clock: time source of inbuilt functions such as `current_time`.
             inbuilt: inbuilt functions by name; default `INBUILT_FUNCTIONS`.
             default_timeout_seconds: when a tool sets no `timeout_seconds` (default: the
@@ -199,6 +207,7 @@ class ToolRunner:
         self.http = http
         self._sandbox = sandbox
         self.mocks: dict[str, ToolMock] = dict(mocks or {})
+        self.mock_lookup = mock_lookup
         self.clock = clock
         self.inbuilt: dict[str, InbuiltFunction] = dict(
             INBUILT_FUNCTIONS if inbuilt is None else inbuilt
@@ -238,11 +247,12 @@ class ToolRunner:
             CassetteMissError: an HTTP tool's request has no recording in replay mode.
         """
         started = time.perf_counter()
-        mock = self.mocks.get(tool.name)
+        mock = self.mock_lookup(tool.name, arguments) if self.mock_lookup else None
+        mock = mock or self.mocks.get(tool.name)
         try:
             if mock is not None:
                 # A mock's error text is the scenario author's, so it is passed on verbatim.
-                return await _run_mock(mock, started)
+                return await _run_mock(mock)
             outcome = await self._dispatch(tool, arguments, dynamic, runtime, dict(context or {}))
         except CassetteMissError:
             raise
@@ -319,12 +329,15 @@ class ToolRunner:
         return ToolOutcome.ok(function(arguments, self.clock))
 
 
-async def _run_mock(mock: ToolMock, started: float) -> ToolOutcome:
+async def _run_mock(mock: ToolMock) -> ToolOutcome:
+    # A mock's duration is its declared delay, not the measured wall time, so a run with mocks
+    # records and replays to identical events.
     if mock.delay_seconds:
         await asyncio.sleep(mock.delay_seconds)
+    duration_ms = mock.delay_seconds * 1000
     if mock.error is not None:
-        return ToolOutcome.failure(mock.error, started=started)
-    return ToolOutcome.ok(mock.returns, started=started)
+        return ToolOutcome(success=False, error=mock.error, duration_ms=duration_ms)
+    return ToolOutcome(success=True, result=mock.returns, duration_ms=duration_ms)
 
 
 def _search_knowledge_base(tool: KnowledgeBaseTool, arguments: dict[str, Any]) -> ToolOutcome:

@@ -13,10 +13,11 @@ from harness.backends.engine import (
     REPLAY_EPOCH,
     EngineBackend,
     FolderWorkflowRegistry,
-    ScenarioToolRunner,
     derived_workflow_id,
+    scenario_mock_lookup,
 )
 from harness.config import HarnessSettings, ProviderConfig
+from harness.engine import ToolRunner
 from harness.errors import CassetteMissError, EngineError
 from harness.models.api import Command, InlinePythonTool, RunStatus, WorkflowRunInput
 from harness.models.scenario import Mocks
@@ -64,7 +65,7 @@ async def test_scenario_mocks_pick_the_first_matching_when(
     )
     tool = InlinePythonTool(name="check_stock", code="def check_stock(rx):\n    return 0")
     async with httpx.AsyncClient() as http:
-        runner = ScenarioToolRunner(http=http, mocks=mocks, clock=None)
+        runner = ToolRunner(http=http, mock_lookup=scenario_mock_lookup(mocks))
         outcome = await runner.run(tool, {"rx": rx}, dynamic={}, runtime={})
     assert (outcome.success, outcome.result if outcome.success else outcome.error) == expected
 
