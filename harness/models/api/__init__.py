@@ -1,0 +1,41 @@
+"""The platform's contract as pydantic v2 models, one module per family of the platform's own.
+
+Sources: the execute endpoint in `seed/execute-workflow-api.txt` and the semantics in
+`PLATFORM.md`. Models of what the platform *returns* (runs, events, configs) keep unknown fields
+(`extra="allow"`) so that a stored run survives a round trip unchanged. Enums that the seed fixes are
+strict; node and event types are open because the service adds new ones (the engine's graph
+validation refuses node types it does not run, naming them).
+"""
+
+from harness.models.api import (
+    base,
+    llm,
+    llm_nodes,
+    nodes,
+    prompts,
+    runs,
+    tool_nodes,
+    tools,
+    workflow,
+)
+from harness.models.api.base import *  # noqa: F403
+from harness.models.api.llm import *  # noqa: F403
+from harness.models.api.llm_nodes import *  # noqa: F403
+from harness.models.api.nodes import *  # noqa: F403
+from harness.models.api.prompts import *  # noqa: F403
+from harness.models.api.runs import *  # noqa: F403
+from harness.models.api.tool_nodes import *  # noqa: F403
+from harness.models.api.tools import *  # noqa: F403
+from harness.models.api.workflow import *  # noqa: F403
+
+__all__ = [
+    *base.__all__,
+    *prompts.__all__,
+    *llm.__all__,
+    *tools.__all__,
+    *nodes.__all__,
+    *llm_nodes.__all__,
+    *tool_nodes.__all__,
+    *workflow.__all__,
+    *runs.__all__,
+]
