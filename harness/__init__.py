@@ -1,7 +1,7 @@
 """harness: test and evaluate runs of conversational LLM workflows."""
 
 from harness.errors import HarnessError
-from harness.models import WorkflowConfigFullyHydrated, WorkflowRun, WorkflowRunInput
+from harness.models.api import WorkflowConfigFullyHydrated, WorkflowRun, WorkflowRunInput
 
 __all__ = ["HarnessError", "WorkflowConfigFullyHydrated", "WorkflowRun", "WorkflowRunInput"]
 __version__ = "0.1.0"

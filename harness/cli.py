@@ -107,6 +107,47 @@ def _add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     serve.set_defaults(handler=_cmd_serve)
 
 
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from harness.backends.pull import STDOUT, pull_workflow
+
+    pulled = pull_workflow(
+        args.workflow_id, version=args.version, output=args.output, force=args.force
+    )
+    if pulled.path is None:
+        sys.stdout.write(pulled.text)
+    else:
+        which = f" version {pulled.version}" if pulled.version is not None else ""
+        print(
+            f"wrote {pulled.path}: workflow {pulled.name or pulled.workflow_id!r}{which}, "
+            f"{pulled.nodes} node(s), {pulled.edges} edge(s)",
+            file=sys.stderr if args.output == STDOUT else sys.stdout,
+        )
+    if pulled.engine_problems:
+        problems = "\n".join(f"  - {p}" for p in pulled.engine_problems)
+        print(
+            f"note: the built-in engine cannot run it as it is:\n{problems}\n"
+            "  run its scenarios with --backend api, or change the workflow",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _add_pull_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pull = sub.add_parser(
+        "pull",
+        help="fetch a workflow's fully hydrated config from the platform into a workflow file",
+        description="Fetch GET /v1/workflows/{id}?fully_hydrate=true with HARNESS_API_URL, "
+        "HARNESS_API_KEY and the team id, and write it as a workflow file (pretty JSON).",
+    )
+    pull.add_argument("workflow_id", metavar="WORKFLOW_ID", help="24 hex characters")
+    pull.add_argument("--version", type=int, help="the version to fetch (default: the active one)")
+    pull.add_argument(
+        "-o", "--output", metavar="FILE", help="file to write (default WORKFLOW_ID.json; - prints)"
+    )
+    pull.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    pull.set_defaults(handler=_cmd_pull)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -121,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_cmd_schema)
     _add_model_commands(sub)
     _add_serve_command(sub)
+    _add_pull_command(sub)
     from harness.cli_run import add_run_commands
 
     add_run_commands(sub)

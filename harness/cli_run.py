@@ -136,14 +136,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from harness.scenarios import format_issues, load_scenarios, validate_paths
+    from harness.scenarios import format_issues, validate
 
-    issues = validate_paths(args.paths)
-    if issues:
-        print(format_issues(issues), file=sys.stderr)
+    report = validate(args.paths)
+    if report.issues:
+        print(format_issues(report.issues), file=sys.stderr)
         return 2
-    count = len(load_scenarios(args.paths))
-    print(f"{count} scenario(s) valid")
+    workflows = len(report.workflow_files)
+    print(f"{len(report.scenarios)} scenario(s) and {workflows} workflow file(s) valid")
     return 0
 
 
@@ -168,6 +168,8 @@ def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument("--scenarios-root", default="scenarios", help="root mirrored in cassettes/")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(handler=_cmd_run)
-    validate = sub.add_parser("validate", help="check scenario files; exit 2 on any problem")
+    validate = sub.add_parser(
+        "validate", help="check scenario and workflow files; exit 2 on any problem"
+    )
     validate.add_argument("paths", nargs="+", metavar="PATHS")
     validate.set_defaults(handler=_cmd_validate)

@@ -3,6 +3,13 @@
 Precedence (highest first): environment variables, `harness.toml`, `[tool.harness]` of the nearest
 pyproject.toml, defaults. Secrets (API keys) are read from the environment only, so that no key is
 ever committed in a config file.
+
+LLM providers: `[tool.harness.providers.NAME]` maps a provider name onto an OpenAI-compatible
+endpoint (base URL, the env var of its key, a default model, model renames). NAME is one of the
+platform's provider names (`openai`, `azure_openai`, `anthropic`, `google`, `bedrock`, `custom`,
+`default_provider`) or a name of your own. A platform name without a block is served by the
+default provider (`default_provider`, itself a block or the `OPENAI_BASE_URL`/`OPENAI_API_KEY`
+environment); any other name without a block is an error.
 """
 
 from __future__ import annotations
@@ -16,12 +23,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import ConfigError
+from harness.models.api.llm import LLMProvider
 
 __all__ = [
+    "ANY_MODEL",
     "DEFAULT_PROVIDER",
     "ENV_API_KEY",
     "ENV_API_URL",
     "ENV_TEAM_ID",
+    "PLATFORM_PROVIDERS",
     "HarnessSettings",
     "ProviderConfig",
     "ResolvedProvider",
@@ -33,6 +43,9 @@ ENV_API_URL = "HARNESS_API_URL"
 ENV_API_KEY = "HARNESS_API_KEY"
 ENV_TEAM_ID = "HARNESS_TEAM_ID"
 DEFAULT_PROVIDER = "default_provider"
+PLATFORM_PROVIDERS = frozenset(p.value for p in LLMProvider)
+"""The platform's provider names: without a block of their own they use the default provider."""
+ANY_MODEL = "*"
 
 
 class ProviderConfig(BaseModel):
@@ -46,6 +59,11 @@ class ProviderConfig(BaseModel):
         default="OPENAI_API_KEY", description="Env var holding the key (never the key itself)."
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Model renames: a workflow's model name -> the model sent; {ANY_MODEL!r} "
+        "renames every model.",
+    )
 
 
 class ResolvedProvider(BaseModel):
@@ -56,6 +74,13 @@ class ResolvedProvider(BaseModel):
     model: str
     api_key: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    models: dict[str, str] = Field(default_factory=dict)
+
+    def model_for(self, requested: str | None) -> str:
+        """The model sent for `requested` (None: this provider's model), after the renames."""
+        if requested is None:
+            return self.models.get(ANY_MODEL, self.model)
+        return self.models.get(requested) or self.models.get(ANY_MODEL) or requested
 
 
 class HarnessSettings(BaseModel):
@@ -82,14 +107,17 @@ class HarnessSettings(BaseModel):
     source: str | None = Field(default=None, description="The file these settings came from.")
 
     def provider(self, name: str | None, env: Mapping[str, str] | None = None) -> ResolvedProvider:
-        """Resolve a provider by name; `default_provider` falls back to the OPENAI_* env vars.
+        """Resolve a provider by name (the returned `name` is the block that serves it).
+
+        A block named `name` wins. Otherwise a platform provider name (`openai`, `anthropic`, ...)
+        and None are served by the default provider, which falls back to the OPENAI_* env vars.
 
         Raises:
-            ConfigError: the name is unknown.
+            ConfigError: the name is neither configured nor a platform provider name.
         """
         env = os.environ if env is None else env
         name = name or self.default_provider
-        if name in ("default_provider", "default") and name not in self.providers:
+        if name not in self.providers and (name in PLATFORM_PROVIDERS or name == "default"):
             name = self.default_provider
         config = self.providers.get(name)
         if config is None and name == self.default_provider:
@@ -98,7 +126,8 @@ class HarnessSettings(BaseModel):
         if config is None:
             known = ", ".join(sorted(self.providers)) or "none configured"
             raise ConfigError(
-                f"unknown LLM provider {name!r} (known: {known})",
+                f"unknown LLM provider {name!r} (configured: {known}; platform names: "
+                f"{', '.join(sorted(PLATFORM_PROVIDERS))})",
                 hint=f"add [tool.harness.providers.{name}] with base_url to pyproject.toml",
             )
         key = env.get(config.api_key_env) if config.api_key_env else None
@@ -108,6 +137,7 @@ class HarnessSettings(BaseModel):
             model=config.model or env.get("HARNESS_DEFAULT_MODEL") or self.default_model,
             api_key=key,
             headers=dict(config.headers),
+            models=dict(config.models),
         )
 
 

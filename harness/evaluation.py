@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.engine import Engine, RunState
-from harness.engine.evaluation_nodes import run_evaluator, verdict_of
+from harness.engine.evaluation_nodes import MISSING_RUN_WARNING, run_evaluator, verdict_of
 from harness.errors import EngineError
 from harness.models.api import (
     EvaluationRunInfo,
@@ -96,14 +96,15 @@ async def evaluate_run(
         await engine.store.save(source_run.model_copy(deep=True), RunState())
     evaluation = await run_evaluator(engine, source_run, evaluator, evaluator_id=evaluator_id)
     evaluation_id = evaluation.workflow_run_id or ""
-    verdict = verdict_of(evaluation)
+    error = _error_of(evaluation)
+    verdict = verdict_of(evaluation) if error is None else None  # a judgement of nothing is none
     await _link(engine, run_id, evaluation, verdict)
     return EvaluationOutcome(
         source_workflow_run_id=run_id,
         evaluation_workflow_run_id=evaluation_id,
         status=evaluation.status,
         verdict=verdict,
-        error=_error_of(evaluation),
+        error=error,
         evaluation_run=evaluation,
     )
 
@@ -125,8 +126,13 @@ async def _link(
 
 
 def _error_of(evaluation: WorkflowRun) -> str | None:
+    """Why the evaluation did not judge the run: its error, or a fetch that found no run."""
     for event in reversed(evaluation.events()):
         if event.type == "workflow_error":
             message = event.get("error_message")
             return str(message) if message is not None else "the evaluation run failed"
+    for event in evaluation.events():
+        warning = event.get("warning_message") if event.type == "workflow_warning" else None
+        if isinstance(warning, str) and warning.startswith(MISSING_RUN_WARNING):
+            return warning
     return None

@@ -1,5 +1,7 @@
 """`harness run` and `harness validate`: verdict lines, summaries, reports and exit codes.
 
+(`harness pull` is tested in test_pull.py, against `harness serve`.)
+
 The CLI runs in-process on scenarios written in tmp_path (the working folder), recording against
 the scripted model over real HTTP and replaying with `OPENAI_BASE_URL` pointing nowhere; Ctrl-C is
 a real SIGINT to a `harness run` subprocess; parity runs the same file on `harness serve`.
@@ -141,10 +143,33 @@ def test_usage_and_file_errors_exit_2(workdir: Path, capsys: pytest.CaptureFixtu
     assert exited.value.code == 2
 
 
+QUICKSTART = Path(__file__).resolve().parents[2] / "shared" / "platform" / "corpus" / "wf_00.json"
+"""The platform's quickstart workflow as the platform stores it (CI has ../shared beside us)."""
+
+
 def test_validate_accepts_good_files(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_scenario(workdir, "fine", turns=HAPPY_TURNS)
+    write_scenario(workdir, "fine", workflow=str(QUICKSTART), turns=[{"start": {}}])
     assert main(["validate", "scenarios"]) == 0
-    assert capsys.readouterr().out == "1 scenario(s) valid\n"
+    assert capsys.readouterr().out == "1 scenario(s) and 1 workflow file(s) valid\n"
+    assert main(["validate", str(QUICKSTART)]) == 0
+    assert capsys.readouterr().out == "0 scenario(s) and 1 workflow file(s) valid\n"
+
+
+def test_validate_checks_workflow_files_against_the_platforms_fields(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = workdir / "scenarios" / "workflows"
+    folder.mkdir(parents=True)
+    config = json.loads(QUICKSTART.read_text())
+    config["node_configs"][0]["static_messages_confg"] = config["node_configs"][0].pop(
+        "static_messages_config"
+    )
+    (folder / "greeting.json").write_text(json.dumps(config, indent=2))
+    assert main(["validate", "scenarios"]) == 2
+    err = capsys.readouterr().err
+    assert "scenarios/workflows/greeting.json:" in err
+    assert "`node_configs[0].static_messages_confg`: unknown key `static_messages_confg`" in err
+    assert "did you mean `static_messages_config`?" in err
 
 
 def test_ctrl_c_keeps_the_finished_results(workdir: Path, model_url: str) -> None:

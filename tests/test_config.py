@@ -11,6 +11,7 @@ from harness.config import (
     ENV_API_URL,
     ENV_TEAM_ID,
     HarnessSettings,
+    ProviderConfig,
     find_config_file,
     load_settings,
 )
@@ -234,3 +235,55 @@ def test_api_key_is_not_in_the_settings_repr(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, env={ENV_API_KEY: "sk-canary-123"})
     assert settings.api_key == "sk-canary-123"
     assert "sk-canary-123" not in repr(settings)
+
+
+# ------------------------------------------------------------------ the platform's provider names
+
+
+@pytest.mark.parametrize(
+    "name", ["openai", "anthropic", "google", "azure_openai", "bedrock", "custom"]
+)
+def test_a_platform_provider_without_a_block_is_served_by_the_default(
+    tmp_path: Path, name: str
+) -> None:
+    write(tmp_path, "harness.toml", 'default_provider = "local"\n' + PROVIDERS)
+    resolved = load_settings(tmp_path, env={}).provider(name, env={})
+    assert (resolved.name, resolved.base_url) == ("local", "http://127.0.0.1:9000/v1")
+
+
+def test_a_platform_provider_without_any_block_falls_back_to_openai_env_vars() -> None:
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:7000/v1", "OPENAI_API_KEY": "sk-openai"}
+    resolved = HarnessSettings().provider("anthropic", env=env)
+    assert (resolved.name, resolved.base_url) == ("default_provider", "http://127.0.0.1:7000/v1")
+
+
+def test_a_platform_provider_with_a_block_uses_it(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "harness.toml",
+        PROVIDERS
+        + """
+[providers.anthropic]
+base_url = "http://127.0.0.1:9002/v1"
+api_key_env = "ANTHROPIC_GATEWAY_KEY"
+models = { "claude-haiku-4-5" = "local-haiku" }
+""",
+    )
+    resolved = load_settings(tmp_path, env={}).provider(
+        "anthropic", env={"ANTHROPIC_GATEWAY_KEY": "sk-gw"}
+    )
+    assert (resolved.name, resolved.base_url, resolved.api_key) == (
+        "anthropic",
+        "http://127.0.0.1:9002/v1",
+        "sk-gw",
+    )
+    assert resolved.model_for("claude-haiku-4-5") == "local-haiku"
+    assert resolved.model_for("claude-sonnet-4-6") == "claude-sonnet-4-6"  # not renamed: sent as is
+    assert resolved.model_for(None) == "gpt-4o-mini"  # no model named: the block's, or the default
+
+
+def test_a_star_model_rename_sends_every_model_as_one() -> None:
+    config = ProviderConfig(base_url="http://x/v1", model="llama3", models={"*": "llama3"})
+    resolved = HarnessSettings(providers={"default_provider": config}).provider("openai", env={})
+    assert resolved.model_for("gpt-5.4-nano") == "llama3"
+    assert resolved.model_for(None) == "llama3"

@@ -88,14 +88,27 @@ async def test_a_run_from_another_backend_is_evaluated(
     assert "user: I need help" in judged and "assistant [chat]: Happy to help." in judged
 
 
-async def test_a_failing_evaluator_reports_its_error(engine: Engine) -> None:
+async def test_an_evaluator_that_finds_no_run_reports_it_as_an_error(engine: Engine) -> None:
     run = await completed_run(engine)
     broken = evaluator()
     broken.node_configs[0].workflow_run_id = "{{missing}}"  # type: ignore[union-attr]
     outcome = await evaluate_run(engine, run, broken)
-    assert outcome.status == RunStatus.FAILED
+    # The platform's fetch "will fail or return empty data": the run completes, judging nothing.
+    assert outcome.status == RunStatus.COMPLETED
     assert outcome.verdict is None and outcome.passed is None and outcome.score is None
     assert outcome.error is not None and "no workflow run '{{missing}}'" in outcome.error
+
+
+async def test_an_evaluator_that_fails_reports_its_error(
+    engine: Engine, scripted: tuple[ScriptedModel, str]
+) -> None:
+    model, _ = scripted
+    model.load({"rules": [{"when": {"response_format": "verdict"}, "reply": {"text": "great"}}]})
+    run = await completed_run(engine)
+    outcome = await evaluate_run(engine, run, evaluator())
+    assert outcome.status == RunStatus.FAILED
+    assert outcome.verdict is None
+    assert outcome.error is not None and "the verdict is not a JSON object" in outcome.error
 
 
 async def test_refusals(engine: Engine) -> None:

@@ -441,7 +441,7 @@ def test_validate_reports_problems_inside_the_workflow_files(suite: Path) -> Non
         '{"workflow_config": {"name": "x"},\n "node_configs": [}'
     )
     (suite / "workflows" / "wrong.json").write_text(
-        json.dumps({"node_configs": [{"type": "say_llm"}]}, indent=1)
+        json.dumps({"node_configs": [{"type": "say_llm", "logical_id": 5}]}, indent=1)
     )
     write(suite, "a.yaml", HEADER.replace("clinic", "broken") + "turns: [{start: {}}]\n")
     write(suite, "b.yaml", HEADER.replace("clinic", "wrong") + "turns: [{start: {}}]\n")
@@ -450,9 +450,9 @@ def test_validate_reports_problems_inside_the_workflow_files(suite: Path) -> Non
         ("broken.json", 2, None, "invalid JSON: Expecting value"),
         (
             "wrong.json",
-            3,
-            "node_configs[0]",
-            "not a workflow config: missing required key `logical_id`",
+            5,
+            "node_configs[0].logical_id",
+            "not a workflow config: Input should be a valid string; got 5",
         ),
     ]
     with pytest.raises(ScenarioLoadError, match="invalid JSON"):

@@ -31,6 +31,8 @@ from harness.server import (
 )
 from harness.testing import ScriptedModel, serve_asgi_in_thread, serve_scripted_model
 
+CAPTURED = Path(__file__).resolve().parents[2] / "shared" / "platform" / "corpus" / "runs"
+"""Answers the platform's official client captured or documents (CI has ../shared beside us)."""
 TOKEN = "s3cret-token"
 EVALUATOR_ID = "ee" * 12
 SCRIPT = {
@@ -169,10 +171,87 @@ async def test_runs_are_listed_in_pages_with_filters(client: PlatformClient) -> 
 
 async def test_both_path_prefixes_answer(http: httpx.AsyncClient) -> None:
     imported = await http.post("/workflows/v1/workflows", json=CHAT.model_dump(mode="json"))
-    workflow_id = imported.json()["workflow_id"]
+    workflow_id = imported.json()["workflow"]["_id"]
     for prefix in ("/v1", "/workflows/v1"):
         got = await http.get(f"{prefix}/workflows/{workflow_id}", params={"fully_hydrate": "false"})
-        assert got.status_code == 200 and got.json()["nodes"] == ["chat", "bye"]
+        assert got.status_code == 200
+        assert got.json()["workflow"]["workflow_config"]["nodes"] == ["chat", "bye"]
+        url = got.json()["execution_url"]
+        assert url == f"{http.base_url}{prefix}/workflows/{workflow_id}/execute"
+
+
+# ------------------------------------------------------------------ the platform's envelopes
+
+
+def _assert_has_shape(captured: Any, ours: Any, where: str = "answer") -> None:
+    """Every key of a captured (or documented) answer is in ours, level by level."""
+    if isinstance(captured, dict):
+        assert isinstance(ours, dict), f"{where}: expected an object, got {ours!r:.80}"
+        missing = sorted(set(captured) - set(ours))
+        assert not missing, f"{where}: missing keys {missing}"
+        for key, value in captured.items():
+            _assert_has_shape(value, ours[key], f"{where}.{key}")
+    elif isinstance(captured, list) and captured and isinstance(captured[0], dict):
+        assert isinstance(ours, list) and ours, f"{where}: expected a non-empty list"
+        _assert_has_shape(captured[0], ours[0], f"{where}[0]")
+
+
+async def test_answers_have_the_platforms_captured_envelopes(http: httpx.AsyncClient) -> None:
+    imported = await http.post("/v1/workflows", json=CHAT.model_dump(mode="json"))
+    assert imported.status_code == 200
+    workflow_id = imported.json()["workflow"]["_id"]
+    assert re.fullmatch(r"[0-9a-f]{24}", workflow_id)
+
+    got = (await http.get(f"/v1/workflows/{workflow_id}?fully_hydrate=true")).json()
+    shape = json.loads((CAPTURED / "get_workflow_fully_hydrated_envelope.json").read_text())
+    _assert_has_shape(shape["response_shape"], got)
+    assert got["workflow"]["workflow_config"] == json.loads(CHAT.model_dump_json(by_alias=True))
+    assert got["workflow"]["name"] == "chat"
+
+    turn = await http.post(
+        f"/v1/workflows/{workflow_id}/execute", json={"run_input": {"command": "start"}}
+    )
+    documented = json.loads((CAPTURED / "interactive_execute_response_documented.json").read_text())
+    assert set(turn.json()) == set(documented["fields"])
+
+    stored = (await http.get(f"/v1/workflow-runs/{turn.json()['run_id']}")).json()
+    captured = json.loads((CAPTURED / "get_run_envelope.json").read_text())["response"]
+    _assert_has_shape(captured, stored)
+    record = stored["workflow_run"]
+    assert record["_id"] == record["workflow_run"]["workflow_run_id"] == turn.json()["run_id"]
+    assert record["created_at"].endswith("Z") and record["updated_at"] >= record["created_at"]
+
+    listed = (await http.get("/v1/workflow-runs", params={"workflow_id": workflow_id})).json()
+    assert {"workflow_runs", "total", "page", "size", "pages"} <= set(listed)
+    _assert_has_shape(captured["workflow_run"], listed["workflow_runs"][0], "workflow_runs[0]")
+
+
+async def test_a_turn_answers_the_input_hint_and_background_flags(client: PlatformClient) -> None:
+    workflow_id = await client.import_workflow(CHAT)
+    turn = await client.execute(workflow_id, WorkflowRunInput(), wrapped=True)
+    assert turn.is_waiting_for_input
+    hint = turn.next_input_hint
+    assert hint is not None and hint["type"] == "busy_wait_for_user_message"
+    assert hint["origin_node_logical_id"] == "chat"
+    assert hint["logical_id"] in {getattr(e, "logical_id", None) for e in turn.events}
+    assert (turn.has_active_companions, turn.has_background_work) == (False, False)
+    done = await client.execute(workflow_id, say(None, "bye"), wrapped=True, run_id=turn.run_id)
+    assert done.is_completed and done.next_input_hint is None and done.error is None
+
+
+async def test_a_top_level_name_of_an_import_names_the_workflow_not_the_config(
+    http: httpx.AsyncClient,
+) -> None:
+    # The platform's client copies name and description to the body's top level on import.
+    unnamed = CHAT.model_copy(
+        update={"workflow_config": CHAT.workflow_config.model_copy(update={"name": None})}
+    )
+    body = {**unnamed.model_dump(mode="json"), "name": "From the top", "description": "d"}
+    document = (await http.post("/v1/workflows", json=body)).json()["workflow"]
+    assert (document["name"], document["description"]) == ("From the top", "d")
+    stored = document["workflow_config"]
+    assert "name" not in {k for k in stored if k != "workflow_config"}
+    assert stored["workflow_config"]["name"] == "From the top"
 
 
 async def test_preloaded_workflows_and_their_evaluator(client: PlatformClient) -> None:
@@ -185,7 +264,7 @@ async def test_preloaded_workflows_and_their_evaluator(client: PlatformClient) -
     evaluation = await client.get_run(info.evaluation_workflow_run_id)
     assert evaluation.is_evaluation_run and evaluation.source_workflow_run_id == run.workflow_run_id
     verdicts = [
-        o.structured_output
+        getattr(o, "structured_output", None)  # fetch nodes have none
         for o in evaluation.input_output_pairs[-1].run_output.thread_to_node_outputs["0"]
     ]
     assert {"passed": True, "score": 1} in verdicts
@@ -277,7 +356,7 @@ async def test_a_command_on_a_finished_run_is_409(client: PlatformClient) -> Non
         ("/v1/workflows/{wf}/execute", {"run_input": {}, "run_id": "nope"}, "run_id"),
         ("/v1/workflows/{wf}/execute", {"workflow_run_id": "xyz"}, "workflow_run_id"),
         ("/v1/workflows/{wf}/execute", [1, 2], "body"),
-        ("/v1/workflows", {"node_configs": [{"type": "say_llm"}]}, "logical_id"),
+        ("/v1/workflows", {"node_configs": [{"type": "say_llm", "logical_id": 5}]}, "logical_id"),
         ("/v1/workflows/{wf}/execute?version=-1", {}, "version"),
         ("/v1/workflows/abc/execute", {}, "workflow_id"),
     ],
@@ -373,10 +452,9 @@ def test_workflow_files_get_their_ids(workflows_dir: Path) -> None:
 def test_a_bad_workflows_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a folder"):
         create_app(HarnessSettings(), workflows_dir=tmp_path / "missing")
-    (tmp_path / "broken.json").write_text(json.dumps({"node_configs": [{"type": "say_llm"}]}))
-    with pytest.raises(
-        ConfigError, match=r"broken.json:1:\d+: .*missing required key `logical_id`"
-    ):
+    broken = {"node_configs": [{"type": "say_llm", "logical_id": 5}]}
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(ConfigError, match=r"broken.json:1:\d+: `node_configs\[0\].logical_id`"):
         create_app(HarnessSettings(), workflows_dir=tmp_path)
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ConfigError, match=r"broken.json:\d+:\d+: invalid JSON"):
@@ -418,7 +496,8 @@ def test_harness_serve_command_serves_preloaded_workflows(workflows_dir: Path) -
         assert health.json() == {"ok": True, "workflows": 2}
         headers = {"authorization": f"Bearer {TOKEN}"}
         got = httpx.get(f"{base}/v1/workflows/{EVALUATOR_ID}?fully_hydrate=true", headers=headers)
-        assert got.status_code == 200 and got.json()["workflow_config"]["name"] == "judge"
+        hydrated = got.json()["workflow"]["workflow_config"]
+        assert got.status_code == 200 and hydrated["workflow_config"]["name"] == "judge"
         assert httpx.get(f"{base}/v1/workflows/{EVALUATOR_ID}").status_code == 401
     finally:
         process.terminate()

@@ -3,6 +3,7 @@
 from harness.backends.api import ApiBackend, PlatformClient
 from harness.backends.api_errors import ExecuteOutcomeUnknownError
 from harness.backends.base import Backend, RunTarget
+from harness.backends.pull import PulledWorkflow, pull_workflow
 from harness.backends.retry import RetryPolicy
 
 __all__ = [
@@ -10,6 +11,8 @@ __all__ = [
     "Backend",
     "ExecuteOutcomeUnknownError",
     "PlatformClient",
+    "PulledWorkflow",
     "RetryPolicy",
     "RunTarget",
+    "pull_workflow",
 ]

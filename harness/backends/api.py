@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from harness.backends.api_errors import (
     ApiCall,
     decode_json,
+    error_for_envelope,
     error_for_validation,
 )
 from harness.backends.base import RunTarget
@@ -27,8 +28,9 @@ from harness.backends.retry import RetryPolicy
 from harness.backends.sending import RetryingSender
 from harness.config import ENV_API_URL, HarnessSettings, load_settings
 from harness.errors import ApiError, ConfigError
-from harness.models import (
+from harness.models.api import (
     OBJECT_ID_PATTERN,
+    EnvelopeError,
     ExecuteRequest,
     RunsPage,
     RunStatus,
@@ -36,13 +38,18 @@ from harness.models import (
     WorkflowConfigFullyHydrated,
     WorkflowRun,
     WorkflowRunInput,
+    hydrated_payload,
+    parse_hydrated_workflow,
+    parse_run,
+    parse_runs_page,
+    parse_workflow_id,
 )
 
 __all__ = ["ApiBackend", "PlatformClient", "api_base_url", "timeout_from_settings"]
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 _OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
-_ID_KEYS = ("workflow_id", "id", "_id")
 
 
 def api_base_url(settings: HarnessSettings) -> str:
@@ -187,10 +194,8 @@ class PlatformClient:
         _check_id(workflow_id, "workflow_id")
         if run_id is not None:
             _check_id(run_id, "run_id")
-        if version is not None and version < 0:
-            raise ApiError(
-                f"version must be >= 0, got {version}", hint="omit it for the active one"
-            )
+        if version is not None:
+            _check_version(version)
         if run_input.workflow_id is None:
             run_input = run_input.model_copy(update={"workflow_id": workflow_id})
         body: BaseModel
@@ -217,13 +222,13 @@ class PlatformClient:
         response = await self._sender.send(call, _dump(body))
         if wrapped:
             return self._parse(response, call, TurnResponse)
-        return self._parse(response, call, WorkflowRun)
+        return self._read(response, call, parse_run, "WorkflowRun")
 
     async def get_run(self, run_id: str) -> WorkflowRun:
-        """The stored run: `GET /v1/workflow-runs/{run_id}`."""
+        """The stored run: `GET /v1/workflow-runs/{run_id}` (`{"workflow_run": {...}}` or bare)."""
         _check_id(run_id, "run_id")
         call = self._call("GET", f"workflow-runs/{run_id}", what=f"run {run_id}")
-        return self._parse(await self._sender.send(call), call, WorkflowRun)
+        return self._read(await self._sender.send(call), call, parse_run, "WorkflowRun")
 
     async def list_runs(
         self,
@@ -255,7 +260,7 @@ class PlatformClient:
             params["status"] = _status(status)
         what = f"runs of workflow {workflow_id}" if workflow_id else "the runs endpoint"
         call = self._call("GET", "workflow-runs", what=what, params=params)
-        return self._parse(await self._sender.send(call), call, RunsPage)
+        return self._read(await self._sender.send(call), call, parse_runs_page, "RunsPage")
 
     async def iter_runs(
         self,
@@ -278,22 +283,54 @@ class PlatformClient:
             page += 1
 
     async def get_workflow(
-        self, workflow_id: str, *, fully_hydrate: bool = True
+        self, workflow_id: str, *, version: int | None = None
     ) -> WorkflowConfigFullyHydrated:
-        """A stored workflow: `GET /v1/workflows/{workflow_id}?fully_hydrate=true`."""
+        """A stored workflow, fully hydrated: `GET /v1/workflows/{id}?fully_hydrate=true`.
+
+        Args:
+            workflow_id: DB id of the workflow (24 lowercase hex characters).
+            version: the version to fetch (`&version=N`); None = the active one.
+
+        The answer may be the platform's `{"workflow": {"workflow_config": <hydrated>}}`, the
+        single-wrapped `{"workflow": <hydrated>}` or the bare hydrated config.
+        """
+        return (await self._get_hydrated(workflow_id, version))[1]
+
+    async def get_workflow_json(
+        self, workflow_id: str, *, version: int | None = None
+    ) -> dict[str, Any]:
+        """The hydrated config exactly as the platform sent it (unwrapped, checked to validate).
+
+        What `harness pull` writes: keys and nulls as the platform stores them, even those these
+        models do not declare. Same call and errors as `get_workflow`.
+        """
+        return (await self._get_hydrated(workflow_id, version))[0]
+
+    async def _get_hydrated(
+        self, workflow_id: str, version: int | None
+    ) -> tuple[dict[str, Any], WorkflowConfigFullyHydrated]:
         _check_id(workflow_id, "workflow_id")
-        params = {"fully_hydrate": "true" if fully_hydrate else "false"}
-        call = self._call(
-            "GET", f"workflows/{workflow_id}", what=f"workflow {workflow_id}", params=params
-        )
-        return self._parse(await self._sender.send(call), call, WorkflowConfigFullyHydrated)
+        params: dict[str, Any] = {"fully_hydrate": "true"}
+        if version is not None:
+            _check_version(version)
+            params["version"] = version
+        which = f"workflow {workflow_id}" + (f" version {version}" if version is not None else "")
+        call = self._call("GET", f"workflows/{workflow_id}", what=which, params=params)
+        response = await self._sender.send(call)
+        payload = self._read(response, call, hydrated_payload, "WorkflowConfigFullyHydrated")
+        config = self._read(response, call, parse_hydrated_workflow, "WorkflowConfigFullyHydrated")
+        return payload, config
 
     async def import_workflow(self, config: WorkflowConfigFullyHydrated) -> str:
         """Store a hydrated workflow: `POST /v1/workflows`; returns the new workflow's id.
 
-        The answer may be the id as a JSON string or an object with `workflow_id`, `id` or `_id`.
+        As the platform's own client does, the workflow's name and description also go at the top
+        level of the body (the platform names the stored workflow from there). The answer may be
+        the platform's `{"workflow": {"_id": ...}}`, a flat object with `_id`, `id` or
+        `workflow_id`, or the id as a JSON string.
         """
-        name = config.workflow_config.name or "workflow"
+        meta = config.workflow_config
+        name = (meta.name if meta is not None else None) or "workflow"
         call = self._call(
             "POST",
             "workflows",
@@ -302,17 +339,18 @@ class PlatformClient:
         )
         # The whole config, nulls included: an import must store exactly what was given.
         body = config.model_dump(mode="json", by_alias=True)
+        if meta is not None and meta.name is not None:
+            body["name"] = meta.name
+        if meta is not None and meta.description is not None:
+            body["description"] = meta.description
         data = decode_json(await self._sender.send(call, body), call)
-        found = data if isinstance(data, str) else None
-        if isinstance(data, dict):
-            found = next((str(data[k]) for k in _ID_KEYS if data.get(k)), None)
-        if not found:
+        try:
+            return parse_workflow_id(data)
+        except EnvelopeError as exc:
             raise ApiError(
-                f"{call.where}: the answer names no workflow id (looked for a JSON string or "
-                f"one of {', '.join(_ID_KEYS)}); got {json.dumps(data)[:200]}",
+                f"{call.where}: the answer {exc}; got {json.dumps(data)[:200]}",
                 hint="the server's import endpoint must return the new workflow's id",
-            )
-        return found
+            ) from None
 
     # ------------------------------------------------------------ plumbing
 
@@ -339,11 +377,19 @@ class PlatformClient:
         )
 
     def _parse(self, response: httpx.Response, call: ApiCall, model: type[M]) -> M:
+        return self._read(response, call, model.model_validate, model.__name__)
+
+    def _read(
+        self, response: httpx.Response, call: ApiCall, parse: Callable[[Any], R], what: str
+    ) -> R:
+        """`parse` the JSON body; a shape it does not know becomes an `ApiError` naming the call."""
         data = decode_json(response, call)
         try:
-            return model.model_validate(data)
+            return parse(data)
         except ValidationError as exc:
-            raise self._sender.scrub(error_for_validation(exc, call, model.__name__)) from exc
+            raise self._sender.scrub(error_for_validation(exc, call, what)) from exc
+        except EnvelopeError as exc:
+            raise self._sender.scrub(error_for_envelope(exc, call, what, data)) from exc
 
 
 def _headers(settings: HarnessSettings) -> dict[str, str]:
@@ -362,6 +408,13 @@ def _check_id(value: str, field: str) -> None:
         raise ApiError(
             f"{field} {value!r} is not a platform database id (24 lowercase hex characters)",
             hint=f"copy the {field} from the platform's dashboard or from a previous run",
+        )
+
+
+def _check_version(version: int) -> None:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ApiError(
+            f"version must be an integer >= 0, got {version!r}", hint="omit it for the active one"
         )
 
 

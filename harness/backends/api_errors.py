@@ -21,6 +21,7 @@ __all__ = [
     "ExecuteOutcomeUnknownError",
     "decode_json",
     "error_for_deadline",
+    "error_for_envelope",
     "error_for_response",
     "error_for_transport",
     "error_for_validation",
@@ -243,5 +244,16 @@ def error_for_validation(exc: ValidationError, call: ApiCall, model: str) -> Api
     done = "" if call.idempotent else " (the request itself succeeded on the server)"
     return ApiError(
         f"{call.where}: the response does not match {model}{done}:\n{problems}",
-        hint="the platform's contract may have changed: update harness/models/api.py",
+        hint="the platform's contract may have changed: update harness/models/api/",
+    )
+
+
+def error_for_envelope(exc: ValueError, call: ApiCall, model: str, data: Any) -> ApiError:
+    """The error for JSON in none of the documented shapes (an unknown envelope)."""
+    got = _snippet(json.dumps(data))
+    return ApiError(
+        f"{call.where}: the answer is not a {model} in any shape the platform documents: it "
+        f"{exc}; it starts: {got}",
+        hint=f"check that {ENV_API_URL} (now {call.api_url!r}) is the platform's .../workflows "
+        "base URL; if it is, the platform's answer changed: update harness/models/api/envelopes.py",
     )

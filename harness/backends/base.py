@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.models import WorkflowConfigFullyHydrated, WorkflowRun, WorkflowRunInput
+from harness.models.api import WorkflowConfigFullyHydrated, WorkflowRun, WorkflowRunInput
 
 __all__ = ["Backend", "RunTarget"]
 

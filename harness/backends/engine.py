@@ -25,13 +25,14 @@ from harness.config import HarnessSettings
 from harness.engine import (
     Clock,
     Engine,
-    FixedClock,
     LLMClient,
+    ManualClock,
     MemoryRunStore,
     RunStore,
     ToolRunner,
     WorkflowPlan,
     WorkflowRegistry,
+    no_wait,
     workflow_id_of,
 )
 from harness.engine.tools import MockLookup, ToolMock
@@ -42,6 +43,7 @@ from harness.models.api import (
     WorkflowRunInput,
 )
 from harness.models.scenario import Mocks
+from harness.recording.scrub import register_secret_values
 
 __all__ = [
     "REPLAY_EPOCH",
@@ -102,7 +104,7 @@ class FolderWorkflowRegistry:
             except ScenarioLoadError:
                 continue  # not a workflow (or broken): `harness validate` reports it
             names = [file.stem, derived_workflow_id(workflow)]
-            names.append(workflow.workflow_config.logical_id or "")
+            names.append(workflow.settings.logical_id or "")
             for name in filter(None, names):
                 found.setdefault(name, workflow)
         return found
@@ -155,7 +157,8 @@ class EngineBackend:
             `owns_http` is true.
         settings: LLM providers and timeouts.
         mocks: the scenario's tool mocks.
-        clock: the engine's clock (default: fixed at `REPLAY_EPOCH`).
+        clock: the engine's clock (default: a `ManualClock` at `REPLAY_EPOCH`, moved only by
+            the engine's waits).
         seed: the engine's seed (default `REPLAY_SEED`).
         store: where runs live (default: in memory).
         workflows: resolves evaluator workflows by id.
@@ -177,7 +180,10 @@ class EngineBackend:
         plans: PlanCache | None = None,
     ) -> None:
         self.http = http
-        self.clock: Clock = clock or FixedClock(REPLAY_EPOCH)
+        # Virtual time: a self-loop's waits and a no_op's delay move the clock without waiting,
+        # so a recording and its replay take no wall time and produce the same events.
+        self.clock: Clock = clock or ManualClock(REPLAY_EPOCH)
+        sleep = getattr(self.clock, "sleep", no_wait)
         self.llm = LLMClient(http, settings)
         tools = ToolRunner(
             http=http, mock_lookup=scenario_mock_lookup(mocks or Mocks()), clock=self.clock
@@ -188,6 +194,7 @@ class EngineBackend:
             tools=tools,
             store=store or MemoryRunStore(),
             clock=self.clock,
+            sleep=sleep,
             seed=seed,
             workflows=workflows,
             reraise=(CassetteMissError,),
@@ -208,6 +215,8 @@ class EngineBackend:
                 f"run target {target.label} has no workflow file for the engine",
                 hint="give the scenario a `workflow:` file, or run it with --backend api",
             )
+        # Secrets resolve in requests; the recorder must redact them from cassettes.
+        register_secret_values(run_input.secret_values().values())
         return await self.engine.execute(workflow, run_input, workflow_id=target.workflow_id)
 
     async def get_run(self, run_id: str) -> WorkflowRun:

@@ -9,13 +9,18 @@ catalogue of PLATFORM.md section 6, tolerantly (missing fields are None, unknown
 - node path and current node: `start_node_run.origin_node_logical_id`
 - transitions: `direct_edge`, `conditional_edge`, `reverse_conditional_edge`, `self_loop_edge`
   (`edge_logical_id`, `source_node_logical_id`, `destination_node_logical_id`, `args_filled`)
-- tool calls: `tool_call` (`tool_name` or `name`; `arguments`, `tool_arguments` or `args`, a dict
-  or JSON text; `tool_call_id`) paired with `tool_result` (`tool_call_id` or the same tool name;
-  `tool_result`, `result` or `output`; failure from `success: false`, `error_message` or `error`)
+- tool calls, the platform's way (docs/engine.md, "Events"): in an LLM node, the `tool_calls`
+  (`name`, `args`, `id`) of an LLM event's AI message, each answered by an LLM event whose message
+  is a ToolMessage (`type: "tool"`, `tool_call_id`, `status`, `response_metadata.tool_result`);
+  only answered calls count (a transition tool has no answer). A `tool_node` run: the tool and
+  arguments in its `start_node_run.run_input.miscellaneous`, the outcome in its `end_node_run`
+  output (`success`, `tool_result`, `error_message`). An `http_request` event (`response_body`,
+  `error`). Runs recorded by older harness versions (`tool_call` / `tool_result` events) still
+  read.
 - runtime variables: the workflow's defaults, the run inputs, then the last
   `workflow_show_state.runtime_variables`
-- usage: `llm_usage_info` of every event but `assistant_response` (which repeats its LLM call's),
-  once per `llm_response_id`
+- usage: `llm_usage_info` of LLM events (not of `assistant_response`, which repeats its call's,
+  nor of events that made no call, such as tool results), once per `llm_response_id`
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import json
 from functools import cached_property
 from typing import Any
 
-from harness.models.api import NodeOutput, RunEvent, WorkflowRun, WorkflowRunInputOutputPair
+from harness.models.api import NodeRunOutput, RunEvent, WorkflowRun, WorkflowRunInputOutputPair
 from harness.models.result import CheckOutcome, ToolCallRecord, TransitionRecord, TurnResult, Usage
 from harness.models.selector import Step, parse_selector, select
 
@@ -95,13 +100,13 @@ class RunView:
     @cached_property
     def events(self) -> list[RunEvent]:
         """Typed events of the pairs of interest, in order."""
-        return [e for p in self.pairs for e in p.run_output.typed_events()]
+        return [e for p in self.pairs for e in p.output.typed_events()]
 
     @cached_property
     def events_so_far(self) -> list[RunEvent]:
         """Typed events from the start of the run to the end of the view."""
         pairs = self.run.input_output_pairs[: self.end]
-        return [e for p in pairs for e in p.run_output.typed_events()]
+        return [e for p in pairs for e in p.output.typed_events()]
 
     @property
     def status(self) -> str:
@@ -152,7 +157,7 @@ class RunView:
         config = self.run.workflow_config_fully_hydrated
         merged: dict[str, Any] = dict(config.dynamic_variables) if config else {}
         for pair in self.run.input_output_pairs[: self.end]:
-            merged.update(pair.run_input.dynamic_variables)
+            merged.update(pair.input.dynamic_variables)
         return merged
 
     @cached_property
@@ -161,7 +166,7 @@ class RunView:
         config = self.run.workflow_config_fully_hydrated
         merged: dict[str, Any] = dict(config.runtime_variables) if config else {}
         for pair in self.run.input_output_pairs[: self.end]:
-            merged.update(pair.run_input.runtime_variables)
+            merged.update(pair.input.runtime_variables)
         for event in reversed(self.events_so_far):
             state = event.get("runtime_variables")
             if event.type == "workflow_show_state" and isinstance(state, dict):
@@ -174,9 +179,9 @@ class RunView:
         """Node id -> output in the view (structured output, else tool result; last one wins)."""
         found: dict[str, Any] = {}
         for pair in self.pairs:
-            for outputs in pair.run_output.thread_to_node_outputs.values():
+            for outputs in pair.output.thread_to_node_outputs.values():
                 for output in outputs:
-                    found[output.node_logical_id] = _output_value(output)
+                    found[output.node_logical_id or ""] = _output_value(output)
         return found
 
     @cached_property
@@ -220,8 +225,10 @@ class RunView:
             turn=turn,
             kind=kind,
             label=label,
-            input=pair.run_input.model_dump(mode="json", exclude_none=True) if pair else {},
-            run_output=pair.run_output.model_dump(mode="json") if pair else None,
+            input=pair.input.model_dump(mode="json", exclude_none=True) if pair else {},
+            run_output=pair.run_output.model_dump(mode="json")
+            if pair and pair.run_output
+            else None,
             status=self.run.status,
             said=self.said,
             path=self.turn_path,
@@ -314,31 +321,132 @@ def _arguments(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+_TOOL_NODE_OUTPUTS = ("tool_node",)
+
+
 def _tool_calls(events: list[RunEvent]) -> list[ToolCallRecord]:
     calls: list[ToolCallRecord] = []
-    open_calls: list[ToolCallRecord] = []
+    asked: dict[str, tuple[str, dict[str, Any]]] = {}  # call id -> (name, arguments)
+    tool_nodes: dict[tuple[str | None, str | None], tuple[str, dict[str, Any]]] = {}
+    legacy: list[ToolCallRecord] = []
     for event in events:
-        if event.type == "tool_call":
-            call = ToolCallRecord.model_construct(
-                name=str(_first(event, "tool_name", "name") or "?"),
-                arguments=_arguments(_first(event, "arguments", "tool_arguments", "args")),
-                node=event.origin_node_logical_id,
-                call_id=_text(_first(event, "tool_call_id", "call_id")),
-            )
-            calls.append(call)
-            open_calls.append(call)
-        elif event.type == "tool_result":
-            pending = _pending(open_calls, event)
-            if pending is None:
-                pending = ToolCallRecord.model_construct(
-                    name=str(_first(event, "tool_name", "name") or "?"), arguments={}
-                )
-                calls.append(pending)
-            pending.result = _first(event, "tool_result", "result", "output")
-            error = _first(event, "error_message", "error")
-            if error is not None or event.get("success") is False:
-                pending.error = str(error or "failed")
+        kind = event.type
+        if kind in ("say_llm", "worker_llm"):
+            _llm_tool_activity(event, asked, calls)
+        elif kind == "start_node_run":
+            _tool_node_input(event, tool_nodes)
+        elif kind == "end_node_run":
+            _tool_node_call(event, tool_nodes, calls)
+        elif kind == "http_request":
+            calls.append(_http_call(event))
+        elif kind in ("tool_call", "tool_result"):
+            _legacy_tool_event(event, legacy, calls)
     return calls
+
+
+def _llm_tool_activity(
+    event: RunEvent, asked: dict[str, tuple[str, dict[str, Any]]], calls: list[ToolCallRecord]
+) -> None:
+    message = event.get("message")
+    if not isinstance(message, dict):
+        return
+    if message.get("type") == "ai":
+        for call in message.get("tool_calls") or []:
+            if isinstance(call, dict) and call.get("id") is not None:
+                asked[str(call["id"])] = (
+                    str(call.get("name") or "?"),
+                    _arguments(call.get("args")),
+                )
+        return
+    if message.get("type") != "tool":
+        return
+    call_id = _text(message.get("tool_call_id"))
+    name, arguments = asked.get(call_id or "", (str(message.get("name") or "?"), {}))
+    metadata = message.get("response_metadata") or {}
+    failed = message.get("status") == "error"
+    error = metadata.get("tool_error") or message.get("content") or "failed"
+    calls.append(
+        ToolCallRecord.model_construct(
+            name=name,
+            arguments=arguments,
+            node=event.origin_node_logical_id,
+            call_id=call_id,
+            result=metadata.get("tool_result", None if failed else message.get("content")),
+            error=str(error) if failed else None,
+        )
+    )
+
+
+def _tool_node_input(
+    event: RunEvent, tool_nodes: dict[tuple[str | None, str | None], tuple[str, dict[str, Any]]]
+) -> None:
+    run_input = event.get("run_input")
+    extra = run_input.get("miscellaneous") if isinstance(run_input, dict) else None
+    if isinstance(extra, dict) and extra.get("tool_name") is not None:
+        key = (event.origin_node_logical_id, event.origin_node_run_id)
+        tool_nodes[key] = (str(extra["tool_name"]), _arguments(extra.get("tool_arguments")))
+
+
+def _tool_node_call(
+    event: RunEvent,
+    tool_nodes: dict[tuple[str | None, str | None], tuple[str, dict[str, Any]]],
+    calls: list[ToolCallRecord],
+) -> None:
+    output = event.get("run_output")
+    if not isinstance(output, dict) or output.get("type") not in _TOOL_NODE_OUTPUTS:
+        return
+    key = (event.origin_node_logical_id, event.origin_node_run_id)
+    name, arguments = tool_nodes.get(key, (str(output.get("type")), {}))
+    failed = output.get("success") is False
+    error = output.get("error_message")
+    calls.append(
+        ToolCallRecord.model_construct(
+            name=name,
+            arguments=arguments,
+            node=event.origin_node_logical_id,
+            call_id=None,
+            result=output.get("tool_result"),
+            error=str(error or "failed") if failed or error else None,
+        )
+    )
+
+
+def _http_call(event: RunEvent) -> ToolCallRecord:
+    error = event.get("error")
+    return ToolCallRecord.model_construct(
+        name="http_request",
+        arguments={},
+        node=event.origin_node_logical_id,
+        call_id=None,
+        result=event.get("response_body"),
+        error=None if error is None else str(error),
+    )
+
+
+def _legacy_tool_event(
+    event: RunEvent, open_calls: list[ToolCallRecord], calls: list[ToolCallRecord]
+) -> None:
+    """`tool_call` / `tool_result` events of runs recorded by older harness versions."""
+    if event.type == "tool_call":
+        call = ToolCallRecord.model_construct(
+            name=str(_first(event, "tool_name", "name") or "?"),
+            arguments=_arguments(_first(event, "arguments", "tool_arguments", "args")),
+            node=event.origin_node_logical_id,
+            call_id=_text(_first(event, "tool_call_id", "call_id")),
+        )
+        calls.append(call)
+        open_calls.append(call)
+        return
+    pending = _pending(open_calls, event)
+    if pending is None:
+        pending = ToolCallRecord.model_construct(
+            name=str(_first(event, "tool_name", "name") or "?"), arguments={}
+        )
+        calls.append(pending)
+    pending.result = _first(event, "tool_result", "result", "output")
+    error = _first(event, "error_message", "error")
+    if error is not None or event.get("success") is False:
+        pending.error = str(error or "failed")
 
 
 def _pending(open_calls: list[ToolCallRecord], event: RunEvent) -> ToolCallRecord | None:
@@ -354,10 +462,16 @@ def _pending(open_calls: list[ToolCallRecord], event: RunEvent) -> ToolCallRecor
     return None
 
 
-def _output_value(output: NodeOutput) -> Any:
-    if output.structured_output is not None:
-        return output.structured_output
-    return output.tool_result if output.success is not None else None
+def _output_value(output: NodeRunOutput) -> Any:
+    """A node's output value: a structured output that has content, else a tool's result."""
+    structured = getattr(output, "structured_output", None)
+    if structured:
+        return structured
+    if output.type == "tool_node":
+        return getattr(output, "tool_result", None)
+    if output.type == "http_request":
+        return getattr(output, "http_response", None)
+    return structured if output.type in ("worker_llm", "workflow_run_evaluator") else None
 
 
 def _usage(events: list[RunEvent]) -> Usage:
@@ -365,7 +479,7 @@ def _usage(events: list[RunEvent]) -> Usage:
     total = Usage()
     for event in events:
         info = event.get("llm_usage_info")
-        if event.type == "assistant_response" or not isinstance(info, dict):
+        if event.type == "assistant_response" or not isinstance(info, dict) or _no_call(info):
             continue
         response_id = info.get("llm_response_id")
         if response_id:
@@ -384,6 +498,12 @@ def _usage(events: list[RunEvent]) -> Usage:
             latency_ms=float(info.get("response_latency_milliseconds") or 0),
         )
     return total
+
+
+def _no_call(info: dict[str, Any]) -> bool:
+    """Usage of an event that made no LLM call (e.g. a tool result on an LLM event)."""
+    keys = ("llm_response_id", "total_tokens", "prompt_tokens", "response_latency_milliseconds")
+    return all(info.get(key) is None for key in keys)
 
 
 def _jsonable(value: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness.engine.accounting import UsageTotals, usage_info
+from harness.engine.clocks import ManualClock, no_wait
 from harness.engine.context import (
     EngineServices,
     NodeHandler,
@@ -88,6 +89,7 @@ __all__ = [
     "LLMClient",
     "MCPClientPool",
     "MCPServerError",
+    "ManualClock",
     "MappingWorkflowRegistry",
     "McpToolSpec",
     "MemoryRunStore",
@@ -117,6 +119,7 @@ __all__ = [
     "builtin_variables",
     "evaluate_expression",
     "load_graph",
+    "no_wait",
     "parse_expression",
     "run_http_request",
     "substitute",

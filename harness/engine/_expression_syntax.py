@@ -8,16 +8,28 @@ Grammar (lowest precedence first; docs/engine-expressions.md explains the choice
     comparison := unary ( ( == | != | < | <= | > | >= ) unary )?      -- no chaining
     unary      := NOT unary | primary
     primary    := NUMBER | '-' NUMBER | STRING | true | false | null
-                | {{name}} | [[name]] | IDENT | IDENT '(' or_expr ')' | '(' or_expr ')'
+                | {{reference}} | [[reference]] | IDENT | IDENT '(' or_expr ')' | '(' or_expr ')'
+
+A `reference` is Liquid's path-and-filters (`[[result.level | upcase ]]`), parsed by
+`harness.engine._references`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal, NoReturn
 
+from harness.engine._references import (
+    PLACEHOLDER_PATTERN,
+    FilterCall,
+    ParsedReference,
+    ReferenceSyntaxError,
+    parse_reference,
+    template_reference,
+)
 from harness.errors import EngineError
 
 __all__ = [
@@ -43,7 +55,8 @@ _KEYWORD_VALUES = {"true": True, "false": False, "null": None}
 
 _HINT = (
     "the language has == != < <= > >= AND OR NOT, parentheses, 'strings', numbers, "
-    "true/false/null, {{dynamic}}/[[runtime]] variables and isPresent/isAbsent/isEmpty/isNonEmpty; "
+    "true/false/null, {{dynamic}}/[[runtime]] variables with paths and filters "
+    "([[x.y | upcase]]) and isPresent/isAbsent/isEmpty/isNonEmpty; "
     "see docs/engine-expressions.md"
 )
 
@@ -90,11 +103,16 @@ class Template:
 
 @dataclass(frozen=True)
 class Reference:
-    """A variable: `{{name}}` (dynamic), `[[name]]` (runtime) or a bare name (runtime, dynamic)."""
+    """A variable: `{{name}}` (dynamic), `[[name]]` (runtime) or a bare name (runtime, dynamic).
+
+    `name` is the path as written (`items[2].name`); `filters` the chain after its pipes
+    (bracketed references only).
+    """
 
     scope: Literal["dynamic", "runtime", "bare"]
     name: str
     column: int
+    filters: tuple[FilterCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,10 +165,11 @@ class _Token:
     value: object = None
 
 
-_PLACEHOLDER = re.compile(r"(\{\{|\[\[)\s*([^\s{}\[\]]+)\s*(\}\}|\]\])")
-_HAS_PLACEHOLDER = re.compile(r"\{\{\s*[^\s{}\[\]]+\s*\}\}|\[\[\s*[^\s{}\[\]]+\s*\]\]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_MAX_NUMBER_LENGTH = 40
+_MAX_NESTING = 64
+"""Parentheses, NOTs and function calls inside each other; deeper is refused, not recursed."""
 _MISTAKES = {
     "&": "use AND instead of '&&'",
     "|": "use OR instead of '||'",
@@ -178,9 +197,11 @@ class _Lexer:
             out.append(self._next())
 
     def _next(self) -> _Token:
-        start, char, rest = self.pos, self.text[self.pos], self.text[self.pos :]
+        # Matching at `start` (never slicing the rest off) keeps a long expression linear.
+        text, start = self.text, self.pos
+        char = text[start]
         for op in _COMPARISONS:
-            if rest.startswith(op):
+            if text.startswith(op, start):
                 self.pos += len(op)
                 return _Token("OP", op, start + 1)
         if char in "()-,":
@@ -188,24 +209,25 @@ class _Lexer:
             return _Token(char, char, start + 1)
         if char in "'\"":
             return self._string(char)
-        if rest.startswith(("{{", "[[")):
+        if text.startswith(("{{", "[["), start):
             return self._placeholder()
-        if match := _NUMBER.match(rest):
-            self.pos += match.end()
-            number = (
-                float(match.group())
-                if any(c in match.group() for c in ".eE")
-                else int(match.group())
-            )
-            return _Token("NUMBER", match.group(), start + 1, number)
-        if match := _IDENT.match(rest):
-            self.pos += match.end()
+        if match := _NUMBER.match(text, start):
+            return self._number(match.group(), start)
+        if match := _IDENT.match(text, start):
+            self.pos = match.end()
             return self._word(match.group(), start)
         self.fail(
             start,
             f"unexpected character {char!r}"
             + (f"; {_MISTAKES[char]}" if char in _MISTAKES else ""),
         )
+
+    def _number(self, digits: str, start: int) -> _Token:
+        if len(digits) > _MAX_NUMBER_LENGTH:
+            self.fail(start, f"a number of more than {_MAX_NUMBER_LENGTH} characters")
+        self.pos = start + len(digits)
+        number = float(digits) if any(c in digits for c in ".eE") else int(digits)
+        return _Token("NUMBER", digits, start + 1, number)
 
     def _string(self, quote: str) -> _Token:
         start, chars, pos = self.pos, [], self.pos + 1
@@ -218,7 +240,7 @@ class _Lexer:
             if char == quote:
                 self.pos = pos + 1
                 value = "".join(chars)
-                kind = "TEMPLATE" if _HAS_PLACEHOLDER.search(value) else "STRING"
+                kind = "TEMPLATE" if self._has_reference(value, start) else "STRING"
                 return _Token(kind, self.text[start : pos + 1], start + 1, value)
             chars.append(char)
             pos += 1
@@ -226,16 +248,38 @@ class _Lexer:
 
     def _placeholder(self) -> _Token:
         start = self.pos
-        match = _PLACEHOLDER.match(self.text, start)
+        match = PLACEHOLDER_PATTERN.match(self.text, start)
         opener = self.text[start : start + 2]
         closer = "}}" if opener == "{{" else "]]"
-        if match is None or match.group(3) != closer:
+        if match is None:
             self.fail(
                 start,
-                f"malformed variable: write {opener}name{closer} (one name, no spaces inside it)",
+                f"malformed variable: write {opener}name{closer} or {opener}path | filter{closer} "
+                "(no spaces inside a name)",
             )
+        inner = match.group("dynamic") or match.group("runtime")
+        try:
+            reference = parse_reference(inner)
+        except ReferenceSyntaxError as exc:
+            self.fail(start + 2 + exc.offset, f"malformed variable {match.group(0)}: {exc.reason}")
         self.pos = match.end()
-        return _Token("VAR", match.group(0), start + 1, match.group(2))
+        return _Token("VAR", match.group(0), start + 1, reference)
+
+    def _has_reference(self, value: str, start: int) -> bool:
+        """Whether a quoted string holds a reference; one with a broken filter part is an error."""
+        found = False
+        for match in PLACEHOLDER_PATTERN.finditer(value):
+            inner = match.group("dynamic") or match.group("runtime")
+            if template_reference(inner) is not None:
+                found = True
+            elif "|" in inner:
+                try:
+                    parse_reference(inner)
+                except ReferenceSyntaxError as exc:
+                    self.fail(
+                        start, f"malformed variable {match.group(0)} in the string: {exc.reason}"
+                    )
+        return found
 
     def _word(self, word: str, start: int) -> _Token:
         folded = word.casefold()
@@ -254,6 +298,7 @@ class _Parser:
         self.text = text
         self.tokens = _Lexer(text).tokens()
         self.index = 0
+        self.depth = 0
 
     @property
     def current(self) -> _Token:
@@ -311,8 +356,20 @@ class _Parser:
     def unary(self) -> Node:
         if self.is_keyword("NOT"):
             token = self.advance()
-            return Not(self.unary(), token.column)
+            with self.nested(token):
+                return Not(self.unary(), token.column)
         return self.primary()
+
+    @contextlib.contextmanager
+    def nested(self, token: _Token) -> Iterator[None]:
+        """One level deeper; past `_MAX_NESTING` an error rather than a blown stack."""
+        if self.depth == _MAX_NESTING:
+            self.fail(token.column, f"nested more than {_MAX_NESTING} levels deep; simplify it")
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
 
     def primary(self) -> Node:
         token = self.current
@@ -334,7 +391,9 @@ class _Parser:
     def _variable(self) -> Node:
         token = self.advance()
         scope: Literal["dynamic", "runtime"] = "dynamic" if token.text[0] == "{" else "runtime"
-        return Reference(scope, str(token.value), token.column)
+        reference = token.value
+        assert isinstance(reference, ParsedReference)
+        return Reference(scope, reference.key, token.column, reference.filters)
 
     def _negative(self) -> Node:
         minus = self.advance()
@@ -347,7 +406,8 @@ class _Parser:
 
     def _group(self) -> Node:
         opening = self.advance()
-        inner = self.or_expr()
+        with self.nested(opening):
+            inner = self.or_expr()
         if self.current.kind != ")":
             self.fail(
                 self.current.column,
@@ -368,7 +428,8 @@ class _Parser:
         self.advance()
         if self.current.kind == ")":
             self.fail(self.current.column, f"{function}() takes one argument, got none")
-        argument = self.or_expr()
+        with self.nested(token):
+            argument = self.or_expr()
         if self.current.kind == ",":
             self.fail(self.current.column, f"{function}() takes one argument, got more")
         if self.current.kind != ")":

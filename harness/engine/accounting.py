@@ -3,6 +3,9 @@
 Every LLM call of a run counts (main node calls, tool rounds, condition evaluators, evaluators),
 and each call is added exactly once (a streamed response is one call). Breakdowns are keyed by
 `(response_model, provider)` in first-seen order, and are `null` while the run has no calls.
+Latencies are whole milliseconds, as the platform records them (`response_latency_milliseconds`
+and `total_latency_milliseconds` are integers; the averages are floats); a run's total is the sum
+of its calls' rounded latencies, so the events and the totals agree.
 """
 
 from __future__ import annotations
@@ -19,21 +22,32 @@ from harness.models.api import (
     ModelTokenUsage,
 )
 
-__all__ = ["ModelTotals", "UsageTotals", "usage_info"]
+__all__ = ["ModelTotals", "UsageTotals", "latency_ms", "usage_info"]
+
+
+def latency_ms(response: ChatResponse) -> int:
+    """The call's latency in whole milliseconds."""
+    return round(response.latency_ms)
 
 
 def usage_info(response: ChatResponse) -> dict[str, Any]:
-    """The `llm_usage_info` dict of one call, as attached to LLM events."""
+    """The `llm_usage_info` of one call with every key of the platform's `LLMUsageInfo`."""
     return {
         "response_model": response.model,
+        "named_llm_config_id": response.named_llm_config_id,
+        "named_llm_config_name": response.named_llm_config_name,
         "provider": response.provider,
+        "ai_message_turn_id": None,
+        "llm_response_id": response.id,
+        "used_user_api_key": response.used_user_api_key,
+        "finish_reason": [response.finish_reason] if response.finish_reason else None,
+        "response_latency_milliseconds": latency_ms(response),
         "prompt_tokens": response.usage.prompt_tokens,
         "completion_tokens": response.usage.completion_tokens,
         "total_tokens": response.usage.total_tokens,
-        "response_latency_milliseconds": response.latency_ms,
-        "llm_response_id": response.id,
-        "used_user_api_key": response.used_user_api_key,
         "was_streamed": response.was_streamed,
+        "was_estimated": False,
+        "structured_output_retry_metadata": None,
     }
 
 
@@ -49,7 +63,7 @@ class ModelTotals(BaseModel):
     total_tokens: int = 0
     call_count: int = 0
     calls_with_user_keys: int = 0
-    latency_ms: float = 0.0
+    latency_ms: int = 0
 
 
 class UsageTotals(BaseModel):
@@ -67,7 +81,7 @@ class UsageTotals(BaseModel):
         entry.total_tokens += response.usage.total_tokens
         entry.call_count += 1
         entry.calls_with_user_keys += int(response.used_user_api_key)
-        entry.latency_ms += response.latency_ms
+        entry.latency_ms += latency_ms(response)
 
     def _entry(self, model: str | None, provider: str | None) -> ModelTotals:
         for entry in self.by_model:
@@ -129,9 +143,9 @@ def _token_counts(
     }
 
 
-def _latency(total: float, count: int) -> dict[str, Any]:
+def _latency(total: int, count: int) -> dict[str, Any]:
     return {
         "call_count": count,
-        "total_latency_milliseconds": round(total, 3),
-        "average_latency_milliseconds": round(total / count, 3) if count else 0,
+        "total_latency_milliseconds": total,
+        "average_latency_milliseconds": round(total / count, 3) if count else 0.0,
     }

@@ -6,6 +6,7 @@ transition logic; it carries no per-node state (that travels in `NodeVisit` and 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from harness.engine.accounting import usage_info
 from harness.engine.events import EventLog, NodeScope
 from harness.engine.graph import WorkflowGraph
 from harness.engine.llm import ChatResponse, LLMClient
+from harness.engine.options import WorkflowOptions
 from harness.engine.state import RunState, ThreadState
 from harness.engine.tools import ToolRunner
 from harness.engine.variables import Clock
@@ -44,13 +46,18 @@ __all__ = [
     "NodeResult",
     "NodeVisit",
     "RunLoader",
+    "Sleeper",
     "TurnContext",
     "WorkflowPlan",
     "WorkflowRegistry",
 ]
 
-EntryKind = Literal["start", "edge", "self_loop", "resume", "global", "reverse"]
-"""How a node was entered: `resume` continues a node run parked in an earlier turn."""
+EntryKind = Literal[
+    "start", "edge", "self_loop", "resume", "global", "reverse", "retry", "companion"
+]
+"""How a node was entered: `resume` continues a node run parked in an earlier turn; `retry` is
+a bounded self-loop (`self_loop_config`) re-executing the node at once, without waiting;
+`companion` runs a companion edge's node beside its source (`companions.py`)."""
 
 
 class LoopingRiskError(Exception):
@@ -68,6 +75,9 @@ class WorkflowRegistry(Protocol):
 RunLoader = Callable[[str], Awaitable[WorkflowRun | None]]
 """Loads a stored run by `workflow_run_id` (for `workflow_run_fetch` nodes)."""
 
+Sleeper = Callable[[float], Awaitable[None]]
+"""Waits a number of seconds (`asyncio.sleep`); injected so tests and replays never wait."""
+
 
 @dataclass(slots=True)
 class EngineServices:
@@ -80,6 +90,7 @@ class EngineServices:
     workflows: WorkflowRegistry | None
     load_run: RunLoader
     mcp: MCPClientPool | None = None
+    sleep: Sleeper = asyncio.sleep
 
     def mcp_pool(self) -> MCPClientPool:
         """The MCP client pool, created (and the MCP SDK imported) on first use."""
@@ -98,6 +109,7 @@ class WorkflowPlan:
     graph: WorkflowGraph
     hop_limit: int
     method: GlobalConditionEvaluationMethod
+    options: WorkflowOptions = field(default_factory=WorkflowOptions)
 
 
 @dataclass(slots=True)
@@ -153,6 +165,8 @@ class TurnContext:
     max_node_runs: int
     thread_id: str = "0"
     node_runs: int = 0
+    variables: dict[str, Any] | None = None
+    """A companion thread's own runtime variables; None on the main thread (the run's)."""
 
     @property
     def graph(self) -> WorkflowGraph:
@@ -160,7 +174,7 @@ class TurnContext:
 
     @property
     def runtime(self) -> dict[str, Any]:
-        return self.state.runtime_variables
+        return self.variables if self.variables is not None else self.state.runtime_variables
 
     def count_node_run(self, node: NodeConfig) -> None:
         """Count one node execution; past the cap the turn ends as a looping risk."""

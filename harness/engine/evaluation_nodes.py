@@ -1,16 +1,33 @@
 """Evaluator workflows: `workflow_run_fetch` and `workflow_run_evaluator` nodes, and the hooks
 that run a workflow's evaluator when a run completes (PLATFORM.md §2 and §5.7).
 
+Facts from the platform's models (`interactly_configs/nodes/workflows/`):
+- `workflow_run_fetch`: `workflow_run_id` (default `{{workflow_run_id}}`) names the run,
+  `result_runtime_variable_name` (default `workflow_run_object`) receives it; both nullable (null
+  means the default). Its run output carries `fetched_workflow_run`, the run as JSON text.
+- `workflow_run_evaluator` is a worker LLM node that reads the run to judge from
+  `[[input_runtime_variable_name]]` (default `workflow_run_object`) and stores its evaluation in
+  `[[output_runtime_variable_name]]`. Its `structured_output_schema` is a raw JSON Schema (the
+  wrapper `{name, input_schema}` of worker nodes is read too); "if empty or None, no structured
+  output is expected". Its run output has `structured_output` (`{}` by default) and
+  `free_form_output`. It never waits, never loops and has no error message.
+
 Rules *(chosen where the platform is silent)*:
-- `workflow_run_fetch` substitutes its `workflow_run_id` (default `{{workflow_run_id}}`), loads the
-  run through the engine's store and writes it, without its hydrated config, as JSON data to
-  `[[result_runtime_variable_name]]` (default `workflow_run_object`), with `_success`/`_error`.
-  A run that is not found fails the evaluation run (nothing to evaluate is a misconfiguration).
-- `workflow_run_evaluator` never waits and never loops: it renders the fetched run as a compact
-  transcript (a user message after the node's system prompt), makes one LLM call with
-  `response_format` from `structured_output_schema` (default: `{passed, score, reasoning}`), and
-  writes the verdict's keys as runtime variables and as the node's `structured_output` (event
-  `worker_llm`). A failed call or a verdict that is not a JSON object fails the evaluation run.
+- The fetched run is written to the variable as JSON data, without its hydrated config. A run
+  that is not found ("the fetch node will fail or return empty data", the platform's example 18)
+  gives empty data: the variable and `fetched_workflow_run` are null and a `workflow_warning`
+  says which run and what to do; the evaluator then judges "No workflow run was found to
+  evaluate." (`harness.evaluation` reports such an evaluation as an error). The evaluator also
+  accepts the run as JSON text in its input variable.
+- The evaluator renders the run as a compact transcript (a user message after the node's system
+  prompt) and makes one LLM call. With a schema the call carries `response_format` and the JSON
+  object it answers is the verdict: the node's `structured_output` and the value of the output
+  variable (the `worker_llm` event carries the answer as its message). Without a schema the answer text is
+  the `free_form_output` and the output variable's value. A failed call or a verdict that is not
+  a JSON object fails the evaluation run.
+- `is_turn_by_turn_evaluator: true` judges one turn: the dynamic variable
+  `evaluated_turn_number` (set by turn-by-turn evaluation), else the run's last turn; the prompt
+  names it. Otherwise the whole run is judged.
 - When a run completes and its `evaluation_config.evaluator_workflow_id` resolves through the
   engine's `WorkflowRegistry`, the evaluator runs as an evaluation run (dynamic variable
   `workflow_run_id`), and the source run gets `evaluation_run_info.evaluation_workflow_run_id`
@@ -31,6 +48,8 @@ from harness.engine.context import NodeResult, NodeVisit, TurnContext
 from harness.engine.llm import ChatRequest, LLMCallError
 from harness.engine.llm_config import effective_llm, request_options
 from harness.engine.llm_nodes import system_prompt
+from harness.engine.run_transcript import render_run
+from harness.engine.structured_output import output_schema
 from harness.engine.variables import substitute
 from harness.errors import EngineError, HarnessError
 from harness.models.api import (
@@ -50,8 +69,10 @@ if TYPE_CHECKING:
     from harness.engine.executor import Engine
 
 __all__ = [
-    "DEFAULT_VERDICT_SCHEMA",
+    "DEFAULT_FETCH_RUN_ID",
+    "DEFAULT_RUN_VARIABLE",
     "EVALUATION_NODE_HANDLERS",
+    "MISSING_RUN_WARNING",
     "EvaluationHook",
     "evaluation_hooks",
     "render_run",
@@ -61,24 +82,20 @@ __all__ = [
     "verdict_of",
 ]
 
-DEFAULT_VERDICT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "passed": {"type": "boolean"},
-        "score": {"type": "number", "minimum": 0, "maximum": 1},
-        "reasoning": {"type": "string"},
-    },
-    "required": ["passed", "score", "reasoning"],
-    "additionalProperties": False,
-}
-"""The verdict an evaluator node writes when its `structured_output_schema` has none."""
-
-_TEXT_LIMIT = 600  # characters of one message in the transcript: enough to judge, not a dump
+DEFAULT_FETCH_RUN_ID = "{{workflow_run_id}}"
+"""The run a fetch node loads when its `workflow_run_id` is null (the platform's default)."""
+DEFAULT_RUN_VARIABLE = "workflow_run_object"
+MISSING_RUN_WARNING = "workflow_run_fetch node"
+"""How the `workflow_warning` of a fetch that found no run begins (see `evaluation_error`)."""
+"""Where the fetched run lands and the evaluator reads it when the node names no variable."""
 
 
-def _output(visit: NodeVisit) -> NodeOutput:
+def _output(visit: NodeVisit, **fields: Any) -> NodeOutput:
     return NodeOutput.model_construct(
-        type=visit.node.type, node_logical_id=visit.node.logical_id, node_run_id=visit.scope.run_id
+        type=visit.node.type,
+        node_logical_id=visit.node.node_id,
+        node_run_id=visit.scope.run_id,
+        **fields,
     )
 
 
@@ -89,34 +106,32 @@ async def run_workflow_run_fetch(ctx: TurnContext, visit: NodeVisit) -> NodeResu
     """Load the run named by the node's `workflow_run_id` into a runtime variable."""
     node = visit.node
     assert isinstance(node, WorkflowRunFetchNodeConfig)
-    run_id = substitute(node.workflow_run_id, ctx.dynamic, ctx.runtime).strip()
-    name = node.result_runtime_variable_name
-    ctx.log.emit(EventType.TOOL_CALL, visit.scope, tool_name=node.type, workflow_run_id=run_id)
+    template = node.workflow_run_id or DEFAULT_FETCH_RUN_ID
+    run_id = substitute(template, ctx.dynamic, ctx.runtime).strip()
     fetched = await ctx.services.load_run(run_id) if run_id else None
+    variable = node.result_runtime_variable_name or DEFAULT_RUN_VARIABLE
     if fetched is None:
-        raise EngineError(
-            f"workflow_run_fetch node {node.label}: no workflow run {run_id!r} in the engine's "
-            "store",
-            hint="pass the run id as the dynamic variable `workflow_run_id` (or set the node's "
-            "workflow_run_id) and run the evaluator on the engine that holds the run",
+        # The platform's example 18: without a real run "the fetch node will fail or return
+        # empty data". Empty data, with a warning that says why and what to do.
+        ctx.log.emit(
+            EventType.WORKFLOW_WARNING,
+            warning_message=f"{MISSING_RUN_WARNING} {node.label}: no workflow run {run_id!r} in "
+            "the engine's store, so there is nothing to evaluate; pass the run id as the "
+            "dynamic variable `workflow_run_id` (or set the node's workflow_run_id) and run the "
+            "evaluator on the engine that holds the run",
         )
+        ctx.runtime[variable] = None
+        return NodeResult(_output(visit, fetched_workflow_run=None))
     data = fetched.model_dump(mode="json", exclude={"workflow_config_fully_hydrated"})
-    ctx.runtime.update({name: data, f"{name}_success": True, f"{name}_error": None})
-    summary = {"workflow_run_id": fetched.workflow_run_id, "status": fetched.status.value}
-    ctx.log.emit(
-        EventType.TOOL_RESULT, visit.scope, tool_name=node.type, success=True, result=summary
-    )
-    output = _output(visit)
-    output.success = True
-    output.tool_result = summary
-    return NodeResult(output)
+    ctx.runtime[variable] = data
+    return NodeResult(_output(visit, fetched_workflow_run=json.dumps(data)))
 
 
 # -------------------------------------------------------------------- workflow_run_evaluator
 
 
 async def run_workflow_run_evaluator(ctx: TurnContext, visit: NodeVisit) -> NodeResult:
-    """Judge the fetched run with one structured LLM call; never waits, never loops."""
+    """Judge the fetched run with one LLM call (structured with a schema); never waits or loops."""
     node = visit.node
     assert isinstance(node, WorkflowRunEvaluatorNodeConfig)
     if visit.entered_by == "self_loop":
@@ -124,54 +139,90 @@ async def run_workflow_run_evaluator(ctx: TurnContext, visit: NodeVisit) -> Node
             f"workflow_run_evaluator node {node.label} looped on itself; an evaluator judges once",
             hint="set `self_loop: false` on the node and give it an edge onward (or none)",
         )
-    variable = str(node.miscellaneous.get("workflow_run_variable", "workflow_run_object"))
-    fetched = ctx.runtime.get(variable)
-    if not isinstance(fetched, Mapping):
-        raise EngineError(
-            f"workflow_run_evaluator node {node.label}: no fetched run in [[{variable}]]",
-            hint="put a workflow_run_fetch node before the evaluator",
-        )
-    schema = node.structured_output_schema
-    json_schema = schema.input_schema if schema is not None and schema.input_schema else None
-    verdict_name = (schema.name if schema is not None else None) or "evaluation"
+    fetched = _run_to_judge(ctx, node)
+    schema = output_schema(node.structured_output_schema)
     prompt = system_prompt(ctx, node) or "Evaluate the workflow run below."
-    turn = ctx.dynamic.get("evaluated_turn_number")
-    focus = f"\n\nJudge turn {turn} (the last one)." if turn is not None else ""
     llm = effective_llm(ctx.plan.workflow, node)
     request = ChatRequest.model_construct(
         messages=[
             {"role": "system", "content": prompt},
-            {"role": "user", "content": f"{render_run(fetched)}{focus}"},
+            {"role": "user", "content": _judged_text(ctx, node, fetched)},
         ],
         tools=None,
         tool_choice=None,
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": verdict_name, "schema": json_schema or DEFAULT_VERDICT_SCHEMA},
-        },
+        response_format=schema.response_format("evaluation") if schema else None,
         **request_options(llm),
     )
     try:
         response = await ctx.services.llm.complete(
             request,
             provider=llm.provider,
-            context={"node_logical_id": node.logical_id, "purpose": "evaluation"},
+            context={"node_logical_id": node.node_id, "purpose": "evaluation"},
         )
     except LLMCallError as exc:
         raise EngineError(f"evaluator node {node.label}: {exc.message}", hint=exc.hint) from exc
     usage = ctx.record_llm(response)
-    verdict = _verdict(node, response.content or "")
-    ctx.runtime.update(verdict)
-    ctx.log.emit(
-        EventType.WORKER_LLM,
-        visit.scope,
-        message=response.content or "",
-        llm_usage_info=usage,
-        structured_output=verdict,
-    )
-    output = _output(visit)
-    output.structured_output = verdict
-    return NodeResult(output)
+    content = response.content or ""
+    if schema is None:
+        return _judged(ctx, visit, node, content, usage, free_form=content)
+    return _judged(ctx, visit, node, content, usage, verdict=_verdict(node, content))
+
+
+def _run_to_judge(
+    ctx: TurnContext, node: WorkflowRunEvaluatorNodeConfig
+) -> Mapping[str, Any] | None:
+    """The run in the input variable; None when it is empty (a fetch that found nothing)."""
+    variable = node.input_runtime_variable_name or DEFAULT_RUN_VARIABLE
+    value = ctx.runtime.get(variable)
+    if value is None and variable in ctx.runtime:
+        return None
+    if isinstance(value, str):  # the run as JSON text, as a fetch node's output carries it
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, Mapping):
+        raise EngineError(
+            f"workflow_run_evaluator node {node.label}: no workflow run in [[{variable}]]",
+            hint="put a workflow_run_fetch node before the evaluator, writing the variable named "
+            "by the evaluator's input_runtime_variable_name",
+        )
+    return value
+
+
+def _judged_text(
+    ctx: TurnContext, node: WorkflowRunEvaluatorNodeConfig, fetched: Mapping[str, Any] | None
+) -> str:
+    if fetched is None:
+        return "No workflow run was found to evaluate."
+    return f"{render_run(fetched)}{_focus(ctx, node, fetched)}"
+
+
+def _focus(
+    ctx: TurnContext, node: WorkflowRunEvaluatorNodeConfig, fetched: Mapping[str, Any]
+) -> str:
+    if not node.is_turn_by_turn_evaluator:
+        return ""
+    turn = ctx.dynamic.get("evaluated_turn_number") or len(fetched.get("input_output_pairs") or [])
+    return f"\n\nJudge turn {turn} only."
+
+
+def _judged(
+    ctx: TurnContext,
+    visit: NodeVisit,
+    node: WorkflowRunEvaluatorNodeConfig,
+    content: str,
+    usage: dict[str, Any],
+    *,
+    verdict: dict[str, Any] | None = None,
+    free_form: str | None = None,
+) -> NodeResult:
+    if node.output_runtime_variable_name:
+        ctx.runtime[node.output_runtime_variable_name] = (
+            verdict if verdict is not None else free_form
+        )
+    ctx.log.emit(EventType.WORKER_LLM, visit.scope, message=content, llm_usage_info=usage)
+    return NodeResult(_output(visit, structured_output=verdict or {}, free_form_output=free_form))
 
 
 def _verdict(node: WorkflowRunEvaluatorNodeConfig, content: str) -> dict[str, Any]:
@@ -187,77 +238,6 @@ def _verdict(node: WorkflowRunEvaluatorNodeConfig, content: str) -> dict[str, An
     return value
 
 
-def render_run(data: Mapping[str, Any]) -> str:
-    """A fetched run (`WorkflowRun` as JSON data) as a compact transcript for an LLM judge."""
-    lines = [
-        # No run or workflow ids: they differ between the engine and the platform, and a judge's
-        # prompt must be the same on both so one recording replays for either backend.
-        f"Workflow run: status {data.get('status')}"
-        + (
-            f", terminated by {data['termination_source']}"
-            if data.get("termination_source")
-            else ""
-        )
-    ]
-    for number, pair in enumerate(data.get("input_output_pairs") or [], start=1):
-        run_input = pair.get("run_input") or {}
-        lines.append(f"Turn {number} ({run_input.get('command', 'start')}):")
-        events = (pair.get("run_output") or {}).get("events") or []
-        lines.extend(f"  {line}" for e in events if isinstance(e, dict) for line in _line(e))
-    runtime = _final_runtime(data)
-    if runtime:
-        lines.append(f"Runtime variables at the end: {_clip(json.dumps(runtime, default=str))}")
-    return "\n".join(lines)
-
-
-def _line(event: Mapping[str, Any]) -> list[str]:
-    kind = event.get("type")
-    node = event.get("origin_node_name") or event.get("origin_node_logical_id")
-    if kind == EventType.USER_MESSAGES:
-        return [f"user: {_clip(_message_text(m))}" for m in event.get("messages") or []]
-    if kind == EventType.ASSISTANT_RESPONSE:
-        return [f"assistant [{node}]: {_clip(str(event.get('content')))}"]
-    if kind == EventType.TOOL_CALL:
-        args = json.dumps(event.get("arguments"), default=str)
-        return [f"tool call [{node}]: {event.get('tool_name')}({_clip(args)})"]
-    if kind == EventType.TOOL_RESULT:
-        result = event.get("result") if event.get("success") else event.get("error_message")
-        state = "ok" if event.get("success") else "error"
-        return [f"tool result ({state}): {_clip(json.dumps(result, default=str))}"]
-    if kind in (
-        EventType.CONDITIONAL_EDGE,
-        EventType.DIRECT_EDGE,
-        EventType.REVERSE_CONDITIONAL_EDGE,
-    ):
-        return [
-            f"{kind}: {event.get('source_node_logical_id')} -> "
-            f"{event.get('destination_node_logical_id')}"
-        ]
-    if kind == EventType.WORKER_LLM and event.get("structured_output"):
-        return [f"extracted [{node}]: {_clip(json.dumps(event['structured_output']))}"]
-    if kind == EventType.WORKFLOW_ERROR:
-        return [f"error: {_clip(str(event.get('error_message')))}"]
-    return []
-
-
-def _message_text(message: Any) -> str:
-    if isinstance(message, Mapping):
-        return str(message.get("content"))
-    return str(message)
-
-
-def _final_runtime(data: Mapping[str, Any]) -> Any:
-    for pair in reversed(data.get("input_output_pairs") or []):
-        for event in reversed((pair.get("run_output") or {}).get("events") or []):
-            if isinstance(event, dict) and event.get("type") == EventType.WORKFLOW_SHOW_STATE:
-                return event.get("runtime_variables")
-    return None
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]}..."
-
-
 EVALUATION_NODE_HANDLERS = {
     "workflow_run_fetch": run_workflow_run_fetch,
     "workflow_run_evaluator": run_workflow_run_evaluator,
@@ -269,12 +249,23 @@ EVALUATION_NODE_HANDLERS = {
 
 
 def verdict_of(evaluation_run: WorkflowRun) -> dict[str, Any] | None:
-    """The evaluation an evaluation run produced: the last structured output of its last turn."""
+    """The evaluation an evaluation run produced: the last structured output of its last turn
+    that has one, else the last evaluator's free-form answer as `{"free_form_output": text}`."""
     for pair in reversed(evaluation_run.input_output_pairs):
-        for outputs in pair.run_output.thread_to_node_outputs.values():
+        run_output = pair.run_output
+        if run_output is None:
+            continue
+        free_form: str | None = None
+        for outputs in run_output.thread_to_node_outputs.values():
             for output in reversed(outputs):
-                if output.structured_output:
-                    return dict(output.structured_output)
+                structured = getattr(output, "structured_output", None)
+                if structured:
+                    return dict(structured)
+                text = getattr(output, "free_form_output", None)
+                if free_form is None and isinstance(text, str):
+                    free_form = text
+        if free_form is not None:
+            return {"free_form_output": free_form}
     return None
 
 
@@ -312,7 +303,7 @@ class EvaluationHook:
 
     def _config(self, run: WorkflowRun) -> EvaluationConfig | None:
         config = run.workflow_config_fully_hydrated
-        evaluation = config.workflow_config.evaluation_config if config is not None else None
+        evaluation = config.settings.evaluation_config if config is not None else None
         if run.is_evaluation_run or evaluation is None or not evaluation.evaluator_workflow_id:
             return None
         if self.turn_by_turn and not evaluation.enable_turn_by_turn_evaluation:

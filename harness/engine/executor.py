@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from harness.engine.context import (
     EngineServices,
     NodeHandler,
+    Sleeper,
     WorkflowPlan,
     WorkflowRegistry,
 )
@@ -30,6 +31,7 @@ from harness.engine.graph import load_graph
 from harness.engine.lifecycle import run_command, run_turn, snapshot
 from harness.engine.llm import LLMClient
 from harness.engine.nodes import DEFAULT_NODE_HANDLERS
+from harness.engine.options import DEFAULT_HOP_LIMIT, workflow_options
 from harness.engine.registry import workflow_id_of
 from harness.engine.state import RunState
 from harness.engine.store import MemoryRunStore, RunNotFoundError, RunStore
@@ -38,6 +40,7 @@ from harness.engine.variables import Clock, SystemClock
 from harness.errors import EngineError, GraphValidationError, RunConflictError
 from harness.models.api import (
     Command,
+    GlobalConditionEvaluationMethod,
     RunsPage,
     RunStatus,
     WorkflowConfigFullyHydrated,
@@ -50,7 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_HOP_LIMIT", "Engine", "RunCallback"]
 
-DEFAULT_HOP_LIMIT = 3
 _PLAN_CACHE_SIZE = 256
 RunCallback = Callable[[WorkflowRun], Awaitable[None]]
 """Called with the (live) run after a turn; may change it (e.g. `evaluation_run_info`)."""
@@ -66,6 +68,7 @@ class Engine:
         tools: ToolRunner | None = None,
         store: RunStore | None = None,
         clock: Clock | None = None,
+        sleep: Sleeper | None = None,
         seed: int = 0,
         max_node_runs_per_turn: int = 50,
         mcp: MCPClientPool | None = None,
@@ -82,6 +85,9 @@ class Engine:
             tools: runs tool calls; default: a `ToolRunner` over the LLM client's httpx client.
             store: where runs live between turns; default: in memory.
             clock: time of events and built-in variables; default: the system clock.
+            sleep: how the engine waits (a self-loop's `time_between_retries`, a `no_op`'s
+                `delay_seconds`); default `asyncio.sleep`. Pass a `ManualClock`'s `sleep` (and
+                the clock) so tests and replays move time without waiting.
             seed: seeds run ids, event ids, random static messages and `rand_*` built-ins.
             max_node_runs_per_turn: node executions allowed in one turn before the run ends as
                 `aborted_looping_risk`.
@@ -114,6 +120,7 @@ class Engine:
             clock=self.clock,
             workflows=workflows,
             load_run=self.store.get,
+            sleep=sleep or asyncio.sleep,
         )
         self._rng = random.Random(seed)
         self._plans: OrderedDict[int, WorkflowPlan] = OrderedDict()
@@ -137,19 +144,21 @@ class Engine:
         if cached is not None and cached.workflow is workflow:
             self._plans.move_to_end(key)
             return cached
-        name = workflow.workflow_config.name or workflow.workflow_config.logical_id or "workflow"
+        settings = workflow.settings
+        name = settings.name or settings.logical_id or "workflow"
         graph = load_graph(workflow, name=name)
         problems = [
             f"node {node.label}: type {node.type!r} has no handler in this engine"
             for node in graph.nodes.values()
             if node.type not in self.handlers
         ]
-        hop_limit = _hop_limit(workflow, problems)
         if problems:
             raise GraphValidationError(problems, workflow=name)
-        plan = WorkflowPlan(
-            workflow, graph, hop_limit, workflow.workflow_config.global_condition_evaluation_method
+        options = workflow_options(workflow)
+        method = (
+            settings.global_condition_evaluation_method or GlobalConditionEvaluationMethod.TOOL_CALL
         )
+        plan = WorkflowPlan(workflow, graph, options.hop_limit, method, options)
         self._plans[key] = plan
         if len(self._plans) > _PLAN_CACHE_SIZE:
             self._plans.popitem(last=False)
@@ -290,7 +299,11 @@ class Engine:
             source_workflow_run_id=evaluation_of,
         )
         state = RunState(
-            dynamic_variables={**workflow.dynamic_variables, **run_input.dynamic_variables},
+            dynamic_variables={
+                **plan.options.default_dynamic_variables,
+                **workflow.dynamic_variables,
+                **run_input.dynamic_variables,
+            },
             runtime_variables={**workflow.runtime_variables, **run_input.runtime_variables},
         )
         return run, state
@@ -320,20 +333,3 @@ def _refuse_terminal(run: WorkflowRun, command: Command) -> None:
             f"run {run.workflow_run_id} is {run.status.value}; it cannot take `{command.value}`",
             hint="a finished run takes no more commands: start a new run",
         )
-
-
-def _hop_limit(workflow: WorkflowConfigFullyHydrated, problems: list[str]) -> int:
-    value = workflow.workflow_config.miscellaneous.get(
-        "consecutive_conditional_edges_max_limit", DEFAULT_HOP_LIMIT
-    )
-    try:
-        limit = int(str(value).strip())
-    except ValueError:
-        limit = -1
-    if limit < 0:
-        problems.append(
-            "workflow_config.miscellaneous.consecutive_conditional_edges_max_limit must be a "
-            f"whole number >= 0 (got {value!r})"
-        )
-        return DEFAULT_HOP_LIMIT
-    return limit

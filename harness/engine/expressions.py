@@ -2,6 +2,7 @@
 
 ```python
 evaluate_expression("isNonEmpty([[slot]]) AND {{age}} >= 18", dynamic, runtime)
+evaluate_expression("[[assessment.urgency_level | upcase ]] == 'EMERGENCY'", dynamic, runtime)
 ```
 
 The language and its rules (precedence NOT > comparison > AND > OR, how mismatched types and
@@ -30,7 +31,8 @@ from harness.engine._expression_syntax import (
     Template,
     parse,
 )
-from harness.engine.variables import ABSENT, lookup, substitute
+from harness.engine._references import FilterCall, VariableArgument
+from harness.engine.variables import ABSENT, apply_filters, lookup, substitute
 
 __all__ = [
     "FUNCTIONS",
@@ -77,6 +79,7 @@ class Expression:
 def _collect(node: Node, found: list[tuple[str, str]]) -> None:
     if isinstance(node, Reference):
         found.append((node.scope, node.name))
+        found.extend((node.scope, path) for path in _argument_paths(node.filters))
     elif isinstance(node, Not):
         _collect(node.operand, found)
     elif isinstance(node, BoolOp):
@@ -87,6 +90,11 @@ def _collect(node: Node, found: list[tuple[str, str]]) -> None:
         _collect(node.right, found)
     elif isinstance(node, Call):
         _collect(node.argument, found)
+
+
+def _argument_paths(filters: tuple[FilterCall, ...]) -> list[str]:
+    arguments = [a for call in filters for a in (*call.arguments, *(v for _, v in call.keywords))]
+    return [a.path.text for a in arguments if isinstance(a, VariableArgument)]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -238,12 +246,11 @@ class _Evaluator:
         raise AssertionError(f"unknown expression node {node!r}")  # pragma: no cover
 
     def reference(self, node: Reference) -> Any:
-        if node.scope == "dynamic":
-            return lookup(node.name, self.dynamic)
-        if node.scope == "runtime":
-            return lookup(node.name, self.runtime)
-        found = lookup(node.name, self.runtime)
-        return found if found is not ABSENT else lookup(node.name, self.dynamic)
+        if node.scope == "bare":
+            found = lookup(node.name, self.runtime)
+            return found if found is not ABSENT else lookup(node.name, self.dynamic)
+        variables = self.dynamic if node.scope == "dynamic" else self.runtime
+        return apply_filters(node.filters, lookup(node.name, variables), variables)
 
     def compare(self, node: Compare) -> bool:
         left, right = self.value(node.left), self.value(node.right)

@@ -13,16 +13,30 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import JsonValue
 
+from harness.engine.companions import (
+    active_companion_thread_ids,
+    attach_thread_variables,
+    run_companion_threads,
+)
 from harness.engine.context import LoopingRiskError, TurnContext, WorkflowPlan
 from harness.engine.events import EventLog, NodeScope
+from harness.engine.iteration import (
+    end_state_miscellaneous,
+    iteration_metrics,
+    pair_snapshot,
+    record_node_history,
+)
+from harness.engine.secrets import SecretOverlay, redact_value, secret_values
 from harness.engine.state import RunState
 from harness.engine.turn import run_thread
 from harness.engine.variables import builtin_variables
-from harness.errors import RunConflictError
+from harness.errors import EngineError, RunConflictError
 from harness.models.api import (
+    AnyNodeRunOutput,
     Command,
     EventType,
     NodeOutput,
+    NodeRunOutput,
     RecordedRunInput,
     RunEvent,
     RunOutput,
@@ -78,22 +92,40 @@ def _context(
     """Append this call's input/output pair and set up its event log."""
     turn = len(run.input_output_pairs) + 1
     rng = random.Random(f"{engine.seed}:{run.workflow_run_id}:{turn}")
-    log = EventLog(engine.clock, rng)
+    graph = plan.graph
+    log = EventLog(
+        engine.clock,
+        rng,
+        node_names={node_id: node.name for node_id, node in graph.nodes.items()},
+        edge_names={edge_id: edge.name for edge_id, edge in graph.edges.items()},
+        edge_runs=state.edge_run_counters,
+    )
     outputs: list[NodeOutput] = []
     events = cast("list[RunEvent | JsonValue]", log.events)  # the same list: filled as we go
-    output = RunOutput.model_construct(events=events, thread_to_node_outputs={"0": outputs})
+    # Handlers fill engine records; `_type_outputs` turns them into the platform's typed outputs.
+    typed = cast("list[AnyNodeRunOutput]", outputs)
+    output = RunOutput.model_construct(events=events, thread_to_node_outputs={"0": typed})
     run.input_output_pairs.append(
         WorkflowRunInputOutputPair.model_construct(
             run_input=_recorded(run_input),
             run_output=output,
-            evaluation={},
+            evaluation=None,
+            comments=[],
+            ratings=[],
         )
     )
     state.dynamic_variables.update(run_input.dynamic_variables)
     state.runtime_variables.update(run_input.runtime_variables)
+    attach_thread_variables(state)  # [[thread_<id>.x]] reads a companion thread's variables
     builtins = builtin_variables(
         engine.clock, random.Random(f"{engine.seed}:{run.workflow_run_id}:builtins")
     )
+    # Secrets resolve in templates but live beside the mapping, never in it (see secrets.py).
+    secrets = secret_values(plan.workflow.secret_variables, run_input.secret_variables)
+    dynamic = SecretOverlay({**builtins, **state.dynamic_variables}, secrets)
+    log.evaluated_dynamic_variables = dynamic
+    log.input_dynamic_variables = state.dynamic_variables
+    log.secrets = tuple(value for value in secrets.values() if value)
     return TurnContext(
         services=engine.services,
         plan=plan,
@@ -102,7 +134,7 @@ def _context(
         thread=state.main_thread(),
         log=log,
         rng=rng,
-        dynamic={**builtins, **state.dynamic_variables},
+        dynamic=dynamic,
         outputs=outputs,
         max_node_runs=engine.max_node_runs_per_turn,
     )
@@ -118,8 +150,13 @@ async def _pause(
     ctx = _context(engine, plan, run, state, run_input)
     state.status_before_pause = run.status
     run.status = RunStatus.PAUSED
-    ctx.log.emit(EventType.PAUSE_EVENT, previous_status=state.status_before_pause.value)
-    return await _finish(engine, run, state, ran=False)
+    thread = ctx.thread
+    node = ctx.graph.nodes.get(thread.node_logical_id or "")
+    scope = NodeScope(node, thread.node_run_id or "") if node is not None else None
+    # The platform's pause: the node's `pause_event`, then the thread's `pause_thread`.
+    ctx.log.emit(EventType.PAUSE_EVENT, scope)
+    ctx.log.emit(EventType.PAUSE_THREAD, last_node_logical_id=thread.node_logical_id)
+    return await _finish(engine, run, state, ran=False, secrets=ctx.log.secrets)
 
 
 async def _resume(
@@ -133,12 +170,15 @@ async def _resume(
     restored = state.status_before_pause or RunStatus.WAITING_FOR_USER_INPUT
     state.status_before_pause = None
     run.status = restored
-    ctx.log.emit(EventType.RESUME_EVENT, restored_status=restored.value)
+    # The platform has no resume event: the run's status shows it; a waiting run says it is ready.
     if restored != RunStatus.NOT_STARTED and _user_texts(run_input):
         return await _execute(engine, ctx, "continue")
     if restored == RunStatus.WAITING_FOR_USER_INPUT:
-        ctx.log.emit(EventType.WORKFLOW_READY_FOR_INPUT)
-    return await _finish(engine, run, state, ran=False)
+        ctx.log.emit(
+            EventType.WORKFLOW_READY_FOR_INPUT,
+            active_companion_thread_ids=active_companion_thread_ids(state),
+        )
+    return await _finish(engine, run, state, ran=False, secrets=ctx.log.secrets)
 
 
 async def _stop(
@@ -150,8 +190,11 @@ async def _stop(
 ) -> WorkflowRun:
     ctx = _context(engine, plan, run, state, run_input)
     run.status = RunStatus.CANCELLED
-    ctx.log.emit(EventType.STOP_EVENT)
-    return await _finish(engine, run, state, ran=False)
+    # Stopping ends the thread and the run: `end_thread`, then `end_workflow` with the totals.
+    if not ctx.thread.ended:
+        ctx.log.emit(EventType.END_THREAD, last_node_logical_id=ctx.thread.node_logical_id)
+    ctx.log.emit(EventType.END_WORKFLOW, **_usage_fields(state))
+    return await _finish(engine, run, state, ran=False, secrets=ctx.log.secrets)
 
 
 async def run_turn(
@@ -162,6 +205,8 @@ async def run_turn(
     run_input: WorkflowRunInput,
     entry: Entry,
 ) -> WorkflowRun:
+    if entry == "start":
+        _start_node(plan, run_input.start_node_logical_id)  # refused before the run changes
     return await _execute(engine, _context(engine, plan, run, state, run_input), entry)
 
 
@@ -172,27 +217,32 @@ async def _execute(engine: Engine, ctx: TurnContext, entry: Entry) -> WorkflowRu
     error: Exception | None = None
     try:
         ended = await _run_nodes(engine, ctx, entry)
+        await run_companion_threads(ctx, engine.handlers, run_thread)
         _end_iteration(ctx)
         if ended:
             run.status = RunStatus.COMPLETED
             log.emit(EventType.END_WORKFLOW, **_usage_fields(state))
         else:
             run.status = RunStatus.WAITING_FOR_USER_INPUT
-            log.emit(EventType.WORKFLOW_READY_FOR_INPUT)
+            log.emit(
+                EventType.WORKFLOW_READY_FOR_INPUT,
+                active_companion_thread_ids=active_companion_thread_ids(state),
+            )
     except LoopingRiskError as exc:
+        log.emit(EventType.WORKFLOW_WARNING, warning_message=str(exc))
         _end_iteration(ctx)
         run.status = RunStatus.ABORTED_LOOPING_RISK
-        log.emit(EventType.END_WORKFLOW, reason=str(exc), **_usage_fields(state))
+        log.emit(EventType.END_WORKFLOW, **_usage_fields(state))
     except Exception as exc:  # any failure of a turn is recorded, never lost
         error = exc
         run.status = RunStatus.FAILED
         run.termination_source = "execution_error"
-        log.emit(
+        log.emit(  # the log masks any secret in the message
             EventType.WORKFLOW_ERROR,
             error_message=f"{type(exc).__name__}: {exc}",
-            error_type=type(exc).__name__,
+            **_usage_fields(state),
         )
-    result = await _finish(engine, run, state, ran=True)
+    result = await _finish(engine, run, state, ran=True, secrets=log.secrets)
     if error is not None and isinstance(error, engine.reraise):
         raise error
     return result
@@ -200,7 +250,8 @@ async def _execute(engine: Engine, ctx: TurnContext, entry: Entry) -> WorkflowRu
 
 async def _run_nodes(engine: Engine, ctx: TurnContext, entry: Entry) -> bool:
     thread = ctx.thread
-    texts = _user_texts(ctx.run.input_output_pairs[-1].run_input)
+    run_input = ctx.run.input_output_pairs[-1].input
+    texts = _user_texts(run_input)
     parked = thread.node_logical_id if thread.parked else None
     scope = None
     if parked is not None:
@@ -209,19 +260,91 @@ async def _run_nodes(engine: Engine, ctx: TurnContext, entry: Entry) -> bool:
         thread.deliver(texts)
         ctx.log.user_messages(scope, texts)
     if entry == "start" or thread.node_logical_id is None:
-        return await run_thread(ctx, engine.handlers, ctx.graph.start_node.logical_id, "start")
+        if run_input.welcome_message and len(ctx.run.input_output_pairs) == 1:
+            # The voice engine's opening line: the first assistant message, already spoken.
+            thread.history.insert(0, {"role": "assistant", "content": run_input.welcome_message})
+        start = _start_node(ctx.plan, run_input.start_node_logical_id)
+        return await run_thread(ctx, engine.handlers, start, "start")
     if parked is not None:
         return await run_thread(ctx, engine.handlers, parked, "resume", thread.node_run_id)
     # A turn that stopped mid-way (e.g. a process died): enter the node it was on again.
     return await run_thread(ctx, engine.handlers, thread.node_logical_id, "edge")
 
 
+def _start_node(plan: WorkflowPlan, requested: str | None) -> str:
+    """The run input's `start_node_logical_id`, else the workflow's start node."""
+    if requested is None:
+        return plan.graph.start_node.node_id
+    if requested not in plan.graph.nodes:
+        known = ", ".join(sorted(plan.graph.nodes)) or "none"
+        raise EngineError(
+            f"run input start_node_logical_id {requested!r} names no node of this workflow "
+            f"(nodes: {known})",
+            hint="use a node's logical_id, or leave start_node_logical_id out to use is_start",
+        )
+    return requested
+
+
 def _end_iteration(ctx: TurnContext) -> None:
-    ctx.state.iterations += 1
-    ctx.log.emit(EventType.END_WORKFLOW_ITERATION, iteration_number=ctx.state.iterations)
+    state, pair = ctx.state, ctx.run.input_output_pairs[-1]
+    state.iterations += 1
+    events = pair.output.typed_events()
+    record_node_history(state, events)
+    _type_outputs(pair, ctx.log.secrets)
+    pair.iteration_end_state_miscellaneous = end_state_miscellaneous(state)
+    ctx.log.emit(
+        EventType.END_WORKFLOW_ITERATION,
+        iteration_number=state.iterations,
+        run_input_output_pair=pair_snapshot(pair),
+        iteration_metrics=iteration_metrics(events),
+    )
 
 
-async def _finish(engine: Engine, run: WorkflowRun, state: RunState, *, ran: bool) -> WorkflowRun:
+def _type_outputs(pair: WorkflowRunInputOutputPair, secrets: tuple[str, ...] = ()) -> None:
+    """Store node outputs in the platform's typed shapes (handlers fill `NodeOutput`s)."""
+    output = pair.run_output
+    if output is None:
+        return
+    for outputs in output.thread_to_node_outputs.values():
+        records: list[NodeRunOutput | NodeOutput] = list(outputs)
+        typed = [_typed(o, secrets) if isinstance(o, NodeOutput) else o for o in records]
+        outputs[:] = typed
+
+
+def _mask_state(state: RunState, secrets: tuple[str, ...]) -> None:
+    """Mask secrets that tools or the LLM echoed into what the store keeps between turns."""
+    for variables in (state.runtime_variables, state.dynamic_variables):
+        masked = redact_value(variables, secrets)
+        variables.clear()
+        variables.update(masked)
+    for thread in state.threads.values():
+        thread.history = redact_value(thread.history, secrets)
+        if thread.runtime_variables is not None:
+            masked = redact_value(dict(thread.runtime_variables), secrets)
+            thread.runtime_variables.clear()
+            thread.runtime_variables.update(masked)
+
+
+def _typed(output: NodeOutput, secrets: tuple[str, ...]) -> NodeRunOutput:
+    typed = output.to_run_output()
+    if not secrets:
+        return typed
+    values = redact_value(typed.model_dump(), secrets)  # e.g. a curl command with a token
+    return type(typed).model_construct(**values)
+
+
+async def _finish(
+    engine: Engine,
+    run: WorkflowRun,
+    state: RunState,
+    *,
+    ran: bool,
+    secrets: tuple[str, ...] = (),
+) -> WorkflowRun:
+    if run.input_output_pairs:
+        _type_outputs(run.input_output_pairs[-1], secrets)  # also when the turn failed half-way
+    if secrets:
+        _mask_state(state, secrets)
     run.llm_token_usage = state.usage.token_usage()
     run.llm_latency_stats = state.usage.latency_stats()
     await engine.store.save(run, state)
@@ -248,13 +371,14 @@ def snapshot(run: WorkflowRun) -> WorkflowRun:
 def _recorded(run_input: WorkflowRunInput) -> RecordedRunInput:
     # Top-level containers are copied so a caller reusing its input object cannot rewrite history.
     fields: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in run_input}
+    fields["secret_variables"] = {}  # never kept, not even in memory (see secrets.py)
     return RecordedRunInput.model_construct(**fields)
 
 
 def _usage_fields(state: RunState) -> dict[str, Any]:
     return {
-        "llm_token_usage": state.usage.token_usage().model_dump(),
-        "llm_latency_stats": state.usage.latency_stats().model_dump(),
+        "llm_token_usage": state.usage.token_usage().model_dump(mode="json"),
+        "llm_latency_stats": state.usage.latency_stats().model_dump(mode="json"),
     }
 
 

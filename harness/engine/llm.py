@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -30,6 +31,7 @@ __all__ = [
     "LLMClient",
     "TokenUsage",
     "ToolCall",
+    "is_reasoning_model",
 ]
 
 RECORDED_LATENCY_HEADER = "x-harness-recorded-latency-ms"
@@ -86,6 +88,15 @@ class TokenUsage(BaseModel):
     total_tokens: int = 0
 
 
+_REASONING_MODEL = re.compile(r"^(gpt-5(?!.*-chat)|o\d)", re.IGNORECASE)
+"""OpenAI reasoning models: they take `reasoning_effort` and `max_completion_tokens`."""
+
+
+def is_reasoning_model(model: str) -> bool:
+    """Whether `model` is an OpenAI reasoning model (`gpt-5*` except `*-chat*`, `o1`, `o3`, ...)."""
+    return _REASONING_MODEL.match(model) is not None
+
+
 class ChatRequest(BaseModel):
     """One chat-completions request; `None` fields are left out of the body."""
 
@@ -98,20 +109,40 @@ class ChatRequest(BaseModel):
     model: str | None = Field(default=None, description="None: the provider's model.")
     temperature: float | None = None
     max_tokens: int | None = None
+    seed: int | None = None
+    reasoning_effort: str | None = Field(
+        default=None, description="Sent to reasoning models only (see `is_reasoning_model`)."
+    )
     model_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Extra body keys (top_p, seed, ...), merged first."
+        default_factory=dict, description="Extra body keys (top_p, ...), merged first."
     )
     stream: bool = False
+    timeout_ms: int | None = Field(
+        default=None, description="Read timeout of this call (not sent); None: the settings'."
+    )
+    max_retries: int | None = Field(
+        default=None, description="Caps the client's retries for this call (not sent)."
+    )
+    named_llm_config_id: str | None = Field(
+        default=None, description="The saved config the LLM came from (not sent; usage info)."
+    )
+    named_llm_config_name: str | None = None
 
     def body(self, model: str) -> dict[str, Any]:
         """The JSON body; `model_kwargs` can add keys but never replace the ones set here."""
         body: dict[str, Any] = dict(self.model_kwargs)
         body["model"] = model
         body["messages"] = self.messages
-        for key in ("tools", "tool_choice", "response_format", "temperature", "max_tokens"):
+        for key in ("tools", "tool_choice", "response_format", "temperature", "seed"):
             value = getattr(self, key)
             if value is not None and value != []:
                 body[key] = value
+        reasoning = is_reasoning_model(model)
+        if self.max_tokens is not None:
+            # OpenAI's reasoning models refuse `max_tokens`; they take the newer name.
+            body["max_completion_tokens" if reasoning else "max_tokens"] = self.max_tokens
+        if self.reasoning_effort and reasoning:
+            body["reasoning_effort"] = self.reasoning_effort
         if "tool_choice" in body and "tools" not in body:
             del body["tool_choice"]  # providers reject tool_choice without tools
         if self.stream:
@@ -135,6 +166,10 @@ class ChatResponse(BaseModel):
     latency_ms: float = 0.0
     was_streamed: bool = False
     used_user_api_key: bool = False
+    named_llm_config_id: str | None = Field(
+        default=None, description="The saved named LLM config of the request, if any."
+    )
+    named_llm_config_name: str | None = None
 
 
 class LLMClient:
@@ -195,18 +230,23 @@ class LLMClient:
             HarnessError: infrastructure failures (such as a replay miss) pass through unchanged.
         """
         resolved = self.resolve(provider)
-        model = req.model or resolved.model
+        model = resolved.model_for(req.model)
         request = self.http.build_request(
             "POST",
             f"{resolved.base_url}/chat/completions",
             json=req.body(model),
             headers=_headers(resolved),
-            timeout=self._timeout,
+            timeout=self._call_timeout(req.timeout_ms),
             extensions={"harness": dict(context)},
         )
         where = f"LLM call to {resolved.name} ({model}) for {_describe(context)}"
+        retries = (
+            self.max_retries
+            if req.max_retries is None
+            else min(self.max_retries, max(req.max_retries, 0))
+        )
         started = time.perf_counter()
-        response = await self._send(request, where)
+        response = await self._send(request, where, retries)
         try:
             if req.stream:
                 parsed = await _read_stream(response, where)
@@ -222,10 +262,23 @@ class LLMClient:
                 "model": parsed.model or model,
                 "latency_ms": latency,
                 "was_streamed": req.stream,
+                "named_llm_config_id": req.named_llm_config_id,
+                "named_llm_config_name": req.named_llm_config_name,
             }
         )
 
-    async def _send(self, request: httpx.Request, where: str) -> httpx.Response:
+    def _call_timeout(self, timeout_ms: int | None) -> httpx.Timeout:
+        if not timeout_ms or timeout_ms <= 0:
+            return self._timeout
+        read = timeout_ms / 1000
+        return httpx.Timeout(
+            connect=min(self.settings.connect_timeout_seconds, read),
+            read=read,
+            write=read,
+            pool=read,
+        )
+
+    async def _send(self, request: httpx.Request, where: str, max_retries: int) -> httpx.Response:
         attempt = 0
         while True:
             try:
@@ -236,7 +289,7 @@ class LLMClient:
                     hint="raise read_timeout_seconds in [tool.harness] or check the provider",
                 ) from exc
             except httpx.TransportError as exc:
-                if attempt < self.max_retries:
+                if attempt < max_retries:
                     attempt += 1
                     await asyncio.sleep(self._backoff(attempt, None))
                     continue
@@ -248,7 +301,7 @@ class LLMClient:
                 return response
             await response.aread()
             await response.aclose()
-            if response.status_code in _RETRIED_STATUSES and attempt < self.max_retries:
+            if response.status_code in _RETRIED_STATUSES and attempt < max_retries:
                 attempt += 1
                 await asyncio.sleep(self._backoff(attempt, response.headers.get("retry-after")))
                 continue

@@ -2,7 +2,9 @@
 
 A call is: the system prompt (`default_prompt_prefix` + the node's prompt, or the workflow's
 `main_response_config.prompt` when the node has none, + `default_prompt_suffix`, joined by blank
-lines, variables substituted), then the thread's chat history. Tools: the node's and the
+lines, variables substituted; the node's `ignore_default_prompt_prefix`/`_suffix` drop either),
+then the thread's chat history (its last `truncated_max_recent_messages` when the LLM config sets
+it). Which LLM: `llm_config.effective_llm`. Tools: the node's and the
 workflow's, MCP tools when `use_mcp_tools`, and, with `tool_call` evaluation, the transition
 tools. Up to `max_consecutive_tool_calls` tool rounds run per node execution; after that the
 node's own tools are withdrawn so the model must answer. A called transition tool ends the call
@@ -29,7 +31,6 @@ from harness.engine.transitions import freeform_allowed, transition_tools
 from harness.engine.variables import substitute
 from harness.models.api import (
     EventType,
-    GlobalConditionEvaluationMethod,
     NodeOutput,
     SayLLMNodeConfig,
     WorkerLLMNodeConfig,
@@ -50,6 +51,8 @@ def is_ready(ctx: TurnContext, node_id: str, wait: bool, entered_by: str) -> boo
     (a worker reads silently, so the next speaking node still answers that message).
     """
     thread = ctx.thread
+    if entered_by == "retry":
+        return True  # a bounded self-loop (`self_loop_config`) re-executes at once
     if entered_by in ("self_loop", "resume"):
         return thread.has_unread(node_id)
     if not wait:
@@ -58,14 +61,29 @@ def is_ready(ctx: TurnContext, node_id: str, wait: bool, entered_by: str) -> boo
 
 
 def system_prompt(ctx: TurnContext, node: LLMNode) -> str:
-    """Prefix + prompt + suffix, substituted; empty parts left out."""
-    config = ctx.plan.workflow.workflow_config
+    """Prefix + prompt + suffix, substituted; empty parts left out.
+
+    The node's `ignore_default_prompt_prefix` / `ignore_default_prompt_suffix` leave the workflow's
+    `default_prompt_prefix` / `default_prompt_suffix` out.
+    """
+    config = ctx.plan.workflow.settings
     prompt = node.main_response_config.prompt if node.main_response_config else None
     if not prompt and config.main_response_config is not None:
         prompt = config.main_response_config.prompt
-    parts = [config.default_prompt_prefix, prompt, config.default_prompt_suffix]
-    text = "\n\n".join(p for p in parts if p)
+    prefix = None if node.ignore_default_prompt_prefix else config.default_prompt_prefix
+    suffix = None if node.ignore_default_prompt_suffix else config.default_prompt_suffix
+    text = "\n\n".join(p for p in (prefix, prompt, suffix) if p)
     return substitute(text, ctx.dynamic, ctx.runtime) if text else ""
+
+
+def _recent(history: list[dict[str, Any]], keep: int | None) -> list[dict[str, Any]]:
+    """The last `keep` history messages (`truncated_max_recent_messages`; None or 0: all)."""
+    if not keep or keep <= 0 or len(history) <= keep:
+        return history
+    recent = history[-keep:]
+    while recent and recent[0].get("role") == "tool":
+        recent = recent[1:]  # a tool result without the call that asked for it is refused
+    return recent
 
 
 async def _own_tools(
@@ -74,10 +92,10 @@ async def _own_tools(
     specs: list[dict[str, Any]] = []
     targets: dict[str, ToolTarget] = {}
     for tool in ctx.graph.tools_for(node):
-        if tool.name in targets:
+        if tool.label in targets:
             continue  # a node tool shadows a workflow tool of the same name
         specs.append(configured_tool_spec(ctx, tool))
-        targets[tool.name] = ToolTarget(tool.name, tool=tool)
+        targets[tool.label] = ToolTarget(tool.label, tool=tool)
     if node.use_mcp_tools:
         mcp_specs, mcp = await mcp_targets(ctx, set(targets))
         specs.extend(mcp_specs)
@@ -105,10 +123,11 @@ class _Call:
     def __init__(self, ctx: TurnContext, node: LLMNode) -> None:
         self.ctx = ctx
         self.node = node
+        self.llm = effective_llm(ctx.plan.workflow, node)
         prompt = system_prompt(ctx, node)
         system = [{"role": "system", "content": prompt}] if prompt else []
-        self.messages: list[dict[str, Any]] = [*system, *ctx.thread.history]
-        self.llm = effective_llm(ctx.plan.workflow, node)
+        history = _recent(ctx.thread.history, self.llm.truncated_max_recent_messages)
+        self.messages: list[dict[str, Any]] = [*system, *history]
         self.response_format = _response_format(node)
         self.own_specs: list[dict[str, Any]] = []
         self.own: dict[str, ToolTarget] = {}
@@ -120,7 +139,7 @@ class _Call:
         ctx = self.ctx
         self.own_specs, self.own = await _own_tools(ctx, self.node)
         allowed = freeform_allowed(ctx)
-        if allowed and ctx.plan.method == GlobalConditionEvaluationMethod.TOOL_CALL:
+        if allowed:  # only the candidates judged by `tool_call` become tools
             self.move_specs, self.moves = transition_tools(ctx, self.node, set(self.own))
         return allowed
 
@@ -138,7 +157,7 @@ class _Call:
         return await self.ctx.services.llm.complete(
             request,
             provider=self.llm.provider,
-            context={"node_logical_id": self.node.logical_id, "purpose": purpose},
+            context={"node_logical_id": self.node.node_id, "purpose": purpose},
         )
 
 
@@ -148,12 +167,12 @@ async def run_llm_node(ctx: TurnContext, visit: NodeVisit) -> NodeResult:
     assert isinstance(node, LLMNode)
     scope = visit.scope
     output = NodeOutput.model_construct(
-        type=node.type, node_logical_id=node.logical_id, node_run_id=scope.run_id
+        type=node.type, node_logical_id=node.node_id, node_run_id=scope.run_id
     )
-    if not is_ready(ctx, node.logical_id, node.wait_for_user_message, visit.entered_by):
+    if not is_ready(ctx, node.node_id, node.wait_for_user_message, visit.entered_by):
         ctx.log.busy_wait(scope)
         return NodeResult(output, parked=True)
-    ctx.thread.consumed[node.logical_id] = ctx.thread.user_message_count
+    ctx.thread.consumed[node.node_id] = ctx.thread.user_message_count
     call = _Call(ctx, node)
     judged = await call.offer()
     result = NodeResult(output, judged_freeform=judged)
@@ -196,7 +215,10 @@ def _emit_llm_event(
     usage: dict[str, Any],
     **extra: Any,
 ) -> None:
-    calls = [{"name": c.name, "arguments": c.parsed_arguments()} for c in response.tool_calls]
+    # The AI message's tool_calls (events.py): {name, args, id}, as the platform records them.
+    calls = [
+        {"name": c.name, "args": c.parsed_arguments(), "id": c.id} for c in response.tool_calls
+    ]
     if calls:
         extra["tool_calls"] = calls
     ctx.log.emit(

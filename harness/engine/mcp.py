@@ -78,16 +78,16 @@ class MCPClientPool:
             MCPServerError: the server is unreachable, refuses the headers, or answers with an
                 error; the message names the server, the URL and the HTTP status if any.
         """
-        key = (server.server_url, tuple(sorted(server.api_headers.items())))
+        key = (server.server_url, tuple(sorted((server.api_headers or {}).items())))
         if not refresh and key in self._listings:
             return list(self._listings[key])
         http_errors: list[str] = []
         try:
             async with self._session(server, http_errors) as client:
-                specs = await _all_tools(client, server.name)
+                specs = await _all_tools(client, server.label)
         except Exception as exc:
             raise MCPServerError(
-                f"could not list the tools of MCP server {server.name!r} at {server.server_url}: "
+                f"could not list the tools of MCP server {server.label!r} at {server.server_url}: "
                 f"{_describe(exc, http_errors)}",
                 hint="check the server URL and api_headers in workflow_config.mcp_servers, "
                 "and that the server is running",
@@ -106,13 +106,13 @@ class MCPClientPool:
                 result = await client.call_tool(name, arguments)
         except Exception as exc:
             return ToolOutcome.failure(
-                f"MCP tool {name!r} on server {server.name!r} ({server.server_url}) failed: "
+                f"MCP tool {name!r} on server {server.label!r} ({server.server_url}) failed: "
                 f"{_describe(exc, http_errors)}",
                 started=started,
             )
         if result.is_error:
             return ToolOutcome.failure(
-                f"MCP tool {name!r} on server {server.name!r} returned an error: {_text_of(result) or 'no details'}",
+                f"MCP tool {name!r} on server {server.label!r} returned an error: {_text_of(result) or 'no details'}",
                 started=started,
             )
         return ToolOutcome.ok(_value_of(result), started=started)
@@ -134,7 +134,7 @@ class MCPClientPool:
         async with (
             asyncio.timeout(self.timeout_seconds),
             httpx2.AsyncClient(
-                headers=dict(server.api_headers),
+                headers=dict(server.api_headers or {}),
                 timeout=httpx2.Timeout(self.timeout_seconds),
                 verify=self._ssl,
                 event_hooks={"response": [note_errors]},

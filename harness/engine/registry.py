@@ -32,5 +32,5 @@ def workflow_id_of(workflow: WorkflowConfigFullyHydrated) -> str:
     `evaluation_config.evaluator_workflow_id` written once keeps pointing at the same evaluator on
     the engine backend, in `harness serve --workflows` and in every run's `workflow_id`.
     """
-    basis = workflow.workflow_config.logical_id or workflow.workflow_config.name or "workflow"
+    basis = workflow.settings.logical_id or workflow.settings.name or "workflow"
     return hashlib.sha256(basis.encode()).hexdigest()[:24]

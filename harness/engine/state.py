@@ -50,6 +50,23 @@ class ThreadState(BaseModel):
     )
     self_loop_node: str | None = Field(default=None, description="Node of the self-loop streak.")
     self_loop_count: int = Field(default=0, description="Consecutive self-loops of that node.")
+    after_reverse: bool = Field(
+        default=False,
+        description="A reverse edge was taken: the next LLM invocation gets no transition tools.",
+    )
+    waiting_transitions: int = Field(
+        default=0, description="Edges taken by evaluate-while-waiting since the last user message."
+    )
+    guardrail_entries: int = Field(
+        default=0, description="Entries into guardrail nodes from non-guardrail nodes."
+    )
+    runtime_variables: dict[str, Any] | None = Field(
+        default=None,
+        description="A companion thread's own runtime variables (None: the main thread's are the run's).",
+    )
+    parent_thread_id: str | None = Field(
+        default=None, description="The thread a companion thread was forked from."
+    )
 
     def deliver(self, texts: list[str]) -> None:
         """Append user messages to the history; they are unread for every node."""
@@ -59,6 +76,7 @@ class ThreadState(BaseModel):
         self.user_message_count += len(texts)
         self.unanswered = True
         self.conditional_hops = 0
+        self.waiting_transitions = 0
 
     def has_unread(self, node_id: str) -> bool:
         """True when a user message arrived after `node_id` last read the conversation."""
@@ -89,6 +107,12 @@ class RunState(BaseModel):
     )
     node_run_counters: dict[str, int] = Field(
         default_factory=dict, description="Node id -> executions so far (origin_node_run_id)."
+    )
+    edge_run_counters: dict[str, int] = Field(
+        default_factory=dict, description="Edge key -> times taken so far (edge_run_id)."
+    )
+    nodes_history: dict[str, list[str]] = Field(
+        default_factory=dict, description="Thread id -> nodes entered, in order, over the run."
     )
     status_before_pause: RunStatus | None = None
     iterations: int = Field(default=0, description="Turns that executed nodes.")

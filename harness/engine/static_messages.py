@@ -18,6 +18,7 @@ def pick_static_message(ctx: TurnContext, key: str, config: StaticMessagesConfig
     messages = config.static_messages
     if not messages:
         return None
+    # A null selection mode is the platform's default, random.
     if config.static_messages_selection_mode == SelectionMode.SEQUENCE:
         said = ctx.state.say_static_counters.get(key, 0)
         ctx.state.say_static_counters[key] = said + 1

@@ -1,13 +1,18 @@
 """Run the tools of a workflow: inline Python, external APIs, inbuilt functions, knowledge bases.
 
 `ToolRunner.run` never raises for a tool's own failure: every failure (exception, timeout,
-non-2xx answer, unknown inbuilt function) becomes `ToolOutcome(success=False, error=...)`, which
-the engine shows to the LLM and writes to the `_success`/`_error` runtime variables. Only
-infrastructure problems propagate, such as a recording miss in replay (`CassetteMissError`),
-because a missing cassette entry must fail the scenario loudly instead of steering the LLM.
+non-2xx answer, unknown inbuilt function, a tool the engine cannot run) becomes
+`ToolOutcome(success=False, error=...)`, which the engine shows to the LLM and writes to the
+`_success`/`_error` runtime variables. Only infrastructure problems propagate, such as a recording
+miss in replay (`CassetteMissError`), because a missing cassette entry must fail the scenario
+loudly instead of steering the LLM.
 
-HTTP goes through the injected `httpx.AsyncClient`, so the recording transport records and
-replays tool calls like LLM calls.
+Before a tool runs, its `variable_arguments` are bound (`tool_variables`). An `external_api` call
+follows the platform: `{name}` placeholders in `api_endpoint`, `api_headers` and `api_body` take
+the call's arguments (an `api_body` value that is one whole `{name}` takes the argument's value
+with its type), `{{dynamic}}`/`[[runtime]]` placeholders take variables, and an argument no
+placeholder names is not sent. HTTP goes through the injected `httpx.AsyncClient`, so the
+recording transport records and replays tool calls like LLM calls.
 """
 
 from __future__ import annotations
@@ -17,19 +22,29 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from harness.engine.http_requests import (
+    DEFAULT_HTTP_TIMEOUT_SECONDS,
+    HttpCall,
+    response_outcome,
+    run_http_request,
+)
+from harness.engine.offline_tools import (
+    INBUILT_FUNCTIONS,
+    InbuiltFunction,
+    search_documents,
+    search_knowledge_bases,
+)
 from harness.engine.sandbox import Sandbox, ToolOutcome
-from harness.engine.variables import PLACEHOLDER_PATTERN, Clock, substitute, substitute_value
+from harness.engine.tool_variables import bind_variable_arguments, lookup_path
+from harness.engine.variables import ABSENT, Clock, substitute
 from harness.errors import CassetteMissError
 from harness.models.api import (
     ExternalApiTool,
-    HttpRequestNodeConfig,
     InbuiltFunctionTool,
     InlinePythonTool,
     KnowledgeBaseTool,
@@ -44,54 +59,13 @@ __all__ = [
     "ToolMock",
     "ToolOutcome",
     "ToolRunner",
+    "render_api_template",
     "run_http_request",
     "search_documents",
 ]
 
-DEFAULT_HTTP_TIMEOUT_SECONDS = 30.0
-_BODY_EXCERPT_CHARS = 300
-_WORD = re.compile(r"\w+")
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "the",
-        "to",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "with",
-        "you",
-        "your",
-    ]
-)
-
-InbuiltFunction = Callable[[dict[str, Any], Clock | None], Any]
-"""An inbuilt function: (arguments, clock) -> JSON-serialisable result; raise to fail."""
+# `{name}`, `{name.path}` or `{name[0]}`, not part of a `{{dynamic}}` placeholder.
+_ARGUMENT = re.compile(r"(?<!\{)\{([A-Za-z_]\w*(?:\.\w+|\[\d+\])*)\}(?!\})")
 
 
 class ToolMock(BaseModel):
@@ -112,69 +86,6 @@ class ToolMock(BaseModel):
 
 MockLookup = Callable[[str, dict[str, Any]], ToolMock | None]
 """Finds the mock for one call from the tool's name and arguments, or None to run the tool."""
-
-
-# ------------------------------------------------------------------ inbuilt functions
-
-
-def _end_call(arguments: dict[str, Any], _clock: Clock | None) -> Any:
-    return {"call_ended": True, "reason": arguments.get("reason")}
-
-
-def _current_time(arguments: dict[str, Any], clock: Clock | None) -> Any:
-    now = clock.now() if clock is not None else datetime.now(UTC)
-    zone = arguments.get("timezone")
-    if zone:
-        try:
-            now = now.astimezone(ZoneInfo(str(zone)))
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown timezone {zone!r}; use an IANA name such as 'Europe/Paris'"
-            ) from exc
-    return {
-        "iso_datetime": now.isoformat(),
-        "date": now.date().isoformat(),
-        "time": now.strftime("%H:%M"),
-        "day_of_week": _DAY_NAMES[now.weekday()],  # not %A: that follows the process locale
-    }
-
-
-INBUILT_FUNCTIONS: Mapping[str, InbuiltFunction] = {
-    "end_call": _end_call,
-    "current_time": _current_time,
-}
-"""The inbuilt functions the built-in engine runs; others fail with a hint to mock them."""
-
-
-def search_documents(documents: list[str], query: str, top_k: int = 3) -> list[dict[str, Any]]:
-    """Naive keyword retrieval: rank documents by distinct query words found, then by frequency.
-
-    Args:
-        documents: the knowledge base's texts.
-        query: the question; words are lower-cased and common stop words dropped.
-        top_k: how many matching documents to return.
-
-    Returns:
-        Up to `top_k` `{"document", "score"}` dicts, best first; documents with no query word are
-        left out. Ties keep the documents' order.
-    """
-    terms = {w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS} or set(
-        _WORD.findall(query.lower())
-    )
-    scored = []
-    for index, document in enumerate(documents):
-        words = _WORD.findall(document.lower())
-        distinct = sum(1 for term in terms if term in words)
-        if distinct:
-            frequency = sum(words.count(term) for term in terms)
-            scored.append((-distinct, -frequency, index, document))
-    scored.sort()
-    return [
-        {"document": doc, "score": -distinct} for distinct, _, _, doc in scored[: max(top_k, 0)]
-    ]
-
-
-# ------------------------------------------------------------------ the runner
 
 
 class ToolRunner:
@@ -200,7 +111,7 @@ class ToolRunner:
             mock_lookup: finds the mock for a call by tool name and arguments (e.g. a scenario's
                 mocks with `when` conditions); consulted before `mocks`.
             clock: time source of inbuilt functions such as `current_time`.
-            inbuilt: inbuilt functions by name; default `INBUILT_FUNCTIONS`.
+            inbuilt: inbuilt functions by `tool_id`; default `INBUILT_FUNCTIONS`.
             default_timeout_seconds: when a tool sets no `timeout_seconds` (default: the
                 sandbox's 10 s for inline Python, 30 s for HTTP).
         """
@@ -229,16 +140,17 @@ class ToolRunner:
         dynamic: Mapping[str, Any],
         runtime: Mapping[str, Any],
         context: Mapping[str, str] | None = None,
+        knowledge_bases: Mapping[str, list[str]] | None = None,
     ) -> ToolOutcome:
         """Run `tool` with the LLM's (or the tool node's) `arguments`.
 
         Args:
-            tool: the tool's config; `{{dynamic}}`/`[[runtime]]` placeholders in its code, URL,
-                headers and body are substituted first.
-            arguments: keyword arguments of the call.
+            tool: the tool's config.
+            arguments: keyword arguments of the call; `variable_arguments` are bound on top.
             dynamic: the run's dynamic variables.
             runtime: the run's runtime variables.
             context: labels for recorded HTTP requests, e.g. `{"node_logical_id": ...}`.
+            knowledge_bases: stand-in documents by knowledge base id (`offline_tools`).
 
         Returns:
             The outcome; `success=False` with a message naming the tool on any tool failure.
@@ -247,21 +159,25 @@ class ToolRunner:
             CassetteMissError: an HTTP tool's request has no recording in replay mode.
         """
         started = time.perf_counter()
-        mock = self.mock_lookup(tool.name, arguments) if self.mock_lookup else None
-        mock = mock or self.mocks.get(tool.name)
+        label = tool.label
+        mock = self.mock_lookup(label, arguments) if self.mock_lookup else None
+        mock = mock or self.mocks.get(label)
         try:
             if mock is not None:
                 # A mock's error text is the scenario author's, so it is passed on verbatim.
                 return await _run_mock(mock)
-            outcome = await self._dispatch(tool, arguments, dynamic, runtime, dict(context or {}))
+            bound = bind_variable_arguments(tool, arguments, dynamic, runtime)
+            outcome = await self._dispatch(
+                tool, bound, dynamic, runtime, dict(context or {}), knowledge_bases or {}
+            )
         except CassetteMissError:
             raise
         except Exception as exc:  # a tool's bug must never crash the engine
-            outcome = ToolOutcome.failure(f"{type(exc).__name__}: {exc}")
+            outcome = ToolOutcome.failure(_exception_text(exc))
         duration = round((time.perf_counter() - started) * 1000, 3)
         if outcome.success:
             return outcome.model_copy(update={"duration_ms": duration})
-        error = f"tool {tool.name!r} ({tool.type}) failed: {outcome.error}"
+        error = f"tool {label!r} ({tool.type}) failed: {outcome.error}"
         return outcome.model_copy(update={"duration_ms": duration, "error": error})
 
     async def _dispatch(
@@ -271,20 +187,44 @@ class ToolRunner:
         dynamic: Mapping[str, Any],
         runtime: Mapping[str, Any],
         context: dict[str, str],
+        knowledge_bases: Mapping[str, list[str]],
     ) -> ToolOutcome:
         if isinstance(tool, InlinePythonTool):
-            code = substitute(tool.code, dynamic, runtime)
-            timeout = tool.timeout_seconds or self.default_timeout_seconds
-            return await self.sandbox.run_python(
-                code, arguments, timeout_seconds=timeout, function_name=tool.name
-            )
+            return await self._run_python(tool, arguments, dynamic, runtime)
         if isinstance(tool, ExternalApiTool):
             return await self._call_api(tool, arguments, dynamic, runtime, context)
         if isinstance(tool, InbuiltFunctionTool):
             return self._call_inbuilt(tool, arguments)
         if isinstance(tool, KnowledgeBaseTool):
-            return _search_knowledge_base(tool, arguments)
-        return ToolOutcome.failure(f"tool type {getattr(tool, 'type', '?')!r} is not supported")
+            ids = tool.target_knowledge_base_ids
+            return ToolOutcome.ok(
+                search_knowledge_bases(tool.label, ids, arguments, knowledge_bases)
+            )
+        return ToolOutcome.failure(
+            f"the built-in engine cannot run tools of type {tool.type!r}: mock the tool in the "
+            f"scenario (mocks: tools: {tool.label}: ...) or run the scenario on the API backend"
+        )
+
+    async def _run_python(
+        self,
+        tool: InlinePythonTool,
+        arguments: dict[str, Any],
+        dynamic: Mapping[str, Any],
+        runtime: Mapping[str, Any],
+    ) -> ToolOutcome:
+        if not tool.code:
+            saved = f" (it refers to the saved tool {tool.tool_id!r})" if tool.tool_id else ""
+            return ToolOutcome.failure(
+                f"the tool has no code{saved}: pull the workflow fully hydrated "
+                "(harness pull) or write the function in `code`"
+            )
+        code = tool.code
+        if tool.allow_code_variable_substitution:
+            code = substitute(code, dynamic, runtime)
+        timeout = tool.timeout_seconds or self.default_timeout_seconds
+        return await self.sandbox.run_python(
+            code, arguments, timeout_seconds=timeout, function_name=tool.name
+        )
 
     async def _call_api(
         self,
@@ -294,39 +234,114 @@ class ToolRunner:
         runtime: Mapping[str, Any],
         context: dict[str, str],
     ) -> ToolOutcome:
-        # The call's arguments resolve `{{name}}` too, shadowing dynamic variables of that name.
-        scope = {**dynamic, **arguments}
-        referenced = _placeholders(tool.url, tool.headers, tool.body)
-        unreferenced = {k: v for k, v in arguments.items() if k not in referenced}
-        request = _HttpCall(
-            method=tool.method,
-            url=substitute(tool.url, scope, runtime),
-            headers={k: substitute(v, scope, runtime) for k, v in tool.headers.items()},
-            body=substitute_value(tool.body, scope, runtime),
-            timeout=tool.timeout_seconds
-            or self.default_timeout_seconds
-            or DEFAULT_HTTP_TIMEOUT_SECONDS,
-            extensions={"harness": {**context, "purpose": f"tool {tool.name}"}},
+        if not tool.api_endpoint:
+            return ToolOutcome.failure("the tool has no api_endpoint: set api_endpoint")
+        headers = {
+            k: render_api_template(v, arguments, dynamic, runtime)
+            for k, v in tool.api_headers.items()
+        }
+        _check_integration_auth(tool, headers)
+        call = HttpCall(
+            method=tool.api_method or "GET",
+            url=render_api_template(tool.api_endpoint, arguments, dynamic, runtime),
+            headers=headers,
+            json_body=_render_body(_body_object(tool.api_body), arguments, dynamic, runtime),
+            timeout=float(
+                tool.timeout_seconds or self.default_timeout_seconds or DEFAULT_HTTP_TIMEOUT_SECONDS
+            ),
+            extensions={"harness": {**context, "purpose": f"tool {tool.label}"}},
         )
-        # Arguments no placeholder uses travel as they would on the platform: the JSON body of a
-        # body-less POST/PUT/PATCH, or query parameters of a GET/DELETE.
-        if unreferenced and request.body is None:
-            if tool.method in ("GET", "DELETE"):
-                request.params = {k: _query_value(v) for k, v in unreferenced.items()}
-            else:
-                request.body = unreferenced
-        return await request.send(self.http)
+        sent = await call.send(self.http)
+        return sent if isinstance(sent, ToolOutcome) else response_outcome(sent, call.where)
 
     def _call_inbuilt(self, tool: InbuiltFunctionTool, arguments: dict[str, Any]) -> ToolOutcome:
-        name = tool.function_name or tool.name
-        function = self.inbuilt.get(name)
+        keys = [k for k in (tool.tool_id, tool.configurable_key, tool.name) if k]
+        function = next((self.inbuilt[k] for k in keys if k in self.inbuilt), None)
         if function is None:
             supported = ", ".join(sorted(self.inbuilt)) or "none"
             return ToolOutcome.failure(
-                f"inbuilt function {name!r} is not supported by the built-in engine (supported: "
-                f"{supported}); mock it in the scenario under `mocks: tools: {tool.name}:`"
+                f"inbuilt function {keys[0] if keys else None!r} is not one the built-in engine "
+                f"runs offline (it runs: {supported}); mock it in the scenario under "
+                f"`mocks: tools: {tool.label}:`, or run the scenario on the API backend"
             )
         return ToolOutcome.ok(function(arguments, self.clock))
+
+
+def render_api_template(
+    template: str,
+    arguments: Mapping[str, Any],
+    dynamic: Mapping[str, Any],
+    runtime: Mapping[str, Any],
+) -> str:
+    """`{name}` from `arguments`, `{{dynamic}}`/`[[runtime]]` from variables, in one pass.
+
+    One pass: an argument's text is never read for placeholders (an LLM-chosen value cannot
+    pull a variable into the request).
+
+    Raises:
+        ValueError: a `{name}` the call has no argument for (the platform's request fails too).
+    """
+    pieces: list[str] = []
+    last = 0
+    for match in _ARGUMENT.finditer(template):
+        pieces.append(substitute(template[last : match.start()], dynamic, runtime))
+        pieces.append(_argument_text(match.group(1), arguments))
+        last = match.end()
+    pieces.append(substitute(template[last:], dynamic, runtime))
+    return "".join(pieces)
+
+
+def _argument_value(path: str, arguments: Mapping[str, Any]) -> Any:
+    value = lookup_path(path, arguments)
+    if value is ABSENT:
+        raise ValueError(
+            f"the request template uses {{{path}}} but the call has no argument "
+            f"{path.split('.')[0].split('[')[0]!r} (arguments: {sorted(arguments) or 'none'})"
+        )
+    return value
+
+
+def _argument_text(path: str, arguments: Mapping[str, Any]) -> str:
+    value = _argument_value(path, arguments)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _body_object(body: dict[str, Any] | str | None) -> Any:
+    # The platform stores JSON text as the object it encodes; blank text is no body.
+    if isinstance(body, str):
+        return json.loads(body) if body.strip() else None
+    return body
+
+
+def _render_body(
+    value: Any, arguments: Mapping[str, Any], dynamic: Mapping[str, Any], runtime: Mapping[str, Any]
+) -> Any:
+    if isinstance(value, str):
+        whole = _ARGUMENT.fullmatch(value)
+        if whole is not None:
+            return _argument_value(whole.group(1), arguments)
+        return render_api_template(value, arguments, dynamic, runtime)
+    if isinstance(value, Mapping):
+        return {str(k): _render_body(v, arguments, dynamic, runtime) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_body(v, arguments, dynamic, runtime) for v in value]
+    return value
+
+
+def _check_integration_auth(tool: ExternalApiTool, headers: Mapping[str, str]) -> None:
+    auth = tool.integration_auth
+    has_authorization = any(k.lower() == "authorization" for k in headers)
+    if auth is not None and auth.integration_id and not has_authorization:
+        raise ValueError(
+            f"integration_auth {auth.integration_id!r} needs the platform's OAuth token, which "
+            "the built-in engine cannot fetch: set api_headers.Authorization (e.g. "
+            "'Bearer {{token}}' with the token in the run's variables) or mock the tool"
+        )
+
+
+def _exception_text(exc: Exception) -> str:
+    # Our own refusals (ValueError) read as sentences; other exceptions keep their type.
+    return str(exc) if type(exc) is ValueError else f"{type(exc).__name__}: {exc}"
 
 
 async def _run_mock(mock: ToolMock) -> ToolOutcome:
@@ -338,130 +353,3 @@ async def _run_mock(mock: ToolMock) -> ToolOutcome:
     if mock.error is not None:
         return ToolOutcome(success=False, error=mock.error, duration_ms=duration_ms)
     return ToolOutcome(success=True, result=mock.returns, duration_ms=duration_ms)
-
-
-def _search_knowledge_base(tool: KnowledgeBaseTool, arguments: dict[str, Any]) -> ToolOutcome:
-    query = arguments.get("query")
-    if not isinstance(query, str) or not query.strip():
-        texts = [v for v in arguments.values() if isinstance(v, str) and v.strip()]
-        if not texts:
-            return ToolOutcome.failure("a knowledge base search needs a `query` string argument")
-        query = " ".join(texts)
-    top_k = arguments.get("top_k", 3)
-    top_k = top_k if isinstance(top_k, int) and not isinstance(top_k, bool) else 3
-    return ToolOutcome.ok(
-        {"query": query, "results": search_documents(tool.documents, query, top_k)}
-    )
-
-
-def _placeholders(*values: Any) -> set[str]:
-    """Top-level names referenced by `{{name}}`/`[[name.path]]` placeholders anywhere in `values`."""
-    text = json.dumps(values, default=str)
-    return {(a or b).split(".")[0] for a, b in PLACEHOLDER_PATTERN.findall(text)}
-
-
-def _query_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-# ------------------------------------------------------------------ HTTP
-
-
-class _HttpCall:
-    """One substituted HTTP request and how its answer becomes a `ToolOutcome`."""
-
-    def __init__(
-        self,
-        *,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        body: Any,
-        timeout: float,
-        extensions: dict[str, Any],
-    ) -> None:
-        self.method, self.url, self.headers, self.body = method, url, headers, body
-        self.timeout, self.extensions = timeout, extensions
-        self.params: dict[str, str] | None = None
-
-    async def send(self, http: httpx.AsyncClient) -> ToolOutcome:
-        where = f"{self.method} {self.url}"
-        content = self.body if isinstance(self.body, str | bytes) else None
-        payload = None if content is not None or self.body is None else self.body
-        try:
-            response = await http.request(
-                self.method,
-                self.url,
-                headers=self.headers,
-                params=self.params,
-                content=content,
-                json=payload,
-                timeout=self.timeout,
-                extensions=self.extensions,
-            )
-        except httpx.TimeoutException:
-            return ToolOutcome.failure(f"timed out after {self.timeout:g} s waiting for {where}")
-        except (
-            httpx.HTTPError,
-            ValueError,
-        ) as exc:  # ValueError: an invalid URL after substitution
-            return ToolOutcome.failure(f"request {where} failed: {type(exc).__name__}: {exc}")
-        return _response_outcome(response, where)
-
-
-def _response_outcome(response: httpx.Response, where: str) -> ToolOutcome:
-    if not response.is_success:
-        excerpt = response.text[:_BODY_EXCERPT_CHARS]
-        return ToolOutcome.failure(f"HTTP {response.status_code} from {where}: {excerpt}")
-    return ToolOutcome.ok(_decode(response))
-
-
-def _decode(response: httpx.Response) -> Any:
-    """JSON when the answer is JSON, else its text (an empty body is None)."""
-    if not response.content:
-        return None
-    if "json" in response.headers.get("content-type", ""):
-        try:
-            return response.json()
-        except ValueError:
-            pass
-    return response.text
-
-
-async def run_http_request(
-    http: httpx.AsyncClient,
-    node: HttpRequestNodeConfig,
-    dynamic: Mapping[str, Any],
-    runtime: Mapping[str, Any],
-    *,
-    context: Mapping[str, str] | None = None,
-) -> ToolOutcome:
-    """Send an `http_request` node's request (placeholders substituted) through the engine's client.
-
-    Args:
-        http: the engine's client (recorded and replayed).
-        node: the node's config: method, URL, headers, body, timeout.
-        dynamic: the run's dynamic variables.
-        runtime: the run's runtime variables.
-        context: labels for the recorded request; the node's logical id is added.
-
-    Returns:
-        The decoded answer (JSON or text) or a failure naming the status and a body excerpt.
-
-    Raises:
-        CassetteMissError: the request has no recording in replay mode.
-    """
-    started = time.perf_counter()
-    labels = {**(context or {}), "node_logical_id": node.logical_id, "purpose": "http_request"}
-    call = _HttpCall(
-        method=node.method,
-        url=substitute(node.url, dynamic, runtime),
-        headers={k: substitute(v, dynamic, runtime) for k, v in node.headers.items()},
-        body=substitute_value(node.body, dynamic, runtime),
-        timeout=node.timeout_seconds or DEFAULT_HTTP_TIMEOUT_SECONDS,
-        extensions={"harness": labels},
-    )
-    outcome = await call.send(http)
-    return outcome.model_copy(
-        update={"duration_ms": round((time.perf_counter() - started) * 1000, 3)}
-    )

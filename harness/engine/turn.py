@@ -1,25 +1,34 @@
 """The node loop of one turn on one thread: run a node, decide its transition, follow it.
 
 Event order of a node run: `start_node_run`, what the node says or does, `end_node_run`,
-`workflow_show_state`, then the edge event, the edge's static message and
+`workflow_show_state`, then the edge event, the edge's message and
 `workflow_navigation_message` (a self-loop emits only `self_loop_edge`). A `say_llm` response is
 held until the transition is known: when a global node wins it is discarded
 (`discarded_main_llm`) instead of said. A node that waits for the user parks the thread
-(`busy_wait_for_user_message`); its node run continues in a later turn.
+(`busy_wait_for_user_message`); its node run continues in a later turn. A node with an enabled
+`self_loop_config` runs through `self_loops.py`; a parked node resumed without a new user message
+first tries its evaluate-while-waiting edges (`waiting.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from datetime import datetime
+from functools import partial
 from typing import Any
 
+from harness.engine.companions import fork_companion_threads, run_companion_nodes
 from harness.engine.context import EntryKind, NodeHandler, NodeResult, NodeVisit, TurnContext
+from harness.engine.edge_messages import say_edge_message
 from harness.engine.events import NodeScope
-from harness.engine.static_messages import pick_static_message
+from harness.engine.self_loops import run_bounded_loop
+from harness.engine.steps import NodeStep, close_node_run
 from harness.engine.transitions import Transition, decide
-from harness.models.api import EventType, NodeConfig
+from harness.engine.waiting import waiting_step
+from harness.models.api import EventType, LLMNodeConfig, NodeConfig, NodeOutput
 
-__all__ = ["run_thread"]
+__all__ = ["follow", "run_node", "run_thread"]
 
 _EDGE_EVENTS: Mapping[str, str] = {
     "direct": EventType.DIRECT_EDGE,
@@ -51,74 +60,114 @@ async def run_thread(
         node = ctx.graph.nodes[node_id]
         ctx.count_node_run(node)
         thread.node_logical_id = node_id
-        if node.disabled:
-            # Skipped silently: no node events, but its edges still lead on.
-            scope = NodeScope(node, "")
-            transition = await decide(ctx, NodeVisit(node, scope, entered_by), None)
-        else:
-            if entered_by == "resume" and run_id is not None:
-                scope = NodeScope(node, run_id)
-            else:
-                scope = NodeScope(node, ctx.state.next_node_run_id(node_id))
-                ctx.log.start_node_run(scope)
-            run_id = None
-            visit = NodeVisit(node, scope, entered_by)
-            result = await handlers[node.type](ctx, visit)
-            if result.parked:
-                thread.parked = True
-                thread.node_run_id = scope.run_id
-                return False
-            transition = None if result.failed else await decide(ctx, visit, result)
-            _close_node_run(ctx, scope, result, transition)
-            if result.failed:
-                entered_by = "self_loop"  # stay on the node and wait for the user to repeat
-                continue
-        if transition is None:
-            ctx.log.emit(EventType.END_THREAD, scope)
+        step = await run_node(ctx, handlers, node, entered_by, run_id)
+        run_id = None
+        if step is None:
+            return False
+        if step.failed:
+            entered_by = "self_loop"  # stay on the node and wait for the user to repeat
+            continue
+        if step.transition is None:
+            ctx.log.emit(EventType.END_THREAD, step.scope)
             thread.ended = True
             return True
-        _follow(ctx, node, scope, transition)
-        node_id, entered_by = transition.destination, _ENTRY[transition.kind]
+        await follow(ctx, node, step.scope, step.transition)
+        node_id, entered_by = step.transition.destination, _ENTRY[step.transition.kind]
 
 
-def _close_node_run(
-    ctx: TurnContext, scope: NodeScope, result: NodeResult, transition: Transition | None
-) -> None:
-    if result.pending_response is not None:
-        if transition is not None and transition.kind == "global":
-            ctx.log.emit(
-                EventType.DISCARDED_MAIN_LLM,
-                scope,
-                message=result.pending_response,
-                llm_usage_info=result.pending_usage,
-                reason=transition.reason,
-            )
-        else:
-            ctx.say(
-                scope, result.pending_response, answers=True, llm_usage_info=result.pending_usage
-            )
-    output = result.output
-    ctx.log.end_node_run(scope, output.model_dump(exclude_none=True))
-    ctx.outputs.append(output)
-    ctx.log.show_state(scope, ctx.runtime)
+async def run_node(
+    ctx: TurnContext,
+    handlers: Mapping[str, NodeHandler],
+    node: NodeConfig,
+    entered_by: EntryKind,
+    run_id: str | None = None,
+) -> NodeStep | None:
+    """Run one node (a bounded self-loop: until it exits) and decide its transition.
+
+    Returns None when the node parked the thread to wait for the user.
+    """
+    if node.disabled:
+        # Skipped silently: no node events, but its edges still lead on.
+        scope = NodeScope(node, "")
+        return NodeStep(scope, await decide(ctx, NodeVisit(node, scope, entered_by), None), None)
+    if entered_by == "resume" and run_id is not None:
+        waited = await waiting_step(ctx, node, run_id)
+        if waited is not None:
+            return waited
+    attempt = partial(_attempt, ctx, handlers, node)
+    policy = node.bounded_self_loop
+    if policy is None:
+        return await attempt(entered_by, run_id, 1, None)
+    return await run_bounded_loop(ctx, node, policy, attempt, entered_by, run_id)
 
 
-def _follow(ctx: TurnContext, node: NodeConfig, scope: NodeScope, transition: Transition) -> None:
-    thread = ctx.thread
-    kind = transition.kind
-    if kind == "self_loop":
-        streak = thread.self_loop_count if thread.self_loop_node == node.logical_id else 0
-        thread.self_loop_node, thread.self_loop_count = node.logical_id, streak + 1
+async def _attempt(
+    ctx: TurnContext,
+    handlers: Mapping[str, NodeHandler],
+    node: NodeConfig,
+    entered_by: EntryKind,
+    run_id: str | None,
+    number: int,
+    deadline: datetime | None,
+) -> NodeStep | None:
+    """One execution of `node`; past `deadline` (a self-loop's expiry) it expires."""
+    if entered_by == "resume" and run_id is not None:
+        scope = NodeScope(node, run_id)
     else:
-        thread.self_loop_node, thread.self_loop_count = None, 0
-    if kind == "global":
-        thread.push_return(node.logical_id)
-    elif kind == "reverse" and thread.return_stack:
-        thread.return_stack.pop()
-    if kind in ("global", "conditional", "reverse"):
-        thread.conditional_hops += 1
+        scope = NodeScope(node, ctx.state.next_node_run_id(node.node_id))
+        ctx.log.start_node_run(scope)
+    visit = NodeVisit(node, scope, entered_by)
+    clock = ctx.services.clock
+    budget = None if deadline is None else max((deadline - clock.now()).total_seconds(), 0.0)
+    timeout = asyncio.timeout(budget)
+    try:
+        async with timeout:
+            result = await handlers[node.type](ctx, visit)
+    except TimeoutError:
+        if not timeout.expired():
+            raise
+        return _expired(ctx, scope, number)
+    # Under virtual time an execution cannot be cut short: one that ended past the deadline
+    # expired all the same.
+    if deadline is not None and clock.now() > deadline:
+        return _expired(ctx, scope, number)
+    if result.parked:
+        ctx.thread.parked = True
+        ctx.thread.node_run_id = scope.run_id
+        return None
+    if isinstance(node, LLMNodeConfig):
+        ctx.thread.after_reverse = False  # this was the LLM invocation after a reverse edge
+    if not result.failed:  # companion edges run beside the node, before its edges are decided
+        await run_companion_nodes(ctx, handlers, scope)
+    transition = None if result.failed else await decide(ctx, visit, result)
+    close_node_run(ctx, scope, result, transition)
+    if not result.failed:
+        fork_companion_threads(ctx, scope)  # forks leave before the main thread's own edge
+    return NodeStep(scope, transition, result, failed=result.failed)
+
+
+def _expired(ctx: TurnContext, scope: NodeScope, number: int) -> NodeStep:
+    reason = f"the self-loop's expiry_time elapsed during attempt {number}"
+    ctx.log.emit(EventType.NODE_EXPIRED, scope, attempt_number=number, reason=reason)
+    output = NodeOutput.model_construct(
+        type=scope.node.type,
+        node_logical_id=scope.node_id,
+        node_run_id=scope.run_id,
+        success=False,
+        error_message=reason,
+    )
+    close_node_run(ctx, scope, NodeResult(output), None)
+    return NodeStep(scope, None, None, expired=True)
+
+
+async def follow(
+    ctx: TurnContext, node: NodeConfig, scope: NodeScope, transition: Transition
+) -> None:
+    """Take `transition`: thread bookkeeping, the edge event, its message, the navigation."""
+    _track(ctx, node, transition)
+    kind = transition.kind
     extra: dict[str, Any] = {}
-    if kind in ("global", "conditional", "reverse"):
+    if transition.is_conditional:
         extra["args_filled"] = transition.args_filled or {}
         ctx.runtime.update(transition.args_filled or {})
     if kind == "global":
@@ -131,10 +180,25 @@ def _follow(ctx: TurnContext, node: NodeConfig, scope: NodeScope, transition: Tr
         reason=transition.reason,
         **extra,
     )
-    if transition.static_messages is not None:
-        text = pick_static_message(ctx, transition.static_key, transition.static_messages)
-        if text:
-            ctx.say_static(scope, text, answers=False, edge_logical_id=transition.edge_id)
+    await say_edge_message(ctx, node, scope, transition)
     if kind != "self_loop":
         destination = ctx.graph.nodes.get(transition.destination)
         ctx.log.navigation(scope, transition.destination, destination.name if destination else None)
+
+
+def _track(ctx: TurnContext, node: NodeConfig, transition: Transition) -> None:
+    thread = ctx.thread
+    kind = transition.kind
+    if kind == "self_loop":
+        streak = thread.self_loop_count if thread.self_loop_node == node.node_id else 0
+        thread.self_loop_node, thread.self_loop_count = node.node_id, streak + 1
+    else:
+        thread.self_loop_node, thread.self_loop_count = None, 0
+    if kind == "global":
+        thread.push_return(node.node_id)
+    elif kind == "reverse":
+        if thread.return_stack:
+            thread.return_stack.pop()
+        thread.after_reverse = ctx.plan.options.no_transition_tools_after_reverse
+    if transition.is_conditional:
+        thread.conditional_hops += 1

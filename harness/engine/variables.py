@@ -1,13 +1,16 @@
-"""Variables: `{{dynamic}}` and `[[runtime]]` placeholders, the clock, and the built-in variables.
+"""Variables: `{{dynamic}}` and `[[runtime]]` references, the clock, and the built-in variables.
 
-Substitution rules (docs/engine-expressions.md has the full table):
-- `{{name}}` reads the dynamic variables, `[[name]]` the runtime ones; spaces inside the brackets
-  are allowed (`{{ name }}`). A name is looked up as a whole key first, then as a dotted path into
-  nested objects and lists (`{{patient.name}}`, `[[slots.0]]`).
-- An unresolved placeholder stays verbatim, so a missing variable is visible in the prompt.
+Reference rules (docs/engine-expressions.md has the full table):
+- `{{ ref }}` reads the dynamic variables, `[[ ref ]]` the runtime ones. A reference is Liquid's:
+  a path (`name`, `patient.name`, `items[2].name`, `result["key"]`, `slots.0`) then optional
+  filters (`[[x | upcase ]]`, `{{ list | join: ', ' }}`, `{{ x | default: 'n/a' }}`), python-liquid's
+  standard set. The text before the first pipe is looked up as a whole key first.
+- An unresolved reference stays verbatim, so a missing variable is visible in the prompt; a
+  reference whose chain has a `default` filter is the exception (the filters run on nil).
 - Strings are inserted as they are; every other value is rendered as JSON (`true`, `null`, `3`,
   `{"a": 1}`).
 - One pass only: text that a value brings in is never substituted again.
+- Nothing here raises on a value: a filter that fails on its input leaves the reference unresolved.
 """
 
 from __future__ import annotations
@@ -17,9 +20,25 @@ import random
 import re
 import string
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
+
+from harness.engine._references import (
+    PLACEHOLDER_PATTERN,
+    Argument,
+    ConstantArgument,
+    FilterCall,
+    ParsedPath,
+    ParsedReference,
+    ReferenceSyntaxError,
+    call_filter,
+    is_unset,
+    parse_path,
+    parse_reference,
+    template_reference,
+    unset,
+)
 
 __all__ = [
     "ABSENT",
@@ -28,21 +47,22 @@ __all__ = [
     "Clock",
     "FixedClock",
     "SystemClock",
+    "apply_filters",
     "builtin_variables",
+    "evaluate_reference",
     "lookup",
+    "referenced_names",
     "render_value",
     "substitute",
     "substitute_value",
+    "template_problems",
 ]
-
-PLACEHOLDER_PATTERN: Final = re.compile(
-    r"\{\{\s*(?P<dynamic>[^\s{}\[\]]+)\s*\}\}|\[\[\s*(?P<runtime>[^\s{}\[\]]+)\s*\]\]"
-)
-"""Matches `{{name}}` (group `dynamic`) or `[[name]]` (group `runtime`)."""
 
 _RAND_STR_ALPHABET = string.ascii_lowercase + string.digits
 # Not strftime("%A"): that follows the process locale, and built-ins must be reproducible.
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_INDEX = re.compile(r"-?[0-9]{1,18}")
+_SEQUENCE_PROPERTIES = ("first", "last", "size")
 
 
 class Absent:
@@ -67,31 +87,134 @@ ABSENT: Final = Absent()
 
 
 def lookup(name: str, variables: Mapping[str, Any]) -> Any:
-    """The value of `name`: a whole key first, then a dotted path; `ABSENT` when unresolved.
+    """The value of `name`: a whole key first, then a path; `ABSENT` when unresolved.
 
     Args:
-        name: a variable name such as `slot` or `patient.address.city` or `slots.0`.
+        name: a variable name or path such as `slot`, `patient.address.city`, `slots.0`,
+            `items[2].name` or `result["key"]` (no filters).
         variables: the dynamic or runtime variables.
     """
     if name in variables:
         return variables[name]
-    if "." not in name:
-        return ABSENT
-    current: Any = variables
-    for part in name.split("."):
-        current = _step(current, part)
+    path = parse_path(name)
+    return ABSENT if path is None else _walk(path, variables)
+
+
+def evaluate_reference(reference: ParsedReference, variables: Mapping[str, Any]) -> Any:
+    """The value of a parsed reference (its path, then its filters); `ABSENT` when unresolved."""
+    value = variables.get(reference.key, ABSENT)
+    if value is ABSENT and reference.path is not None:
+        value = _walk(reference.path, variables)
+    return apply_filters(reference.filters, value, variables) if reference.filters else value
+
+
+def apply_filters(filters: Sequence[FilterCall], value: Any, variables: Mapping[str, Any]) -> Any:
+    """`value` through `filters`, left to right; never raises.
+
+    An unset value stays `ABSENT` unless the chain has a `default` filter: then the filters see
+    Liquid's undefined, as do filter arguments naming an unset variable. A filter that fails on
+    its input (`| divided_by: 0`) makes the result `ABSENT`, so the reference stays verbatim in
+    text and compares false in a condition; so does a chain that ends on an undefined value.
+    """
+    if not filters:
+        return value
+    if value is ABSENT:
+        if not any(call.name == "default" for call in filters):
+            return ABSENT
+        value = unset("value")
+    for call in filters:
+        arguments = [_argument(a, variables) for a in call.arguments]
+        keywords = {key: _argument(a, variables) for key, a in call.keywords}
+        try:
+            value = call_filter(call, value, arguments, keywords)
+        except Exception:  # a filter's failure on a value is data, not a crash of the run
+            return ABSENT
+    return ABSENT if is_unset(value) else value
+
+
+def _argument(argument: Argument, variables: Mapping[str, Any]) -> Any:
+    if isinstance(argument, ConstantArgument):
+        return argument.value
+    value = variables.get(argument.path.text, ABSENT)
+    if value is ABSENT:
+        value = _walk(argument.path, variables)
+    return unset(argument.path.text) if value is ABSENT else value
+
+
+def _walk(path: ParsedPath, variables: Mapping[str, Any]) -> Any:
+    segments = path.segments
+    first = segments[0]
+    if isinstance(first, str):
+        current, rest = variables.get(first, ABSENT), 1
+        if current is ABSENT:
+            current, rest = _dotted_key(segments, variables)
+    else:
+        current, rest = _step(variables, _segment_key(first, variables)), 1
+    for segment in segments[rest:]:
         if current is ABSENT:
             return ABSENT
+        # The common step, a name into a plain dict, without the general dispatch.
+        if type(current) is dict and type(segment) is str and segment != "size":
+            current = current.get(segment, ABSENT)
+        else:
+            current = _step(current, _segment_key(segment, variables))
     return current
 
 
-def _step(container: Any, part: str) -> Any:
+def _dotted_key(
+    segments: tuple[str | int | ParsedPath, ...], variables: Mapping[str, Any]
+) -> tuple[Any, int]:
+    """A key that holds dots itself, such as the platform's `<node>.<variable>`, then the rest."""
+    for count in range(2, len(segments) + 1):
+        parts = segments[:count]
+        if not all(isinstance(part, str) for part in parts):
+            break
+        key = ".".join(str(part) for part in parts)
+        if key in variables:
+            return variables[key], count
+    return ABSENT, len(segments)
+
+
+def _segment_key(segment: str | int | ParsedPath, variables: Mapping[str, Any]) -> Any:
+    """A segment as a key or index; a nested path (`items[i]`) is resolved to one first."""
+    if not isinstance(segment, ParsedPath):
+        return segment
+    key = _walk(segment, variables)
+    return (
+        key
+        if isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool))
+        else ABSENT
+    )
+
+
+def _step(container: Any, key: Any) -> Any:
+    """One step down: a mapping's key, a list's index, or Liquid's `size`/`first`/`last`."""
+    if key is ABSENT:
+        return ABSENT
     if isinstance(container, Mapping):
-        return container.get(part, ABSENT)
-    if isinstance(container, list) and part.lstrip("-").isdigit():
-        index = int(part)
-        return container[index] if -len(container) <= index < len(container) else ABSENT
+        found = container.get(str(key), ABSENT)
+        if found is ABSENT and key == "size":
+            return len(container)
+        return found
+    if isinstance(container, list | tuple):
+        if isinstance(key, str):
+            if key in _SEQUENCE_PROPERTIES:
+                return _sequence_property(container, key)
+            if not _INDEX.fullmatch(key):
+                return ABSENT
+            key = int(key)
+        return container[key] if -len(container) <= key < len(container) else ABSENT
+    if isinstance(container, str) and key == "size":
+        return len(container)
     return ABSENT
+
+
+def _sequence_property(container: list[Any] | tuple[Any, ...], name: str) -> Any:
+    if name == "size":
+        return len(container)
+    if not container:
+        return ABSENT
+    return container[0] if name == "first" else container[-1]
 
 
 def render_value(value: Any) -> str:
@@ -102,16 +225,21 @@ def render_value(value: Any) -> str:
 
 
 def _resolve(match: re.Match[str], dynamic: Mapping[str, Any], runtime: Mapping[str, Any]) -> Any:
-    if match.group("dynamic") is not None:
-        return lookup(match.group("dynamic"), dynamic)
-    return lookup(match.group("runtime"), runtime)
+    inner = match.group("dynamic")
+    variables = dynamic
+    if inner is None:
+        inner, variables = match.group("runtime"), runtime
+    reference = template_reference(inner)
+    return ABSENT if reference is None else evaluate_reference(reference, variables)
 
 
 def substitute(text: str, dynamic: Mapping[str, Any], runtime: Mapping[str, Any]) -> str:
-    """Replace `{{name}}` with dynamic and `[[name]]` with runtime variables in `text`.
+    """Replace `{{ ref }}` with dynamic and `[[ ref ]]` with runtime values in `text`.
 
-    Unresolved placeholders stay verbatim; non-string values are rendered as JSON.
+    Unresolved references stay verbatim; non-string values are rendered as JSON.
     """
+    if "{{" not in text and "[[" not in text:
+        return text
 
     def replace(match: re.Match[str]) -> str:
         value = _resolve(match, dynamic, runtime)
@@ -121,11 +249,12 @@ def substitute(text: str, dynamic: Mapping[str, Any], runtime: Mapping[str, Any]
 
 
 def substitute_value(value: Any, dynamic: Mapping[str, Any], runtime: Mapping[str, Any]) -> Any:
-    """Substitute placeholders in every string inside `value` (dicts, lists, tuples; keys too).
+    """Substitute references in every string inside `value` (dicts, lists, tuples; keys too).
 
-    A string that is exactly one resolved placeholder (`"[[slots]]"`) becomes the variable's value
-    itself, keeping its type, so a JSON body or tool argument receives a number or an object
-    rather than its JSON text. Other values (numbers, None, ...) are returned unchanged.
+    A string that is exactly one resolved reference (`"[[slots]]"`, `"[[slots | first]]"`)
+    becomes the value itself, keeping its type, so a JSON body or tool argument receives a number
+    or an object rather than its JSON text. Other values (numbers, None, ...) are returned
+    unchanged.
     """
     if isinstance(value, str):
         whole = PLACEHOLDER_PATTERN.fullmatch(value)
@@ -143,6 +272,49 @@ def substitute_value(value: Any, dynamic: Mapping[str, Any], runtime: Mapping[st
     if isinstance(value, tuple):
         return tuple(substitute_value(v, dynamic, runtime) for v in value)
     return value
+
+
+def referenced_names(text: str) -> set[str]:
+    """The top-level variable names that the references in `text` read (both kinds mixed).
+
+    `Hi {{ patient.name | upcase }} {{ list | join: sep }}` -> `{"patient", "list", "sep"}`.
+    """
+    names: set[str] = set()
+    for match in PLACEHOLDER_PATTERN.finditer(text):
+        reference = template_reference(match.group("dynamic") or match.group("runtime"))
+        if reference is None:
+            continue
+        paths = [reference.path] + [
+            argument.path
+            for call in reference.filters
+            for argument in (*call.arguments, *(a for _, a in call.keywords))
+            if not isinstance(argument, ConstantArgument)
+        ]
+        for path in paths:
+            root = path.segments[0] if path is not None else reference.key
+            names.add(root if isinstance(root, str) else reference.key)
+    return names
+
+
+def template_problems(text: str) -> list[str]:
+    """Why each reference with a filter part in `text` cannot be used (empty when all can).
+
+    At run time such a reference stays verbatim; this is for linting a workflow ahead of a run.
+    Text that only looks like a placeholder (`{{ 'x' }}`, `{{a b}}`) is not a problem: it is text.
+
+    `template_problems("Hi {{ name | upcas }}")` ->
+    `["{{ name | upcas }}: unknown filter 'upcas'; did you mean 'upcase'? ..."]`
+    """
+    problems: list[str] = []
+    for match in PLACEHOLDER_PATTERN.finditer(text):
+        inner = match.group("dynamic") or match.group("runtime")
+        if "|" not in inner or template_reference(inner) is not None:
+            continue
+        try:
+            parse_reference(inner)
+        except ReferenceSyntaxError as exc:
+            problems.append(f"{match.group()}: {exc.reason}")
+    return problems
 
 
 class Clock(Protocol):

@@ -22,6 +22,7 @@ __all__ = [
     "ScrubOptions",
     "find_secret_like",
     "is_sensitive_header",
+    "register_secret_values",
     "scrub_headers",
     "scrub_json_fields",
     "scrub_text",
@@ -56,6 +57,9 @@ DEFAULT_SECRET_BODY_FIELDS = (
     "refresh_token",
     "client_secret",
     "password",
+    # a Bedrock LLM config's AWS credentials (the platform stores them in `llms_config`)
+    "aws_secret_access_key",
+    "aws_access_key_id",
 )
 DEFAULT_SECRET_QUERY_PARAMS = ("api_key", "apikey", "api-key", "key", "access_token", "token")
 DEFAULT_SECRET_ENV_VARS = (
@@ -132,9 +136,27 @@ def scrub_headers(
     ]
 
 
+_RUN_SECRETS: list[str] = []  # longest first
+
+
+def register_secret_values(values: Iterable[str]) -> None:
+    """Redact these values too, from now on, in everything scrubbed in this process.
+
+    For run inputs' `secret_variables`: the engine backend registers them before a turn runs, so
+    a secret a template put into a request never reaches a cassette.
+    """
+    fresh = {v for v in values if len(v) >= _MIN_SECRET_LENGTH} - set(_RUN_SECRETS)
+    if fresh:
+        _RUN_SECRETS.extend(fresh)
+        _RUN_SECRETS.sort(key=len, reverse=True)
+
+
 def scrub_text(text: str, options: ScrubOptions) -> str:
-    """Replace every configured secret value in `text` with `<REDACTED>`."""
+    """Replace every configured (or registered) secret value in `text` with `<REDACTED>`."""
     for secret in options.secret_values:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for secret in _RUN_SECRETS:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text

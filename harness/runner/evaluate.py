@@ -38,7 +38,7 @@ async def _own(binding: ScenarioBinding, run: WorkflowRun) -> EvaluationResult:
     result = EvaluationResult(evaluator="own")
     info = _info(run)
     config = run.workflow_config_fully_hydrated
-    evaluation = config.workflow_config.evaluation_config if config is not None else None
+    evaluation = config.settings.evaluation_config if config is not None else None
     if config is not None and not (evaluation and evaluation.evaluator_workflow_id):
         result.error = (
             "the workflow has no evaluator (`evaluation_config.evaluator_workflow_id`); "

@@ -41,7 +41,7 @@ def transcript(run: WorkflowRun | None) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     pairs = run.input_output_pairs if run is not None else []
     for index, pair in enumerate(pairs):
-        for thread in pair.run_input.thread_to_node_inputs.values():
+        for thread in pair.input.thread_to_node_inputs.values():
             for node_input in thread.node_run_inputs:
                 messages += [{"role": "assistant", "content": t} for t in node_input.user_texts()]
         said = RunView(run, first=index, last=index).said if run is not None else ""

@@ -2,8 +2,9 @@
 
 `load_scenarios(paths)` returns `Scenario` models (matrices expanded, `_defaults.yaml` merged, file
 references made absolute, ids derived from the path) or raises `ScenarioLoadError` listing every
-problem; `validate_paths(paths)` returns the problems (also those of the workflow files used) and
-`format_issues` prints them. The format itself is in `harness.models.scenario`.
+problem; `validate_paths(paths)` returns the problems (also those of the workflow files used or
+found in `workflows/` folders, checked strictly by `check_workflow_file`) and `format_issues` prints
+them. The format itself is in `harness.models.scenario`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ from harness.scenarios._loader import (
     DEFAULTS_FILE,
     SCENARIO_SUFFIXES,
     SKIPPED_DIRS,
+    ValidationReport,
     discover_scenario_files,
     load_scenario_file,
     load_scenarios,
     load_workflow_file,
+    validate,
     validate_paths,
+    workflow_files_of,
+)
+from harness.scenarios._workflows import (
+    WORKFLOW_SUFFIXES,
+    WORKFLOWS_FOLDER,
+    check_workflow_file,
+    find_workflow_files,
+    is_workflow_file,
 )
 from harness.scenarios._yaml import Location
 
@@ -25,13 +36,21 @@ __all__ = [
     "DEFAULTS_FILE",
     "SCENARIO_SUFFIXES",
     "SKIPPED_DIRS",
+    "WORKFLOWS_FOLDER",
+    "WORKFLOW_SUFFIXES",
     "Location",
     "ScenarioIssue",
     "ScenarioLoadError",
+    "ValidationReport",
+    "check_workflow_file",
     "discover_scenario_files",
+    "find_workflow_files",
     "format_issues",
+    "is_workflow_file",
     "load_scenario_file",
     "load_scenarios",
     "load_workflow_file",
+    "validate",
     "validate_paths",
+    "workflow_files_of",
 ]

@@ -7,9 +7,9 @@ call reports all of them (`validate_paths`), and `load_scenarios` raises them to
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +27,34 @@ from harness.scenarios._issues import (
     suggest,
 )
 from harness.scenarios._matrix import expand_matrix, matrix_id
-from harness.scenarios._yaml import Document, Location, YamlProblem, parse_yaml
+from harness.scenarios._workflows import (
+    WORKFLOWS_FOLDER,
+    check_workflow_file,
+    find_workflow_files,
+    is_workflow_file,
+    read_workflow,
+)
+from harness.scenarios._yaml import Document, YamlProblem, parse_yaml
 
 __all__ = [
     "DEFAULTS_FILE",
     "SCENARIO_SUFFIXES",
     "SKIPPED_DIRS",
+    "ValidationReport",
     "discover_scenario_files",
     "load_scenario_file",
     "load_scenarios",
     "load_workflow_file",
+    "validate",
     "validate_paths",
+    "workflow_files_of",
 ]
 
 DEFAULTS_FILE = "_defaults.yaml"
 """Merged into every scenario of its folder and the folders below."""
 SCENARIO_SUFFIXES = (".scenario.yaml", ".scenario.yml", ".yaml", ".yml")
 """Files found under a folder; the suffix is dropped from the derived id."""
-SKIPPED_DIRS = frozenset({"workflows", "cassettes", "__pycache__", "node_modules"})
+SKIPPED_DIRS = frozenset({WORKFLOWS_FOLDER, "cassettes", "__pycache__", "node_modules"})
 """Folders never searched for scenarios (nor are hidden ones)."""
 _NOT_DEFAULTABLE = ("name", "id", "turns", "matrix")
 _FILE_KEYS: tuple[tuple[Step, ...], ...] = (("workflow",), ("evaluation", "workflow"))
@@ -92,14 +102,50 @@ def validate_paths(
 
     An empty list means everything loads. Print them with `format_issues`.
     """
-    scenarios, issues = _Loader(root).load_all(paths)
-    workflows = {s.workflow for s in scenarios if s.workflow}
-    workflows |= {
-        s.evaluation.workflow for s in scenarios if s.evaluation and s.evaluation.workflow
-    }
-    for workflow in sorted(w for w in workflows if Path(w).is_file()):  # missing: reported already
-        issues.extend(_workflow_issues(Path(workflow)))
-    return sorted(set(issues), key=ScenarioIssue.sort_key)
+    return validate(paths, root=root).issues
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What `harness validate PATHS` found.
+
+    Attributes:
+        issues: every problem, sorted by file and position; empty when everything is valid.
+        scenarios: the scenarios that loaded (matrices expanded).
+        workflow_files: the workflow files checked.
+    """
+
+    issues: list[ScenarioIssue]
+    scenarios: list[Scenario]
+    workflow_files: list[Path]
+
+
+def validate(paths: Sequence[str | Path], *, root: str | Path | None = None) -> ValidationReport:
+    """Check the scenarios under `paths` and the workflow files they name or use.
+
+    A workflow file given as a path (a `.json` file, or a file in a `workflows/` folder) is
+    checked as a workflow, never loaded as a scenario.
+    """
+    scenario_paths = [p for p in paths if not (Path(p).is_file() and is_workflow_file(Path(p)))]
+    scenarios, issues = _Loader(root).load_all(scenario_paths) if scenario_paths else ([], [])
+    workflow_files = workflow_files_of(paths, scenarios)
+    for workflow in workflow_files:
+        issues.extend(check_workflow_file(workflow))
+    return ValidationReport(
+        sorted(set(issues), key=ScenarioIssue.sort_key), scenarios, workflow_files
+    )
+
+
+def workflow_files_of(paths: Sequence[str | Path], scenarios: Iterable[Scenario]) -> list[Path]:
+    """The workflow files `harness validate PATHS` checks: those named by `paths` (given as files,
+    or in a `workflows/` folder under a folder given) and those the scenarios use."""
+    used = {s.workflow for s in scenarios if s.workflow}
+    used |= {s.evaluation.workflow for s in scenarios if s.evaluation and s.evaluation.workflow}
+    files = {os.path.abspath(f): f for f in find_workflow_files(paths)}
+    for workflow in used:  # a missing file is reported by the scenario already
+        if Path(workflow).is_file():
+            files.setdefault(os.path.abspath(workflow), Path(workflow))
+    return sorted(files.values(), key=lambda f: os.path.abspath(f))
 
 
 def load_workflow_file(path: str | Path) -> WorkflowConfigFullyHydrated:
@@ -108,7 +154,7 @@ def load_workflow_file(path: str | Path) -> WorkflowConfigFullyHydrated:
     Raises:
         ScenarioLoadError: the file is missing, unparsable or not a workflow config.
     """
-    config, issues = _read_workflow(Path(path))
+    config, issues = read_workflow(Path(path))
     if config is None:
         raise ScenarioLoadError(issues)
     return config
@@ -348,53 +394,3 @@ def _duplicate_ids(scenarios: list[Scenario]) -> list[ScenarioIssue]:
             issues.append(ScenarioIssue(file, 1, 1, "id", message, "give one of them another `id`"))
         seen.setdefault(sid, file)
     return issues
-
-
-# ------------------------------------------------------------------ workflow files
-
-
-def _read_workflow(path: Path) -> tuple[WorkflowConfigFullyHydrated | None, list[ScenarioIssue]]:
-    name = _display(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [
-            ScenarioIssue(name, None, None, None, f"cannot read the workflow file: {exc}")
-        ]
-    try:
-        data = json.loads(text) if path.suffix == ".json" else parse_yaml(text, name).data
-    except json.JSONDecodeError as exc:
-        return None, [ScenarioIssue(name, exc.lineno, exc.colno, None, f"invalid JSON: {exc.msg}")]
-    except YamlProblem as exc:
-        return None, [issue_at(exc.location, (), exc.message)]
-    try:
-        return WorkflowConfigFullyHydrated.model_validate(data), []
-    except ValidationError as exc:
-        try:  # JSON is YAML: re-parse only to find the lines of the errors
-            document = parse_yaml(text, name)
-        except YamlProblem:
-            document = Document(file=name, data=data, locations={(): Location(name, 1, 1)})
-        issues = issues_from_validation(exc, document)
-        return None, [_as_workflow_issue(i) for i in issues]
-
-
-def _as_workflow_issue(issue: ScenarioIssue) -> ScenarioIssue:
-    message = (
-        issue.message
-        if issue.message.startswith("not a workflow")
-        else f"not a workflow config: {issue.message}"
-    )
-    return ScenarioIssue(issue.file, issue.line, issue.column, issue.key, message, None)
-
-
-def _workflow_issues(path: Path) -> list[ScenarioIssue]:
-    """Problems of a workflow file: parsing, the config's shape, then the engine's graph rules."""
-    config, issues = _read_workflow(path)
-    if config is None:
-        return issues
-    from harness.engine.graph import validate_graph  # only `validate` pays for the engine import
-
-    hint = "fix the node and edge configs of the workflow file"
-    return [
-        ScenarioIssue(_display(path), None, None, None, p, hint) for p in validate_graph(config)
-    ]

@@ -1,5 +1,10 @@
 """The ASGI app of `harness serve`: the built-in engine behind the platform's REST paths.
 
+Answers carry the platform's envelopes (`harness.models.api.envelopes`): a workflow as
+`{"workflow": <document>, "execution_url"}`, a run as `{"workflow_run": <record>}`, runs as
+`{"workflow_runs": [...], ...}`, a wrapped execute as the SDK's per-turn answer; a flat execute
+answers the bare run, as the seed documents.
+
 Every route answers under `/v1/...` and under `/workflows/v1/...` (the platform's base URL ends in
 `/workflows`; the OpenAPI document lists the `/v1` paths). With a token, every API request needs
 `Authorization: Bearer <token>` (checked before anything else, so even a malformed body gets 401
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Body, FastAPI, Query
+from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import Discriminator, Tag
@@ -28,12 +33,16 @@ from harness.engine import Engine, LLMClient, MemoryRunStore, RunStore, SqliteRu
 from harness.models.api import (
     OBJECT_ID_PATTERN,
     ExecuteRequest,
-    RunsPage,
     RunStatus,
     TurnResponse,
     WorkflowConfigFullyHydrated,
+    WorkflowDocument,
+    WorkflowEnvelope,
     WorkflowRun,
+    WorkflowRunEnvelope,
     WorkflowRunInput,
+    WorkflowRunsEnvelope,
+    turn_response,
 )
 from harness.server.catalog import WorkflowCatalog
 from harness.server.errors import NotFoundError, error_response, install_error_handlers
@@ -135,6 +144,33 @@ def _json(model: Any) -> JSONResponse:
     return JSONResponse(model.model_dump(mode="json", by_alias=True))
 
 
+def _without_create_metadata(workflow: WorkflowConfigFullyHydrated) -> WorkflowConfigFullyHydrated:
+    """The config without the create call's top-level `name`/`description`.
+
+    The platform's client copies them to the body's top level (the platform names the stored
+    workflow from there); they are not part of the config, so they are not stored with it. They
+    only fill a name or description the workflow config lacks.
+    """
+    extra = workflow.model_extra or {}
+    given = {key: extra.pop(key) for key in ("name", "description") if key in extra}
+    config = workflow.workflow_config
+    if config is None:
+        return workflow
+    fill: dict[str, Any] = {
+        k: v for k, v in given.items() if isinstance(v, str) and getattr(config, k) is None
+    }
+    if not fill:
+        return workflow
+    return workflow.model_copy(update={"workflow_config": config.model_copy(update=fill)})
+
+
+def _execution_url(request: Request, workflow_id: str) -> str:
+    """The execute URL under the prefix the request came in on (`/v1` or `/workflows/v1`)."""
+    path = request.url.path
+    prefix = path[: path.index("/v1/")] if "/v1/" in path else ""
+    return f"{str(request.base_url).rstrip('/')}{prefix}/v1/workflows/{workflow_id}/execute"
+
+
 def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
     router = APIRouter()
     import_lock = asyncio.Lock()
@@ -149,19 +185,40 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
             )
         return workflow
 
-    @router.post("/v1/workflows", summary="Import a hydrated workflow config")
-    async def import_workflow(workflow: WorkflowConfigFullyHydrated) -> dict[str, str]:
+    def envelope(
+        request: Request, workflow_id: str, *, hydrated: bool, version: int | None = None
+    ) -> JSONResponse:
+        workflow = known(workflow_id, version)
+        document = WorkflowDocument.of(workflow_id, workflow, hydrated=hydrated)
+        url = _execution_url(request, workflow_id)
+        return _json(WorkflowEnvelope(workflow=document, execution_url=url))
+
+    @router.post(
+        "/v1/workflows",
+        response_model=WorkflowEnvelope,
+        summary="Import a hydrated workflow config; answers the stored document",
+    )
+    async def import_workflow(
+        request: Request, workflow: WorkflowConfigFullyHydrated
+    ) -> JSONResponse:
+        workflow = _without_create_metadata(workflow)
         holder.get().plan(workflow)  # GraphValidationError -> 400 listing every problem
         async with import_lock:
-            return {"workflow_id": catalog.add(workflow)}
+            workflow_id = catalog.add(workflow)
+        return envelope(request, workflow_id, hydrated=True)
 
     @router.get(
         "/v1/workflows/{workflow_id}",
-        summary="A workflow (fully hydrated, or its workflow_config with node and edge ids)",
+        response_model=WorkflowEnvelope,
+        summary="A workflow's stored document (its config fully hydrated, or with node ids)",
     )
-    async def get_workflow(workflow_id: WorkflowId, fully_hydrate: bool = False) -> JSONResponse:
-        workflow = known(workflow_id)
-        return _json(workflow if fully_hydrate else workflow.workflow_config)
+    async def get_workflow(
+        request: Request,
+        workflow_id: WorkflowId,
+        fully_hydrate: bool = False,
+        version: Annotated[int | None, Query(ge=0)] = None,
+    ) -> JSONResponse:
+        return envelope(request, workflow_id, hydrated=fully_hydrate, version=version)
 
     @router.post(
         "/v1/workflows/{workflow_id}/execute",
@@ -181,14 +238,23 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         if version is not None:
             updates["version_number"] = version
         run_input = run_input.model_copy(update=updates)
-        run = await _execute(holder.get(), known(workflow_id, version), workflow_id, run_input)
-        return _json(TurnResponse.from_run(run) if wrapped else run)
+        workflow = known(workflow_id, version)
+        run = await _execute(holder.get(), workflow, workflow_id, run_input)
+        return _json(turn_response(run) if wrapped else run)
 
-    @router.get("/v1/workflow-runs/{run_id}", response_model=WorkflowRun, summary="A stored run")
+    @router.get(
+        "/v1/workflow-runs/{run_id}",
+        response_model=WorkflowRunEnvelope,
+        summary="A stored run: {workflow_run: {_id, ..., workflow_run: <the run>}}",
+    )
     async def get_run(run_id: RunId) -> JSONResponse:
-        return _json(await holder.get().get_run(run_id))
+        return _json(WorkflowRunEnvelope.of(await holder.get().get_run(run_id)))
 
-    @router.get("/v1/workflow-runs", response_model=RunsPage, summary="Runs, newest first")
+    @router.get(
+        "/v1/workflow-runs",
+        response_model=WorkflowRunsEnvelope,
+        summary="Runs, newest first: {workflow_runs: [...], total, page, size, pages}",
+    )
     async def list_runs(
         workflow_id: Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)] = None,
         status: RunStatus | None = None,
@@ -196,9 +262,8 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         size: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> JSONResponse:
         engine = holder.get()
-        return _json(
-            await engine.list_runs(workflow_id=workflow_id, status=status, page=page, size=size)
-        )
+        runs = await engine.list_runs(workflow_id=workflow_id, status=status, page=page, size=size)
+        return _json(WorkflowRunsEnvelope.of(runs))
 
     return router
 

@@ -122,7 +122,7 @@ class When(_Strict):
     tool_offered: str | None = None
     """A tool of this name is in the request's `tools`."""
     response_format: str | None = None
-    """The `response_format` json_schema name (or its `type` when it has no schema)."""
+    """The `response_format` json_schema name (or its `type` when it has no schema); `*` = any."""
     model: str | None = None
     """The request's `model` equals this."""
     stream: bool | None = None

@@ -134,6 +134,12 @@ def _response_format_name(body: Mapping[str, Any]) -> str | None:
     return str(fmt["type"]) if "type" in fmt else None
 
 
+def _format_matches(wanted: str, body: Mapping[str, Any]) -> bool:
+    name = _response_format_name(body)
+    # `*` answers any structured-output request, whatever its schema is called.
+    return name is not None if wanted == "*" else wanted == name
+
+
 def _matches(rule: Rule, body: Mapping[str, Any]) -> bool:
     when = rule.when
     messages = list(body.get("messages") or [])
@@ -150,7 +156,7 @@ def _matches(rule: Rule, body: Mapping[str, Any]) -> bool:
         when.any_message is None
         or any(when.any_message.matches(message_text(m)) for m in messages),
         when.tool_offered is None or when.tool_offered in _tool_names(body),
-        when.response_format is None or when.response_format == _response_format_name(body),
+        when.response_format is None or _format_matches(when.response_format, body),
         when.model is None or when.model == body.get("model"),
         when.stream is None or when.stream == bool(body.get("stream")),
     ]

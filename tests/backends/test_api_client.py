@@ -48,6 +48,8 @@ from harness.models import (
 )
 
 DATA = Path(__file__).parent.parent / "data"
+CAPTURED = Path(__file__).resolve().parents[3] / "shared" / "platform" / "corpus" / "runs"
+"""Shapes the platform's official client documents or captured (CI has ../shared beside us)."""
 WORKFLOW_ID = "5eb7cf5a86d9755df3a6c593"
 RUN_ID = "65a1b2c3d4e5f60718293a4b"
 RUN = {"workflow_run_id": RUN_ID, "workflow_id": WORKFLOW_ID, "status": "waiting_for_user_input"}
@@ -137,7 +139,7 @@ async def test_execute_wrapped_sends_run_input_and_run_id_and_returns_the_turn(
 async def test_get_run_reads_the_stored_run(
     platform: ScriptedPlatform, client: PlatformClient
 ) -> None:
-    platform.reply(Reply(json=RUN))
+    platform.reply(Reply(json={"workflow_run": {"_id": RUN_ID, "workflow_run": RUN}}))
     run = await client.get_run(RUN_ID)
     assert run.workflow_run_id == RUN_ID
     assert (platform.requests[0].method, platform.requests[0].path) == (
@@ -149,10 +151,12 @@ async def test_get_run_reads_the_stored_run(
 async def test_list_runs_sends_filters_and_one_based_pages(
     platform: ScriptedPlatform, client: PlatformClient
 ) -> None:
-    platform.reply(Reply(json={"items": [RUN], "total": 1, "page": 1, "size": 10, "pages": 1}))
+    row = {"_id": RUN_ID, "team_id": TEAM_ID, "workflow_run": RUN}
+    platform.reply(Reply(json={"workflow_runs": [row], "total": 1, "page": 1, "size": 10}))
     page = await client.list_runs(workflow_id=WORKFLOW_ID, status=RunStatus.COMPLETED, size=10)
     assert isinstance(page, RunsPage)
     assert page.items[0].workflow_run_id == RUN_ID
+    assert page.pages == 1  # derived from total and size when the answer has no `pages`
     assert platform.requests[0].path == "/workflows/v1/workflow-runs"
     assert platform.requests[0].query == {
         "workflow_id": WORKFLOW_ID,
@@ -183,11 +187,22 @@ async def test_list_runs_refuses_page_zero_and_unknown_status(client: PlatformCl
         await client.list_runs(status="done")
 
 
+def _hydrated_answers() -> list[Any]:
+    """The get-workflow answer in the platform's envelope, single-wrapped, and bare."""
+    config = json.loads((DATA / "seed_response.json").read_text())["workflow_config_fully_hydrated"]
+    document = {"_id": WORKFLOW_ID, "team_id": TEAM_ID, "workflow_config": config}
+    return [
+        {"workflow": document, "execution_url": "https://platform.example/execute"},
+        {"workflow": config, "execution_url": ""},
+        config,
+    ]
+
+
+@pytest.mark.parametrize("answer", _hydrated_answers(), ids=["envelope", "wrapped", "bare"])
 async def test_get_workflow_asks_for_the_hydrated_config(
-    platform: ScriptedPlatform, client: PlatformClient
+    platform: ScriptedPlatform, client: PlatformClient, answer: Any
 ) -> None:
-    seed = json.loads((DATA / "seed_response.json").read_text())
-    platform.reply(Reply(json=seed["workflow_config_fully_hydrated"]))
+    platform.reply(Reply(json=answer))
     config = await client.get_workflow(WORKFLOW_ID)
     assert isinstance(config, WorkflowConfigFullyHydrated)
     assert config.node_configs[0].type == "worker_llm"
@@ -195,8 +210,36 @@ async def test_get_workflow_asks_for_the_hydrated_config(
     assert platform.requests[0].query == {"fully_hydrate": "true"}
 
 
+async def test_get_workflow_json_is_the_config_as_sent_and_version_is_a_query(
+    platform: ScriptedPlatform, client: PlatformClient
+) -> None:
+    answer = _hydrated_answers()[0]
+    platform.reply(Reply(json=answer))
+    raw = await client.get_workflow_json(WORKFLOW_ID, version=2)
+    assert raw == answer["workflow"]["workflow_config"]
+    assert platform.requests[0].query == {"fully_hydrate": "true", "version": "2"}
+
+
+async def test_a_workflow_that_is_not_hydrated_is_a_clear_error(
+    platform: ScriptedPlatform, client: PlatformClient
+) -> None:
+    document = {"_id": WORKFLOW_ID, "workflow_config": {"name": "clinic", "nodes": ["n1"]}}
+    platform.reply(Reply(json={"workflow": document, "execution_url": ""}))
+    with pytest.raises(ApiError, match="not the fully hydrated config") as info:
+        await client.get_workflow(WORKFLOW_ID)
+    assert f"GET {platform.url}/v1/workflows/{WORKFLOW_ID}" in str(info.value)
+    assert "HARNESS_API_URL" in str(info.value)
+
+
 @pytest.mark.parametrize(
-    "answer", [{"workflow_id": WORKFLOW_ID}, {"id": WORKFLOW_ID}, {"_id": WORKFLOW_ID}, WORKFLOW_ID]
+    "answer",
+    [
+        {"workflow": {"_id": WORKFLOW_ID, "team_id": TEAM_ID}, "execution_url": ""},
+        {"workflow_id": WORKFLOW_ID},
+        {"id": WORKFLOW_ID},
+        {"_id": WORKFLOW_ID},
+        WORKFLOW_ID,
+    ],
 )
 async def test_import_workflow_returns_the_new_id(
     platform: ScriptedPlatform, client: PlatformClient, answer: Any
@@ -207,6 +250,8 @@ async def test_import_workflow_returns_the_new_id(
     sent = platform.requests[0]
     assert (sent.method, sent.path) == ("POST", "/workflows/v1/workflows")
     assert sent.body["workflow_config"]["name"] == "clinic"
+    # As the platform's client does: the platform names the workflow from the top level.
+    assert sent.body["name"] == "clinic"
 
 
 async def test_import_workflow_without_an_id_in_the_answer_is_an_error(
@@ -215,6 +260,40 @@ async def test_import_workflow_without_an_id_in_the_answer_is_an_error(
     platform.reply(Reply(json={"ok": True}))
     with pytest.raises(ApiError, match="names no workflow id"):
         await client.import_workflow(WorkflowConfigFullyHydrated())
+
+
+async def test_the_captured_get_run_envelope_parses(
+    platform: ScriptedPlatform, client: PlatformClient
+) -> None:
+    captured = json.loads((CAPTURED / "get_run_envelope.json").read_text())["response"]
+    platform.reply(Reply(json=captured))
+    run = await client.get_run(RUN_ID)
+    state = captured["workflow_run"]["workflow_run"]
+    assert (run.workflow_run_id, run.workflow_id, run.status) == (
+        state["workflow_run_id"],
+        state["workflow_id"],
+        RunStatus.COMPLETED,
+    )
+    assert [e.type for e in run.events()] == ["user_messages"]
+
+
+async def test_the_documented_interactive_answer_parses(
+    platform: ScriptedPlatform, client: PlatformClient
+) -> None:
+    documented = json.loads((CAPTURED / "interactive_execute_response_documented.json").read_text())
+    platform.reply(Reply(json=documented["example"]))
+    turn = await client.execute(WORKFLOW_ID, start_input(), wrapped=True)
+    assert set(documented["fields"]) <= set(type(turn).model_fields)
+    assert turn.next_input_hint == {"prompt": "Please describe your issue."}
+    assert (turn.has_active_companions, turn.has_background_work) == (False, False)
+
+
+async def test_a_runs_page_that_is_not_an_object_is_a_clear_error(
+    platform: ScriptedPlatform, client: PlatformClient
+) -> None:
+    platform.reply(Reply(json=[RUN]))
+    with pytest.raises(ApiError, match=r"not a RunsPage in any shape.*not a page object"):
+        await client.list_runs()
 
 
 @pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/"])

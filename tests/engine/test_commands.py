@@ -114,7 +114,10 @@ async def test_pause_and_resume(engine: Engine, model: ScriptedModel) -> None:
     run = await engine.execute(CHAT, start())
     paused = await engine.execute(CHAT, command(run, "pause"))
     assert paused.status == RunStatus.PAUSED
-    assert types(paused) == ["pause_event"]
+    # The platform's pause: the parked node's pause_event, then the thread's pause_thread.
+    assert types(paused) == ["pause_event", "pause_thread"]
+    assert event(paused, "pause_event").origin_node_logical_id == "chat"
+    assert event(paused, "pause_thread").get("last_node_logical_id") == "chat"
     with pytest.raises(RunConflictError, match="paused; send `resume` first"):
         await engine.execute(CHAT, user(run, "hello"))
     with pytest.raises(RunConflictError, match="already paused"):
@@ -122,7 +125,8 @@ async def test_pause_and_resume(engine: Engine, model: ScriptedModel) -> None:
 
     resumed = await engine.execute(CHAT, command(run, "resume"))
     assert resumed.status == RunStatus.WAITING_FOR_USER_INPUT
-    assert types(resumed) == ["resume_event", "workflow_ready_for_input"]
+    # No resume event on the platform: the status says it, and a waiting run is ready again.
+    assert types(resumed) == ["workflow_ready_for_input"]
     with pytest.raises(RunConflictError, match="not paused"):
         await engine.execute(CHAT, command(run, "resume"))
 
@@ -130,7 +134,7 @@ async def test_pause_and_resume(engine: Engine, model: ScriptedModel) -> None:
     with_message = await engine.execute(
         CHAT, command(run, "resume", thread_to_node_inputs=user(run, "hi").thread_to_node_inputs)
     )
-    assert types(with_message)[:2] == ["resume_event", "user_messages"]
+    assert types(with_message)[:1] == ["user_messages"]
     assert said(with_message) == ["I am a scripted model."]
 
 
@@ -138,7 +142,9 @@ async def test_stop_cancels_and_terminal_runs_refuse_every_command(engine: Engin
     run = await engine.execute(CHAT, start())
     stopped = await engine.execute(CHAT, command(run, "stop"))
     assert stopped.status == RunStatus.CANCELLED
-    assert types(stopped) == ["stop_event"]
+    # Stopping ends the thread and the run, with the run's totals on end_workflow.
+    assert types(stopped) == ["end_thread", "end_workflow"]
+    assert event(stopped, "end_workflow").get("llm_token_usage")["call_count"] == 0
     for name in ("start", "data", "pause", "resume", "stop"):
         with pytest.raises(RunConflictError, match="is cancelled"):
             await engine.execute(CHAT, command(run, name))
@@ -236,3 +242,26 @@ async def test_workflows_resolve_from_the_registry_and_evaluation_runs_are_marke
     assert run.is_evaluation_run and run.source_workflow_run_id == "b" * 24
     with pytest.raises(EngineError, match="no workflow config"):
         await engine.execute(None, start(workflow_id="c" * 24))
+
+
+async def test_start_node_logical_id_starts_elsewhere_and_unknown_ids_are_refused(
+    engine: Engine,
+) -> None:
+    flow = workflow([say_static("a", "A"), say_static("b", "B")], [direct("a", "b")])
+    run = await engine.execute(flow, start(start_node_logical_id="b"))
+    assert said(run) == ["B"]
+    assert run.input_output_pairs[0].input.start_node_logical_id == "b"
+    with pytest.raises(EngineError, match=r"'nope' names no node of this workflow \(nodes: a, b\)"):
+        await engine.execute(flow, start(start_node_logical_id="nope"))
+
+
+async def test_the_welcome_message_opens_the_history_on_the_first_turn_only(
+    engine: Engine, model: ScriptedModel
+) -> None:
+    run = await engine.execute(CHAT, start(welcome_message="Hi, this is Riverside Clinic."))
+    assert said(run) == ["Hi."]  # already spoken by the voice engine: no event says it
+    run = await engine.execute(CHAT, user(run, "hello"))
+    assert [m["content"] for m in model.requests[-1].messages if m["role"] == "assistant"] == [
+        "Hi, this is Riverside Clinic.",
+        "Hi.",
+    ]

@@ -59,9 +59,14 @@ async def test_events_carry_the_common_fields(engine: Engine) -> None:
     run = await engine.execute(load_workflow("two_node_say_static.json"), start())
     events = run.input_output_pairs[0].run_output.typed_events()
 
-    assert all(re.fullmatch(r"event_[0-9a-f-]{36}", e.logical_id or "") for e in events)
+    # A response and a navigation memo take their message's id, as on the platform.
+    pattern = r"(event|assistant_message|nav_msg)_[0-9a-f-]{36}"
+    assert all(re.fullmatch(pattern, e.logical_id or "") for e in events)
     assert len({e.logical_id for e in events}) == len(events)
-    assert all(e.origin_thread_id == "0" and isinstance(e.timestamp, float) for e in events)
+    assert all(isinstance(e.timestamp, float) and e.comments == [] for e in events)
+    # Workflow-level events have no origin thread on the platform; the others are thread "0"'s.
+    workflow_level = {"workflow_show_state", "end_workflow_iteration", "end_workflow"}
+    assert all(e.origin_thread_id == (None if e.type in workflow_level else "0") for e in events)
     first = events[0]
     assert (first.origin_node_logical_id, first.origin_node_name, first.origin_node_run_id) == (
         "node_hello",
@@ -162,9 +167,9 @@ async def test_the_loaded_graph_is_cached_per_config_object(engine: Engine) -> N
     assert engine.plan(flow) is not engine.plan(load_workflow("two_node_say_static.json"))
 
 
-def test_malformed_expressions_and_companion_edges_are_refused_at_load(engine: Engine) -> None:
+def test_malformed_expressions_and_waiting_companions_are_refused_at_load(engine: Engine) -> None:
     flow = workflow(
-        [say_static("a", "A"), say_static("b", "B")],
+        [say_static("a", "A"), say_static("b", "B"), say_llm("c", wait_for_user_message=True)],
         [
             {
                 "type": "conditional",
@@ -177,7 +182,7 @@ def test_malformed_expressions_and_companion_edges_are_refused_at_load(engine: E
                 "type": "companion",
                 "logical_id": "side",
                 "source_node_logical_id": "a",
-                "destination_node_logical_id": "b",
+                "destination_node_logical_id": "c",
             },
         ],
     )

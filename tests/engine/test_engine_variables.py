@@ -139,3 +139,52 @@ async def test_structured_output_feeds_later_prompts_and_the_state_event(
         "day": "friday",
         "nested": {"hour": 9},
     }
+
+
+async def test_liquid_filters_route_and_render_a_run(engine: Engine, model: ScriptedModel) -> None:
+    """The platform's example 9 pattern: branch on `[[result.level | upcase ]]`, render filters."""
+    model.load(
+        {
+            "rules": [
+                {
+                    "when": {"response_format": "triage"},
+                    "reply": {
+                        "json": {
+                            "assessment": {"urgency_level": "emergency"},
+                            "slots": ["09:30", "11:00"],
+                        }
+                    },
+                }
+            ]
+        }
+    )
+    schema = {"name": "triage", "input_schema": {"type": "object"}}
+    emergency = (
+        "{{ name | capitalize }}: [[assessment.urgency_level | upcase ]] at "
+        "[[ slots | join: ', ' ]] ([[slots | size]] slots, first [[slots[0]]]); "
+        "clinic {{ clinic | default: 'n/a' }}; kept [[ missing | upcase ]]."
+    )
+    flow = workflow(
+        [
+            worker("triage", structured_output_schema=schema),
+            say_static("routine", "Routine."),
+            say_static("emergency", emergency),
+        ],
+        [
+            conditional(
+                "triage",
+                "routine",
+                expression="[[assessment.urgency_level | upcase ]] == 'ROUTINE'",
+            ),
+            conditional(
+                "triage",
+                "emergency",
+                expression="[[assessment.urgency_level | upcase ]] == 'EMERGENCY'",
+            ),
+        ],
+        dynamic_variables={"name": "ana"},
+    )
+    run = await engine.execute(flow, start(thread_to_node_inputs=_hello()))
+    assert said(run) == [
+        "Ana: EMERGENCY at 09:30, 11:00 (2 slots, first 09:30); clinic n/a; kept [[ missing | upcase ]]."
+    ]

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import conditional, say_static, workflow
 
+from harness.engine._references import (
+    PLACEHOLDER_PATTERN,
+    ParsedPath,
+    parse_reference,
+    template_reference,
+)
 from harness.engine.expressions import (
     BoolOp,
     Call,
@@ -21,7 +33,8 @@ from harness.engine.expressions import (
     parse_expression,
     values_equal,
 )
-from harness.engine.variables import ABSENT
+from harness.engine.graph import validate_graph
+from harness.engine.variables import ABSENT, substitute
 from harness.errors import EngineError
 
 DYNAMIC: dict[str, Any] = {
@@ -237,7 +250,7 @@ def test_short_circuit_does_not_evaluate_the_rest() -> None:
         ('a == "abc', 6, 'unterminated string: add the closing "'),
         ("{{name == 1", 1, "malformed variable: write {{name}}"),
         ("[[slot}} == 1", 1, "malformed variable: write [[name]]"),
-        ("{{first name}} == 1", 1, "malformed variable"),
+        ("{{first name}} == 1", 9, "malformed variable {{first name}}: unexpected 'name'"),
         ("a b", 3, "unexpected 'b' after a complete expression; join conditions with AND or OR"),
         ("a == 1 b == 2", 8, "unexpected 'b'"),
         (
@@ -350,3 +363,189 @@ def test_no_eval_of_python() -> None:
         parse_expression("__import__('os').system('true')")
     # a Python-looking name is just an unset variable
     assert evaluate_expression("__import__ == 'x'", {}, {}) is False
+
+
+# ------------------------------------------------------------------ Liquid references in conditions
+
+LIQUID_RUNTIME: dict[str, Any] = {
+    "patient_assessment_result": {"urgency_level": "emergency", "symptoms": ["pain", "fever"]},
+    "items": [{"name": "A"}, {"name": "B"}],
+    "result": {"key": "v"},
+    "thread_labpoll.lab_attempts": 3,
+    "word": "  Yes ",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the platform's own example 9
+        ("[[patient_assessment_result.urgency_level | upcase ]] == 'EMERGENCY'", True),
+        ("[[patient_assessment_result.urgency_level | upcase ]] == 'URGENT'", False),
+        ("[[items[1].name]] == 'B'", True),
+        ("[[result[\"key\"]]] == 'v'", True),
+        ("[[thread_labpoll.lab_attempts]] >= 3", True),
+        # a filter's result keeps its type
+        ("[[patient_assessment_result.symptoms | size]] == 2", True),
+        ("[[patient_assessment_result.symptoms.size]] > 1", True),
+        ("[[items | map: 'name' | join: ',']] == 'A,B'", True),
+        ("[[word | strip | downcase]] == 'yes'", True),
+        ("[[ patient_assessment_result.symptoms | first ]] == 'pain'", True),
+        # an unset variable stays unset through filters, unless a default gives it a value
+        ("[[missing | upcase]] == ''", False),
+        ("isAbsent([[missing | upcase]])", True),
+        ("[[missing | default: 'none']] == 'none'", True),
+        ("isPresent([[missing | default: 'none']])", True),
+        # a filter that fails on its value leaves it unset: false, never an exception
+        ("[[items | divided_by: 0]] == 0", False),
+        ("isAbsent([[items | divided_by: 0]])", True),
+        # references inside quoted strings get the same filters
+        ("'[[word | strip]]!' == 'Yes!'", True),
+    ],
+)
+def test_liquid_references_in_conditions(text: str, expected: bool) -> None:
+    assert evaluate_expression(text, {}, LIQUID_RUNTIME) is expected
+
+
+def test_a_filtered_reference_parses_to_its_path_and_filters() -> None:
+    root = parse_expression("[[ a.b[0] | upcase | default: 'x' ]] == 1").root
+    assert isinstance(root, Compare) and isinstance(root.left, Reference)
+    assert root.left.scope == "runtime"
+    assert root.left.name == "a.b[0]"
+    assert [f.name for f in root.left.filters] == ["upcase", "default"]
+    assert parse_expression("[[x | join: sep]] == 1").references() == [
+        ("runtime", "x"),
+        ("runtime", "sep"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "reason"),
+    [
+        ("[[x | upcas]] == 1", 7, "unknown filter 'upcas'; did you mean 'upcase'?"),
+        ("[[x |]] == 1", 6, "expected a filter name after '|'"),
+        (
+            "[[x | upcase: 1]] == 1",
+            7,
+            "filter 'upcase': too many positional arguments; write it as `| upcase`",
+        ),
+        ("[[x | join: 1, 2]] == 1", 7, "write it as `| join: [separator]`"),
+        (
+            "[[x | default: 'a', allow_falsy: true]] == 1",
+            7,
+            "unexpected keyword argument 'allow_falsy'",
+        ),
+        ("[[x | truncate: ]] == 1", 17, "expected a filter argument"),
+        ("[[x | replace: 'a]] == 1", 1, "malformed variable: write [[name]]"),
+        ("[[ x[0 ]] == 1", 1, "malformed variable"),
+        ("{{x | times: " + "9" * 50 + "}} == 1", 14, "a number of more than 40 characters"),
+        (
+            "'{{ x | nope }}' == 1",
+            1,
+            "malformed variable {{ x | nope }} in the string: unknown filter 'nope'",
+        ),
+        ("(" * 70 + "a" + ")" * 70, 65, "nested more than 64 levels deep"),
+        ("NOT " * 70 + "a", 257, "nested more than 64 levels deep"),
+        ("a == " + "1" * 50, 6, "a number of more than 40 characters"),
+    ],
+)
+def test_malformed_references_name_the_column(text: str, column: int, reason: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse_expression(text)
+    assert reason in info.value.reason
+    assert info.value.column == column
+
+
+def test_graph_validation_accepts_filters_and_names_a_bad_one() -> None:
+    def flow(expression: str) -> Any:
+        return workflow(
+            [say_static("a", "A"), say_static("b", "B")],
+            [conditional("a", "b", expression=expression)],
+        )
+
+    assert validate_graph(flow("[[r.level | upcase ]] == 'EMERGENCY'")) == []
+    problems = validate_graph(flow("[[r.level | upcas ]] == 'EMERGENCY'"))
+    assert len(problems) == 1
+    assert "unknown filter 'upcas'; did you mean 'upcase'?" in problems[0]
+    assert "edge 'a_if_b'" in problems[0]
+
+
+# ------------------------------------------------------------------ the platform's own configs
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "platform" / "corpus"
+
+
+def _corpus_files() -> list[Path]:
+    folders = [CORPUS]
+    extra = os.environ.get("HARNESS_PLATFORM_CORPUS_EXTRA", "")
+    folders += [Path(p) for p in extra.split(os.pathsep) if p]
+    return sorted(f for folder in folders if folder.is_dir() for f in folder.glob("wf_*.json"))
+
+
+def _strings(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, str(k))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v, key)
+    elif isinstance(value, str):
+        yield key, value
+
+
+def _platform_name(inner: str) -> str:
+    """The variable name as the platform's `utils.py` derives it: the text before the filters."""
+    return re.split(r"\s*\|", inner.strip())[0].strip()
+
+
+def _fill(path: ParsedPath, variables: dict[str, Any], leaf: str) -> None:
+    """Give `variables` a value at `path` (dicts and lists as its segments ask)."""
+    segments = list(path.segments)
+    container: Any = variables
+    for segment, after in zip(segments, [*segments[1:], None], strict=True):
+        assert not isinstance(segment, ParsedPath)
+        default: Any = leaf if after is None else ([] if isinstance(after, int) else {})
+        if isinstance(container, list):
+            assert isinstance(segment, int)
+            container.extend({} for _ in range(segment + 1 - len(container)))
+            if after is None:
+                container[segment] = default
+            container = container[segment]
+        else:
+            container = container.setdefault(segment, default)
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/platform/corpus is not beside the repo")
+@pytest.mark.parametrize("path", _corpus_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_expression_and_template_of_the_platform_configs(path: Path) -> None:
+    """Each `condition_expression` parses; each `{{ }}`/`[[ ]]` in any string is a reference."""
+    config = json.loads(path.read_text())
+    strings = list(_strings(config))
+    for key, text in strings:
+        if key == "condition_expression":
+            expression = parse_expression(text)
+            assert expression.evaluate({}, {}) in (True, False)
+    dynamic: dict[str, Any] = {}
+    runtime: dict[str, Any] = {}
+    for _, text in strings:
+        for match in re.finditer(r"\{\{.*?\}\}|\[\[.*?\]+\]", text, re.S):
+            found = PLACEHOLDER_PATTERN.fullmatch(match.group())
+            assert found is not None, f"{path.name}: {match.group()!r} is not read as a reference"
+            inner = found.group("dynamic") or found.group("runtime")
+            reference = parse_reference(inner)
+            assert reference.key == _platform_name(inner)
+            assert reference.path is not None
+            scope = dynamic if found.group("dynamic") is not None else runtime
+            _fill(reference.path, scope, "value")
+    for key, text in strings:
+        if key == "condition_expression":
+            parse_expression(text).evaluate(dynamic, runtime)
+            continue
+        rendered = substitute(text, dynamic, runtime)
+        leftover = [
+            m.group()
+            for m in PLACEHOLDER_PATTERN.finditer(rendered)
+            if template_reference(m.group("dynamic") or m.group("runtime"))
+        ]
+        # with every variable set, nothing is left unresolved
+        assert leftover == [], f"{path.name}: {leftover} stayed verbatim"

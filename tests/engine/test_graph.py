@@ -67,8 +67,8 @@ def valid_workflow() -> WorkflowConfigFullyHydrated:
             node(
                 "book", "worker_llm", structured_output_schema={"input_schema": {"type": "object"}}
             ),
-            node("call", "tool_node", tool_name="shared"),
-            node("inline", "tool_node", tool=tool("own", args_schema={"type": "object"})),
+            node("call", "tool_node", tool_config=tool("shared")),
+            node("inline", "tool_node", tool_config=tool("own", args_schema={"type": "object"})),
             node("bye", "say_static"),
             node(
                 "help",
@@ -101,16 +101,24 @@ def test_a_valid_workflow_has_no_problems() -> None:
 
 # Each case: a broken workflow and the fragments its one problem must contain.
 CASES: list[tuple[str, WorkflowConfigFullyHydrated, list[str]]] = [
-    ("no start", workflow([node("a")]), ["no start node", "is_start", "start_node_logical_id"]),
+    ("no start", workflow([node("a")]), ["no start node", "is_start"]),
     (
         "two starts",
         workflow([node("a", is_start=True), node("b", is_start=True, name="B")]),
         ["2 start nodes", "node 'a'", "node 'B (b)'", "exactly one"],
     ),
     (
-        "bad configured start",
-        workflow([node("a", is_start=True)], start_node_logical_id="zzz"),
-        ["start_node_logical_id 'zzz' names no node"],
+        "node without a logical id",
+        workflow([node("a", is_start=True), {"type": "say_static", "logical_id": None}]),
+        ["node #2 (say_static) has no logical_id"],
+    ),
+    (
+        "edge without ends",
+        workflow(
+            [node("a", is_start=True)],
+            [{"type": "direct", "logical_id": "e1", "destination_node_logical_id": "a"}],
+        ),
+        ["edge 'e1' has no source_node_logical_id"],
     ),
     (
         "duplicate node ids",
@@ -128,7 +136,12 @@ CASES: list[tuple[str, WorkflowConfigFullyHydrated, list[str]]] = [
     (
         "unsupported node type",
         workflow([node("a", is_start=True), node("sms", "send_sms", name="Text them")]),
-        ["node 'Text them (sms)'", "type 'send_sms'", "does not run"],
+        ["node 'Text them (sms)'", "type 'send_sms', an SMS node,", "API backend"],
+    ),
+    (
+        "super node",
+        workflow([node("a", is_start=True), node("s", "super_node", super_workflow_id="w2")]),
+        ["node 's'", "type 'super_node', a super node", "--backend api"],
     ),
     (
         "edge to a missing node",
@@ -141,12 +154,95 @@ CASES: list[tuple[str, WorkflowConfigFullyHydrated, list[str]]] = [
         ["edge 'e1'", "source 'ghost' is not a node"],
     ),
     (
-        "companion edge",
+        "waiting edge with a freeform condition",
+        workflow(
+            [node("a", is_start=True), node("b"), node("t", "no_op")],
+            [
+                conditional(
+                    "w1",
+                    "a",
+                    "b",
+                    expression="[[ready]] == true",
+                    freeform="ready",
+                    evaluate_while_waiting_config={
+                        "enabled": True,
+                        "trigger_node_logical_ids": ["t"],
+                    },
+                )
+            ],
+        ),
+        ["edge 'w1' evaluate_while_waiting_config", "condition_freeform"],
+    ),
+    (
+        "waiting edge with an unknown trigger",
         workflow(
             [node("a", is_start=True), node("b")],
-            [{**direct("c1", "a", "b"), "type": "companion"}],
+            [
+                conditional(
+                    "w1",
+                    "a",
+                    "b",
+                    expression="[[ready]] == true",
+                    evaluate_while_waiting_config={
+                        "enabled": True,
+                        "trigger_node_logical_ids": ["ghost"],
+                    },
+                )
+            ],
         ),
-        ["edge 'c1'", "companion edge", "does not run"],
+        ["trigger node 'ghost' is not a node"],
+    ),
+    (
+        "waiting edge polling without a debounce",
+        workflow(
+            [node("a", is_start=True), node("b")],
+            [
+                conditional(
+                    "w1",
+                    "a",
+                    "b",
+                    expression="[[ready]] == true",
+                    evaluate_while_waiting_config={
+                        "enabled": True,
+                        "trigger_mode": "on_every_background_tick",
+                    },
+                )
+            ],
+        ),
+        ["on_every_background_tick needs min_seconds_between_evaluations > 0"],
+    ),
+    (
+        "waiting edge beside a direct edge",
+        workflow(
+            [node("a", is_start=True), node("b"), node("t", "no_op")],
+            [
+                direct("d1", "a", "t"),
+                conditional(
+                    "w1",
+                    "a",
+                    "b",
+                    expression="[[ready]] == true",
+                    evaluate_while_waiting_config={
+                        "enabled": True,
+                        "trigger_node_logical_ids": ["t"],
+                    },
+                ),
+            ],
+        ),
+        ["edge 'w1' evaluate_while_waiting_config", "also has a direct edge out"],
+    ),
+    (
+        "hop limit that is not a number",
+        workflow(
+            [node("a", is_start=True)],
+            miscellaneous={"consecutive_conditional_edges_max_limit": "many"},
+        ),
+        ["consecutive_conditional_edges_max_limit must be a whole number >= 0", "'many'"],
+    ),
+    (
+        "default dynamic variables that are not an object",
+        workflow([node("a", is_start=True)], miscellaneous={"default_dynamic_variables": [1]}),
+        ["default_dynamic_variables must be an object"],
     ),
     (
         "bad expression on an edge",
@@ -202,17 +298,9 @@ CASES: list[tuple[str, WorkflowConfigFullyHydrated, list[str]]] = [
         ["node 'g' is global but has no condition"],
     ),
     (
-        "tool node naming no tool",
+        "tool node without a tool",
         workflow([node("a", "tool_node", is_start=True)]),
-        ["node 'a' names no tool"],
-    ),
-    (
-        "tool node naming a missing tool",
-        workflow(
-            [node("a", "tool_node", is_start=True, tool_name="nope")],
-            tools_config={"tools": [tool("find_slots")]},
-        ),
-        ["node 'a' calls tool 'nope'", "known tools: find_slots"],
+        ["node 'a' has no tool_config"],
     ),
     (
         "two direct edges out of a node",
@@ -246,7 +334,14 @@ CASES: list[tuple[str, WorkflowConfigFullyHydrated, list[str]]] = [
     (
         "invalid inline tool-node schema",
         workflow(
-            [node("a", "tool_node", is_start=True, tool=tool("t", args_schema={"properties": 3}))]
+            [
+                node(
+                    "a",
+                    "tool_node",
+                    is_start=True,
+                    tool_config=tool("t", args_schema={"properties": 3}),
+                )
+            ]
         ),
         ["node 'a' tool 't' args_schema is not a valid JSON schema"],
     ),
@@ -293,12 +388,11 @@ def test_all_problems_are_listed_at_once() -> None:
             node("a"),
             node("a", "send_fax"),
             node("g", global_node_config={"is_global": True}),
-            node("t", "tool_node", tool_name="missing"),
+            node("t", "tool_node"),
         ],
         [
             direct("e1", "a", "ghost"),
             conditional("e2", "a", "g", expression="(("),
-            {**direct("e3", "g", "t"), "type": "companion"},
             direct("e4", "t", "a"),
             direct("e5", "t", "g"),
         ],
@@ -311,9 +405,8 @@ def test_all_problems_are_listed_at_once() -> None:
         "node 'g' is global but has no condition",
         "destination 'ghost'",
         "edge 'e2' condition_expression",
-        "edge 'e3' is a companion edge",
         "node 't' has 2 direct edges out",
-        "node 't' calls tool 'missing'",
+        "node 't' has no tool_config",
     ]
     assert len(problems) == len(expected), problems
     for problem, fragment in zip(problems, expected, strict=True):
@@ -327,11 +420,6 @@ def test_load_graph_raises_with_every_problem() -> None:
     assert info.value.problems == validate_graph(broken)
     assert len(info.value.problems) == 2
     assert str(info.value).startswith("clinic.json has 2 graph problem(s):")
-
-
-def test_configured_start_node_wins_over_is_start() -> None:
-    graph = load_graph(workflow([node("a", is_start=True), node("b")], start_node_logical_id="b"))
-    assert graph.start_node.logical_id == "b"
 
 
 def test_outgoing_is_in_transition_order_and_skips_disabled_edges() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from engine_helpers import (
+    START,
+    conditional,
     direct,
     event,
     node,
@@ -18,7 +20,7 @@ from engine_helpers import (
     workflow,
 )
 
-from harness.engine import Engine, LLMClient, ToolMock, ToolRunner
+from harness.engine import Engine, LLMClient, ManualClock, ToolMock, ToolRunner
 from harness.engine.variables import FixedClock
 from harness.models.api import RunStatus
 from harness.testing.scripted_model import ScriptedModel
@@ -59,6 +61,57 @@ async def test_say_static_sequence_advances_then_sticks_on_the_last(
         run = await engine.execute(flow, user(run, text))
         spoken.append(said(run))
     assert spoken == [["one"], ["ok", "two"], ["ok", "two"]]
+
+
+async def test_no_op_writes_its_outcome_and_follows_its_edge(engine: Engine) -> None:
+    flow = workflow(
+        [
+            node("no_op", "junction", output_runtime_variable_name="joined", note="fan-in"),
+            say_static("ok", "joined"),
+            say_static("bad", "failed"),
+        ],
+        [
+            conditional("junction", "bad", expression="[[joined_success]] == false"),
+            direct("junction", "ok"),
+        ],
+    )
+    run = await engine.execute(flow, start())
+    assert said(run) == ["joined"]
+    output = event(run, "end_node_run").get("run_output")
+    assert output["success"] is True and output.get("error_message") is None
+    state = event(run, "workflow_show_state").get("runtime_variables")
+    assert state == {"joined": None, "joined_success": True}
+
+
+async def test_a_no_op_simulating_failure_reports_it_without_aborting(engine: Engine) -> None:
+    flow = workflow(
+        [node("no_op", "boom", simulate_failure=True), say_static("bad", "failed")],
+        [conditional("boom", "bad", expression="[[no_op_result_success]] == false")],
+    )
+    run = await engine.execute(flow, start())
+    assert said(run) == ["failed"]
+    output = event(run, "end_node_run").get("run_output")
+    assert output["success"] is False
+    assert "simulate_failure" in output["error_message"]
+    assert run.status == RunStatus.COMPLETED
+
+
+async def test_a_no_op_delay_goes_through_the_injected_sleep(llm: LLMClient) -> None:
+    clock = ManualClock(START)
+    engine = Engine(llm=llm, clock=clock, sleep=clock.sleep, seed=7)
+    run = await engine.execute(workflow([node("no_op", "slow", delay_seconds=2.5)]), start())
+    assert clock.slept == [2.5]
+    stamps = [e.timestamp for e in turn_events(run)]
+    assert stamps[-1] - stamps[0] == 2.5
+
+
+async def test_say_static_speaks_at_once_even_when_entered_first(engine: Engine) -> None:
+    run = await engine.execute(
+        workflow([say_static("hello", "Hi"), say_static("bye", "Bye")], [direct("hello", "bye")]),
+        start(),
+    )
+    assert said(run) == ["Hi", "Bye"]
+    assert "busy_wait_for_user_message" not in types(run)
 
 
 async def test_no_op_runs_silently_and_follows_its_edge(engine: Engine) -> None:
@@ -127,7 +180,9 @@ async def test_worker_structured_output_keys_become_runtime_variables(
     )
 
     assert said(run) == ["Hello Ana (41)"]
-    assert event(run, "worker_llm").get("structured_output") == {"patient_name": "Ana", "age": 41}
+    # The structured output is the node's run output (the platform's WorkerLLMNodeRunOutput).
+    end = event(run, "end_node_run").get("run_output")
+    assert end["structured_output"] == {"patient_name": "Ana", "age": 41}
     assert event(run, "workflow_show_state").get("runtime_variables") == {
         "patient_name": "Ana",
         "age": 41,
@@ -159,9 +214,8 @@ async def test_a_failed_llm_call_says_the_default_error_message_and_waits(
 
     assert run.status == RunStatus.WAITING_FOR_USER_INPUT
     assert said(run) == ["Sorry, please repeat."]
-    assert "HTTP 500" in event(run, "assistant_response").get("error_message")
-    outputs = run.input_output_pairs[-1].run_output.thread_to_node_outputs["0"]
-    assert outputs[0].error_message and "HTTP 500" in outputs[0].error_message
+    # The failure is a workflow_warning (the platform's say_llm events and output hold no error).
+    assert "HTTP 500" in event(run, "workflow_warning").get("warning_message")
     assert types(run)[-3:] == [
         "busy_wait_for_user_message",
         "end_workflow_iteration",
@@ -188,7 +242,7 @@ async def test_a_worker_whose_structured_output_is_not_json_fails_like_an_llm_er
         ),
     )
     assert said(run) == ["Pardon?"]
-    assert "not JSON" in event(run, "assistant_response").get("error_message")
+    assert "not JSON" in event(run, "workflow_warning").get("warning_message")
 
 
 async def test_a_node_without_wait_speaks_first(engine: Engine, model: ScriptedModel) -> None:
@@ -220,27 +274,32 @@ async def test_without_self_loop_or_edges_the_thread_ends(
     ]
 
 
-async def test_self_loop_max_iterations_ends_the_thread(
+async def test_the_llm_self_loop_flag_and_a_bounded_self_loop_are_independent(
     engine: Engine, model: ScriptedModel
 ) -> None:
+    # self_loop_config re-executes at once (no user message needed) until its bound; then the
+    # say_llm's own self_loop parks it for the next user message.
     flow = workflow(
         [
             say_llm(
                 "chat",
-                self_loop_config={
-                    "max_iterations": 2,
-                    "static_messages_config": {"static_messages": ["(still here)"]},
-                },
+                wait_for_user_message=False,
+                self_loop_config={"enabled": True, "max_retries": 1},
             )
         ]
     )
     run = await engine.execute(flow, start())
-    run = await engine.execute(flow, user(run, "one"))
-    assert said(run) == ["I am a scripted model.", "(still here)"]
-    run = await engine.execute(flow, user(run, "two"))
+    assert said(run) == ["I am a scripted model.", "I am a scripted model."]
+    order = types(run)
+    assert order.count("self_loop_edge") == 2  # the bounded retry, then the flag's loop-back
+    assert order.index("self_loop_exhausted") < len(order) - 5
+    assert order[-3:] == [
+        "busy_wait_for_user_message",
+        "end_workflow_iteration",
+        "workflow_ready_for_input",
+    ]
+    assert event(run, "self_loop_exhausted").get("total_attempts") == 2
     assert run.status == RunStatus.WAITING_FOR_USER_INPUT
-    run = await engine.execute(flow, user(run, "three"))
-    assert run.status == RunStatus.COMPLETED
 
 
 async def test_llm_tool_calls_run_once_per_execution_then_tools_are_withdrawn(
@@ -281,9 +340,11 @@ async def test_llm_tool_calls_run_once_per_execution_then_tools_are_withdrawn(
     run = await engine.execute(flow, user(run, "Tuesday please"))
 
     assert said(run) == ["Let me check.", "Your slot is [[unused]] 09:30."]
-    call, result = event(run, "tool_call"), event(run, "tool_result")
-    assert (call.get("tool_name"), call.get("arguments")) == ("find_slots", {"day": "tuesday"})
-    assert (result.get("success"), result.get("result")) == (True, ["09:30", "11:00"])
+    # The tool's answer is an LLM event carrying the ToolMessage, as on the platform.
+    answers = [e.get("message") for e in turn_events(run) if e.type == "say_llm"]
+    (answer,) = [m for m in answers if isinstance(m, dict) and m.get("type") == "tool"]
+    assert (answer["name"], answer["status"]) == ("find_slots", "success")
+    assert answer["response_metadata"]["tool_result"] == ["09:30", "11:00"]
     state = event(run, "workflow_show_state").get("runtime_variables")
     assert state == {"slots": ["09:30", "11:00"], "slots_success": True, "slots_error": None}
     first, second = model.requests[-2:]
@@ -296,10 +357,10 @@ async def test_llm_tool_calls_run_once_per_execution_then_tools_are_withdrawn(
     assert second.messages[-1]["role"] == "tool"
     assert second.messages[-1]["content"] == '["09:30", "11:00"]'
     assert second.messages[-2]["tool_calls"][0]["function"]["name"] == "find_slots"
-    llm_events = [e for e in turn_events(run) if e.type == "say_llm"]
-    assert len(llm_events) == 2 and llm_events[0].get("tool_calls") == [
-        {"name": "find_slots", "arguments": {"day": "tuesday"}}
-    ]
+    asked = [m for m in answers if isinstance(m, dict) and m.get("tool_calls")]
+    assert len(answers) == 3 and [c["name"] for c in asked[0]["tool_calls"]] == ["find_slots"]
+    assert asked[0]["tool_calls"][0]["args"] == {"day": "tuesday"}
+    assert asked[0]["tool_calls"][0]["id"] == answer["tool_call_id"]
 
 
 async def test_tool_node_calls_its_tool_with_substituted_arguments(
@@ -308,7 +369,7 @@ async def test_tool_node_calls_its_tool_with_substituted_arguments(
     kb = {
         "type": "knowledge_base",
         "name": "faq",
-        "documents": ["Parking is free on Sundays.", "The clinic opens at 8."],
+        "target_knowledge_base_ids": ["kb_faq"],
         "result_runtime_variable_name": "answer",
     }
     flow = workflow(
@@ -316,18 +377,26 @@ async def test_tool_node_calls_its_tool_with_substituted_arguments(
             node(
                 "tool_node",
                 "lookup",
-                tool_name="faq",
+                tool_config=kb,
                 tool_arguments={"query": "{{topic}} on sundays"},
             ),
             say_static("tell", "[[answer_success]]: [[answer.results.0.document]]"),
         ],
         [direct("lookup", "tell")],
-        tools_config={"tools": [kb]},
+        miscellaneous={
+            "harness_knowledge_bases": {
+                "kb_faq": ["Parking is free on Sundays.", "The clinic opens at 8."]
+            }
+        },
         dynamic_variables={"topic": "parking"},
     )
     run = await Engine(llm=llm, clock=clock).execute(flow, start())
     assert said(run) == ["true: Parking is free on Sundays."]
-    assert event(run, "tool_call").get("arguments") == {"query": "parking on sundays"}
+    run_input = event(run, "start_node_run").get("run_input")
+    assert run_input["miscellaneous"] == {
+        "tool_name": "faq",
+        "tool_arguments": {"query": "parking on sundays"},
+    }
     output = run.input_output_pairs[0].run_output.thread_to_node_outputs["0"][0]
     assert output.success is True and output.type == "tool_node"
 
@@ -339,7 +408,7 @@ async def test_a_failing_tool_node_records_the_error_and_goes_on(
     tool = {"type": "inline_python", "name": "book", "code": "def book():\n    return 1"}
     flow = workflow(
         [
-            node("tool_node", "call", tool=tool),
+            node("tool_node", "call", tool_config=tool),
             say_static("tell", "[[tool_result_success]] / [[tool_result_error]]"),
         ],
         [direct("call", "tell")],

@@ -30,7 +30,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryRunStore | Sq
 
 
 async def test_runs_round_trip_and_continue(
-    store: MemoryRunStore | SqliteRunStore, llm: LLMClient, clock: FixedClock
+    store: MemoryRunStore | SqliteRunStore,
+    llm: LLMClient,
+    clock: FixedClock,
+    model: ScriptedModel,  # the default script, whatever an earlier test loaded
 ) -> None:
     engine = Engine(llm=llm, clock=clock, store=store)
     run = await engine.execute(CHAT, start())

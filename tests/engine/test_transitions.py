@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 from engine_helpers import (
+    command,
     conditional,
     direct,
     event,
@@ -213,15 +214,11 @@ async def test_independent_llm_evaluations_make_one_yes_no_call_per_condition(
 
     assert model.requests[0].tool_names == []  # no transition tools in this mode
     verdicts = [
-        (e.get("condition"), e.get("is_condition_met"))
+        (e.get("destination_node_logical_id"), e.get("is_condition_met"))
         for e in turn_events(run)
         if e.type == "condition_evaluator_llm"
     ]
-    assert verdicts == [
-        ("The user has an emergency.", False),
-        ("The user asks about billing.", False),
-        ("The user wants an appointment.", True),
-    ]
+    assert verdicts == [("urgent", False), ("bill", False), ("book", True)]
     assert said(run) == ["Let me see.", "Booking for monday."]
     assert event(run, "conditional_edge").get("args_filled") == {"when": "monday"}
     assert all(
@@ -259,7 +256,8 @@ async def test_a_failed_condition_evaluation_counts_as_not_met(
     run = await engine.execute(flow, start(thread_to_node_inputs=_hello()))
     assert said(run) == ["ok", "B"]
     verdict = event(run, "condition_evaluator_llm")
-    assert verdict.get("is_condition_met") is False and "HTTP 500" in verdict.get("error_message")
+    assert verdict.get("is_condition_met") is False
+    assert "HTTP 500" in event(run, "workflow_warning").get("warning_message")
 
 
 async def test_the_hop_limit_withdraws_transition_tools_until_the_next_user_message(
@@ -306,8 +304,8 @@ async def test_the_node_cap_aborts_a_looping_turn(llm: LLMClient, clock: FixedCl
 
     assert run.status == RunStatus.ABORTED_LOOPING_RISK
     assert types(run).count("start_node_run") == 50
-    assert types(run)[-2:] == ["end_workflow_iteration", "end_workflow"]
-    assert "more than 50 node executions" in event(run, "end_workflow").get("reason")
+    assert types(run)[-3:] == ["workflow_warning", "end_workflow_iteration", "end_workflow"]
+    assert "more than 50 node executions" in event(run, "workflow_warning").get("warning_message")
 
     small = await Engine(llm=llm, clock=clock, max_node_runs_per_turn=5).execute(flow, start())
     assert types(small).count("start_node_run") == 5
@@ -341,7 +339,11 @@ async def test_a_global_expression_condition_fires_from_any_node(
     run = await engine.execute(flow, start(thread_to_node_inputs=_hello()))
     assert said(run) == ["Go to the ER."]
     assert path(run) == ["triage", "er"]
-    assert event(run, "conditional_edge").get("is_global_node_transition") is True
+    jump = event(run, "conditional_edge")
+    assert (jump.get("destination_node_logical_id"), jump.get("destination_node_name")) == (
+        "er",
+        "er",
+    )
 
 
 async def test_a_reverse_expression_edge_returns_to_where_the_global_node_was_entered(
@@ -370,15 +372,16 @@ async def test_a_reverse_expression_edge_returns_to_where_the_global_node_was_en
                 "tool_node",
                 "faq",
                 global_node_config=faq,
-                tool={
+                tool_config={
                     "type": "knowledge_base",
                     "name": "kb",
-                    "documents": ["We open at 8."],
+                    "target_knowledge_base_ids": ["kb_hours"],
                     "result_runtime_variable_name": "hours",
                 },
                 tool_arguments={"query": "open"},
             ),
         ],
+        miscellaneous={"harness_knowledge_bases": {"kb_hours": ["We open at 8."]}},
     )
     run = await engine.execute(flow, start(thread_to_node_inputs=_hello()))
     run = await engine.execute(flow, user(run, "I have a question"))
@@ -416,3 +419,246 @@ async def test_a_direct_edge_follows_when_no_condition_holds_and_nothing_ends_th
     assert said(run) == ["fine", "Next."]
     assert event(run, "direct_edge").get("edge_logical_id") == "ask_to_next"
     assert run.status == RunStatus.COMPLETED
+
+
+# ------------------------------------------------------------------ platform edge semantics
+
+
+def _billing_flow(workflow_method: str, global_method: str) -> object:
+    return workflow(
+        [
+            say_llm("route"),
+            say_static(
+                "urgent",
+                "Call 911.",
+                global_node_config={
+                    "is_global": True,
+                    "condition": {"condition_freeform": "The user has an emergency."},
+                    "global_condition_edge_evaluation_method": global_method,
+                },
+            ),
+            say_static("bill", "Billing."),
+        ],
+        [conditional("route", "bill", freeform="The user asks about billing.")],
+        global_condition_evaluation_method=workflow_method,
+    )
+
+
+@pytest.mark.parametrize(
+    ("workflow_method", "global_method", "tools", "judged"),
+    [
+        ("independent_llm_evaluations", "tool_call", ["go_to_urgent"], ["bill"]),
+        ("tool_call", "independent_llm_evaluations", ["go_to_bill"], ["urgent"]),
+        ("tool_call", "workflow_default", ["go_to_urgent", "go_to_bill"], []),
+    ],
+)
+async def test_a_global_node_may_override_the_workflows_evaluation_method(
+    engine: Engine,
+    model: ScriptedModel,
+    workflow_method: str,
+    global_method: str,
+    tools: list[str],
+    judged: list[str],
+) -> None:
+    model.load(
+        {
+            "rules": [
+                {
+                    "when": {"response_format": "condition_evaluation"},
+                    "reply": {"json": {"is_condition_met": False}},
+                }
+            ],
+            "default": {"text": "Let me see."},
+        }
+    )
+    flow = _billing_flow(workflow_method, global_method)
+    run = await engine.execute(flow, start(thread_to_node_inputs=_hello()))  # type: ignore[arg-type]
+    assert model.requests[0].tool_names == tools
+    evaluated = [
+        e.get("destination_node_logical_id")
+        for e in turn_events(run)
+        if e.type == "condition_evaluator_llm"
+    ]
+    assert evaluated == judged
+
+
+async def test_a_dynamic_message_is_a_tool_argument_said_as_the_edge_fires(
+    engine: Engine, model: ScriptedModel
+) -> None:
+    model.load(
+        {
+            "rules": [
+                {
+                    "when": {"tool_offered": "go_to_help"},
+                    "reply": {
+                        "tool_calls": [
+                            {
+                                "name": "go_to_help",
+                                "arguments": {"topic": "bills", "dynamic_message": "On it!"},
+                            }
+                        ]
+                    },
+                }
+            ]
+        }
+    )
+    edge = conditional(
+        "route",
+        "help",
+        freeform="The user needs help.",
+        args_schema={"type": "object", "properties": {"topic": {"type": "string"}}},
+    )
+    edge["condition"]["dynamic_messages_config"] = {
+        "dynamic_message_prompt": "Tell {{name}} you are connecting them."
+    }
+    flow = workflow(
+        [say_llm("route"), say_static("help", "Help here.")],
+        [edge],
+        dynamic_variables={"name": "Ann"},
+    )
+    run = await engine.execute(flow, start(thread_to_node_inputs=_hello()))
+    parameters = model.requests[0].body["tools"][0]["function"]["parameters"]
+    assert parameters["properties"]["dynamic_message"] == {
+        "type": "string",
+        "description": "Tell Ann you are connecting them.",
+    }
+    assert parameters["required"] == ["dynamic_message"]
+    assert said(run) == ["On it!", "Help here."]
+    assert event(run, "conditional_edge").get("args_filled") == {"topic": "bills"}
+    order = types(run)
+    assert order.index("conditional_edge") < order.index("assistant_response")
+
+
+async def test_an_expression_edge_with_a_dynamic_message_asks_the_llm_for_it(
+    engine: Engine, model: ScriptedModel
+) -> None:
+    model.load(
+        {"rules": [{"when": {"system": "Welcome them warmly."}, "reply": {"text": "Welcome!"}}]}
+    )
+    edge = conditional("gate", "done", expression="[[ready]] == true")
+    edge["condition"]["dynamic_messages_config"] = {
+        "dynamic_message_prompt": "Welcome them warmly."
+    }
+    flow = workflow(
+        [node("no_op", "gate"), say_static("done", "Done.")],
+        [edge],
+        runtime_variables={"ready": True},
+    )
+    run = await engine.execute(flow, start())
+    assert said(run) == ["Welcome!", "Done."]
+    assert len(model.requests) == 1
+    welcome = next(e for e in turn_events(run) if e.type == "assistant_response")
+    assert welcome.get("llm_usage_info")["total_tokens"] > 0
+
+
+async def test_a_static_message_wins_over_a_dynamic_one(
+    engine: Engine, model: ScriptedModel
+) -> None:
+    edge = conditional("gate", "done", expression="true", static_messages=["Static."])
+    edge["condition"]["dynamic_messages_config"] = {"dynamic_message_prompt": "Say something."}
+    flow = workflow([node("no_op", "gate"), say_static("done", "Done.")], [edge])
+    run = await engine.execute(flow, start())
+    assert said(run) == ["Static.", "Done."]
+    assert model.requests == []
+
+
+async def test_default_dynamic_variables_sit_under_the_workflows_and_the_runs(
+    engine: Engine,
+) -> None:
+    flow = workflow(
+        [say_static("hi", "{{name}} at {{clinic}} ({{plan}})")],
+        dynamic_variables={"clinic": "Northside"},
+        miscellaneous={
+            "default_dynamic_variables": {"name": "Guest", "clinic": "Main", "plan": "basic"}
+        },
+    )
+    run = await engine.execute(flow, start(dynamic_variables={"name": "Ann"}))
+    assert said(run) == ["Ann at Northside (basic)"]
+
+
+@pytest.mark.parametrize(("flag", "destination"), [(None, "plain"), ("false", "guard2")])
+async def test_guardrail_nodes_do_not_hop_to_each_other_by_default(
+    engine: Engine, flag: str | None, destination: str
+) -> None:
+    misc = {} if flag is None else {"no_hopping_between_guardrail_nodes": flag}
+    flow = workflow(
+        [
+            node("no_op", "guard1", is_guardrail_node=True),
+            say_static("guard2", "Guard 2.", is_guardrail_node=True),
+            say_static("plain", "Plain."),
+        ],
+        [conditional("guard1", "guard2", expression="true"), direct("guard1", "plain")],
+        miscellaneous=misc,
+    )
+    run = await engine.execute(flow, start())
+    assert path(run) == ["guard1", destination]
+
+
+@pytest.mark.parametrize(("flag", "offered"), [(None, []), ("false", ["go_to_done"])])
+async def test_after_a_reverse_edge_the_next_llm_call_gets_no_transition_tools(
+    engine: Engine, model: ScriptedModel, flag: str | None, offered: list[str]
+) -> None:
+    misc = (
+        {}
+        if flag is None
+        else {"no_consecutive_conditional_edge_after_reverse_conditional_edge_taken": flag}
+    )
+    faq = {
+        "is_global": True,
+        "condition": {"condition_expression": "[[turn]] == 1"},
+        "reverse_conditional_edge": {"condition_expression": "true"},
+    }
+    flow = workflow(
+        [
+            say_llm("main"),
+            node("no_op", "faq", global_node_config=faq),
+            say_static("done", "Bye."),
+        ],
+        [conditional("main", "done", freeform="The user is done.")],
+        miscellaneous=misc,
+    )
+    run = await engine.execute(
+        flow, start(thread_to_node_inputs=_hello(), runtime_variables={"turn": 1})
+    )
+    assert path(run) == ["main", "faq", "main"]  # back on main, which waits for the user
+    assert event(run, "reverse_conditional_edge").get("destination_node_logical_id") == "main"
+    run = await engine.execute(flow, user(run, "again", runtime_variables={"turn": 2}))
+    assert model.requests[-1].tool_names == offered
+    run = await engine.execute(flow, user(run, "more"))
+    assert model.requests[-1].tool_names == ["go_to_done"]
+
+
+async def test_a_waiting_edge_fires_without_a_user_message(engine: Engine) -> None:
+    waiting = conditional(
+        "chat",
+        "results",
+        expression="[[ready]] == true",
+        evaluate_while_waiting_config={
+            "enabled": True,
+            "trigger_node_logical_ids": ["poller"],
+            "max_transitions_per_wait": 1,
+        },
+    )
+    flow = workflow(
+        [
+            say_llm("chat"),
+            node("no_op", "poller"),
+            say_static("results", "Your results are in."),
+        ],
+        [waiting],
+    )
+    run = await engine.execute(flow, start())
+    assert run.status == RunStatus.WAITING_FOR_USER_INPUT
+    no_messages = {"0": {"node_run_inputs": []}}
+    run = await engine.execute(
+        flow,
+        command(run, "data", thread_to_node_inputs=no_messages, runtime_variables={"ready": True}),
+    )
+    order = types(run)
+    assert order[:3] == ["waiting_condition_matched", "end_node_run", "workflow_show_state"]
+    matched = event(run, "waiting_condition_matched")
+    assert matched.get("hydrated_condition_expression") == "true == true"
+    assert matched.get("transitions_this_wait") == 1
+    assert matched.get("trigger_mode") == "on_node_completion"
+    assert event(run, "conditional_edge").get("destination_node_logical_id") == "results"
+    assert said(run) == ["Your results are in."]

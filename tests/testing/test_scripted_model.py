@@ -67,6 +67,7 @@ _MATCH_SCRIPT = {
         {"name": "streamed", "when": {"stream": True}, "reply": {"text": "st"}},
         {"name": "both", "when": {"last_user": "a", "model": "m2"}, "reply": {"text": "b"}},
         {"name": "contains", "when": {"last_user": "hello"}, "reply": {"text": "c"}},
+        {"name": "any-format", "when": {"response_format": "*"}, "reply": {"text": "*"}},
     ],
     "default": {"text": "fallback"},
 }
@@ -99,6 +100,10 @@ _TOOL_TURN = [
         (user("x", tools=[tool("lookup")]), "default"),
         (user("x", response_format=_SCHEMA_FORMAT), "format"),
         (user("x", response_format={"type": "json_object"}), "json-object"),
+        (
+            user("x", response_format={"type": "json_schema", "json_schema": {"name": "o"}}),
+            "any-format",
+        ),
         ({"model": "special", "messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"messages": _TOOL_TURN}, "after-tool"),
         (

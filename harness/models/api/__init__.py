@@ -9,8 +9,10 @@ validation refuses node types it does not run, naming them).
 
 from harness.models.api import (
     base,
+    envelopes,
     llm,
     llm_nodes,
+    node_runs,
     nodes,
     prompts,
     runs,
@@ -19,8 +21,10 @@ from harness.models.api import (
     workflow,
 )
 from harness.models.api.base import *  # noqa: F403
+from harness.models.api.envelopes import *  # noqa: F403
 from harness.models.api.llm import *  # noqa: F403
 from harness.models.api.llm_nodes import *  # noqa: F403
+from harness.models.api.node_runs import *  # noqa: F403
 from harness.models.api.nodes import *  # noqa: F403
 from harness.models.api.prompts import *  # noqa: F403
 from harness.models.api.runs import *  # noqa: F403
@@ -28,14 +32,15 @@ from harness.models.api.tool_nodes import *  # noqa: F403
 from harness.models.api.tools import *  # noqa: F403
 from harness.models.api.workflow import *  # noqa: F403
 
-__all__ = [
-    *base.__all__,
-    *prompts.__all__,
-    *llm.__all__,
-    *tools.__all__,
-    *nodes.__all__,
-    *llm_nodes.__all__,
-    *tool_nodes.__all__,
-    *workflow.__all__,
-    *runs.__all__,
-]
+__all__: list[str] = []
+__all__ += base.__all__
+__all__ += prompts.__all__
+__all__ += llm.__all__
+__all__ += tools.__all__
+__all__ += nodes.__all__
+__all__ += llm_nodes.__all__
+__all__ += tool_nodes.__all__
+__all__ += workflow.__all__
+__all__ += node_runs.__all__
+__all__ += runs.__all__
+__all__ += envelopes.__all__

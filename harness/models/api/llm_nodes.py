@@ -1,41 +1,63 @@
-"""LLM nodes: say, worker, evaluator (`interactly_configs/nodes/llm/`, `nodes/workflows/`)."""
+"""LLM nodes: say, worker, evaluator (`interactly_configs/nodes/llm/llm.py`, `nodes/workflows/`).
+
+Facts from the platform's models: every LLM node shares `BaseLLMNodeConfig` (categories `System` /
+`LLM`, `llms_config` defaulting to `global_default_llm`, a nullable `attachable_llm_config_id` that
+names a saved config, `max_consecutive_tool_calls` 1, `default_error_message`, the
+`ignore_default_prompt_prefix`/`_suffix` flags and
+`ignore_content_received_during_llm_tool_call_specification`). `say_llm` loops on itself by
+default; `worker_llm` does not. The evaluator (`workflow_run_evaluator`) is a worker with category
+`Evaluation`, no waiting, no self-loop, no error message, and its input/output runtime variables.
+`self_loop_config` and `is_guardrail_node` belong to every node (`BaseNodeConfig`).
+"""
 
 from __future__ import annotations
 
 from typing import Literal
+from uuid import uuid4
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field
 
-from harness.models.api.llm import LLMConfig
-from harness.models.api.nodes import SelfLoopConfig, StructuredOutputSchema, _NodeBase
+from harness.models.api.llm import LLMOrGroupConfig, WorkflowDefaultLLMConfig
+from harness.models.api.nodes import BaseNodeConfig, StructuredOutputSchema
 from harness.models.api.prompts import PromptConfig
 from harness.models.api.tools import ToolsConfig
 
 __all__ = [
+    "DEFAULT_LLM_NODE_ERROR_MESSAGE",
     "LLMNodeConfig",
     "SayLLMNodeConfig",
     "WorkerLLMNodeConfig",
+    "WorkflowRunEvalLLMNodeConfig",
     "WorkflowRunEvaluatorNodeConfig",
 ]
 
+DEFAULT_LLM_NODE_ERROR_MESSAGE = "I am sorry, there seems to be an issue. Could you please repeat?"
 
-class LLMNodeConfig(_NodeBase):
-    """Fields shared by the LLM node types."""
+
+class LLMNodeConfig(BaseNodeConfig):
+    """Fields shared by the LLM node types (the platform's `BaseLLMNodeConfig`)."""
 
     type: str
+    primary_category: str | None = "System"
+    secondary_category: str | None = "LLM"
     main_response_config: PromptConfig | None = None
-    llms_config: LLMConfig | None = None
+    attachable_llm_config_id: str | None = Field(
+        default=None, description="A saved named LLM config; the platform prefers it to inline."
+    )
+    llms_config: LLMOrGroupConfig | None = Field(default_factory=WorkflowDefaultLLMConfig)
     tools_config: ToolsConfig | None = None
     self_loop: bool = False
-    self_loop_config: SelfLoopConfig | None = None
     wait_for_user_message: bool = True
-    max_consecutive_tool_calls: int = Field(default=1, ge=0)
-    default_error_message: str | None = (
-        "I am sorry, there seems to be an issue. Could you please repeat?"
-    )
+    max_consecutive_tool_calls: int = 1
+    default_error_message: str | None = DEFAULT_LLM_NODE_ERROR_MESSAGE
     use_mcp_tools: bool = False
+    ignore_default_prompt_prefix: bool = Field(
+        default=False, description="Leave the workflow's default_prompt_prefix out of the prompt."
+    )
+    ignore_default_prompt_suffix: bool = Field(
+        default=False, description="Leave the workflow's default_prompt_suffix out of the prompt."
+    )
+    ignore_content_received_during_llm_tool_call_specification: bool = False
     structured_output_schema: StructuredOutputSchema | None = None
     backchannel_response_config: PromptConfig | None = None
 
@@ -57,4 +79,18 @@ class WorkflowRunEvaluatorNodeConfig(LLMNodeConfig):
     """Reads a fetched run and writes a structured verdict; never waits, never loops."""
 
     type: Literal["workflow_run_evaluator"] = "workflow_run_evaluator"
+    secondary_category: str | None = "Evaluation"
     wait_for_user_message: bool = False
+    default_error_message: str | None = None
+    input_runtime_variable_name: str | None = Field(
+        default="workflow_run_object", description="The runtime variable holding the run to judge."
+    )
+    output_runtime_variable_name: str | None = Field(
+        default_factory=lambda: f"evaluator_output_{uuid4().hex}",
+        description="The runtime variable the structured verdict is stored in.",
+    )
+    is_turn_by_turn_evaluator: bool = False
+
+
+WorkflowRunEvalLLMNodeConfig = WorkflowRunEvaluatorNodeConfig
+"""The platform's name of `WorkflowRunEvaluatorNodeConfig`."""
