@@ -475,3 +475,64 @@ async def test_tool_mocks_are_skipped_on_the_api_backend(tmp_path: Path) -> None
     assert result.error is not None and "--backend engine" in result.error
     assert (summary.skipped, summary.exit_code) == (1, 0)
     assert ApiFactory.name == "api"
+
+
+async def test_secret_variables_come_from_the_environment_and_are_written_nowhere(
+    tmp_path: Path, model_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "Clinic-7f3a9c2e1b"
+    monkeypatch.setenv("HARNESS_TEST_CLINIC", secret)
+    write_scenario(
+        tmp_path,
+        "secret",
+        secret_variables={"clinic_name": {"env": "HARNESS_TEST_CLINIC"}},
+        turns=HAPPY_TURNS[:2],
+    )
+    recorded, replayed = await record_and_replay(tmp_path, model_url, "secret")
+    for summary in (recorded, replayed):
+        result = summary.results[0]
+        assert result.verdict is Verdict.PASSED, failures(result)
+        said = result.attempts[0].turns[0].said or ""
+        assert "{{clinic_name}}" not in said and secret not in said  # used, then masked
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".json" and "cassettes" in p.parts for p in written)
+    for path in written:
+        assert secret not in path.read_text(errors="replace"), path
+
+
+async def test_a_secret_whose_environment_variable_is_unset_is_the_scenario_s_error(
+    tmp_path: Path, model_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HARNESS_TEST_UNSET", raising=False)
+    write_scenario(
+        tmp_path,
+        "unset",
+        secret_variables={"token": {"env": "HARNESS_TEST_UNSET"}},
+        turns=HAPPY_TURNS[:1],
+    )
+    summary = await run_scenarios(load(tmp_path, "unset"), options(tmp_path, model_url, "once"))
+    result = summary.results[0]
+    assert result.verdict is Verdict.ERROR
+    assert "token (env HARNESS_TEST_UNSET)" in (result.attempts[0].error or "")
+
+
+async def test_a_start_turn_can_start_elsewhere_with_a_welcome_message(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(
+        tmp_path,
+        "elsewhere",
+        dynamic_variables={"clinic_name": "Elm Clinic"},
+        turns=[
+            {
+                "start": {"start_node_logical_id": "ask_reason", "welcome_message": "Hi there."},
+                "expect": {"status": "waiting_for_user_input"},
+            },
+            {"user": "I have a bad headache", "expect": {"node": "confirm"}},
+        ],
+    )
+    recorded, replayed = await record_and_replay(tmp_path, model_url, "elsewhere")
+    for summary in (recorded, replayed):
+        result = summary.results[0]
+        assert result.verdict is Verdict.PASSED, failures(result)
+        assert result.attempts[0].turns[1].path[0] != "welcome"

@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator, SchemaError, validators
 from harness.engine.companion_graph import CompanionIndex, companion_problems, index_companions
 from harness.engine.expressions import ExpressionError, parse_expression
 from harness.engine.options import options_problems
+from harness.engine.structured_output import output_schema
 from harness.errors import GraphValidationError
 from harness.models.api import (
     CompanionEdgeConfig,
@@ -163,12 +164,10 @@ def _node_problems(workflow: WorkflowConfigFullyHydrated) -> Iterator[str]:
             yield from _condition_problems(
                 config.reverse_conditional_edge, f"{where} reverse_conditional_edge"
             )
-        if isinstance(node, LLMNodeConfig) and node.structured_output_schema is not None:
-            schema = node.structured_output_schema.input_schema
-            if schema:
-                yield from _schema_problems(
-                    schema, f"{where} structured_output_schema.input_schema"
-                )
+        if isinstance(node, LLMNodeConfig):
+            schema = output_schema(node.structured_output_schema)
+            if schema is not None:
+                yield from _schema_problems(schema.schema, f"{where} structured_output_schema")
 
 
 def _edge_problems(workflow: WorkflowConfigFullyHydrated) -> Iterator[str]:

@@ -20,6 +20,7 @@ from harness.engine.context import Candidate, NodeResult, NodeVisit, TurnContext
 from harness.engine.events import NodeScope
 from harness.engine.llm import ChatRequest, ChatResponse, LLMCallError, ToolCall
 from harness.engine.llm_config import effective_llm, request_options
+from harness.engine.structured_output import output_schema
 from harness.engine.tool_calls import (
     ToolTarget,
     configured_tool_spec,
@@ -104,13 +105,9 @@ async def _own_tools(
 
 
 def _response_format(node: LLMNode) -> dict[str, Any] | None:
-    schema = node.structured_output_schema
-    if node.type == "say_llm" or schema is None or not schema.input_schema:
-        return None
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": schema.name or "structured_output", "schema": schema.input_schema},
-    }
+    # A say node speaks free text; its schema is not requested (docs/engine.md, LLM nodes).
+    schema = None if node.type == "say_llm" else output_schema(node.structured_output_schema)
+    return schema.response_format("structured_output") if schema is not None else None
 
 
 def _event_type(node: LLMNode) -> str:

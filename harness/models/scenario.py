@@ -8,6 +8,7 @@ use (`harness schema scenario`). The models forbid unknown keys. The loader
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import (
@@ -45,6 +46,7 @@ __all__ = [
     "Repeat",
     "Scenario",
     "ScenarioSource",
+    "SecretSource",
     "ToolMock",
     "scenario_json_schema",
     "user_run_input",
@@ -171,6 +173,14 @@ class ScenarioSource(BaseModel):
 Matrix = dict[str, Annotated[list[JsonValue], Field(min_length=1)]] | list[Variables]
 
 
+class SecretSource(ScenarioModel):
+    """Where a secret variable's value comes from: an environment variable, never the file."""
+
+    env: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="The environment variable to read."
+    )
+
+
 class Scenario(ScenarioModel):
     """A conversation with a workflow, its mocks, and what must hold."""
 
@@ -187,6 +197,10 @@ class Scenario(ScenarioModel):
     dynamic_variables: Variables = Field(default_factory=dict, description="`{{...}}` values.")
     runtime_variables: Variables = Field(default_factory=dict, description="`[[...]]` values.")
     miscellaneous: Variables = Field(default_factory=dict, description="Run input miscellaneous.")
+    secret_variables: dict[str, SecretSource] = Field(
+        default_factory=dict,
+        description="Secret values sent with `start` (`{env: VAR}`); never written anywhere.",
+    )
     turns: list[Turn] = Field(min_length=1, description="The conversation, in order.")
     expect: Expect | None = Field(default=None, description="Checked on the whole run at the end.")
     mocks: Mocks = Field(default_factory=Mocks, description="Tool mocks (engine backend).")
@@ -240,6 +254,20 @@ class Scenario(ScenarioModel):
         copy._source = source
         return copy
 
+    def secret_values(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The secret variables read from `env`.
+
+        Raises:
+            ValueError: an environment variable is not set (the message names it and the fix).
+        """
+        missing = [(n, s.env) for n, s in self.secret_variables.items() if s.env not in env]
+        if missing:
+            names = ", ".join(f"{name} (env {var})" for name, var in missing)
+            raise ValueError(
+                f"secret_variables {names} not set: export the variable(s) before running"
+            )
+        return {name: env[source.env] for name, source in self.secret_variables.items()}
+
     def run_input_for(self, turn: Turn) -> WorkflowRunInput:
         """The run input a non-simulated turn sends (ids are filled in by the runner).
 
@@ -259,6 +287,8 @@ class Scenario(ScenarioModel):
                 miscellaneous={**self.miscellaneous, **spec.miscellaneous},
                 version_number=self.workflow_version or 0,
                 thread_to_node_inputs=_messages(spec.user or []),
+                start_node_logical_id=spec.start_node_logical_id,
+                welcome_message=spec.welcome_message,
             )
         if kind is TurnKind.USER and turn.user is not None:
             return user_run_input(turn.user)

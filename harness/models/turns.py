@@ -69,6 +69,12 @@ class StartSpec(ScenarioModel):
         Annotated[list[str], BeforeValidator(_listify, json_schema_input_type=str | list[str])]
         | None
     ) = Field(default=None, description="User message(s) sent with the start command.")
+    start_node_logical_id: str | None = Field(
+        default=None, description="Start the run at this node instead of the `is_start` one."
+    )
+    welcome_message: str | None = Field(
+        default=None, description="Opening line, seeded as the first assistant message."
+    )
 
 
 class StopCondition(ScenarioModel):

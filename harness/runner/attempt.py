@@ -8,11 +8,14 @@ cassette miss, refused input) ends the attempt with an `error`, and never escape
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
+
 from harness.checks import RunView, check_turn, simulation_stop_reason
-from harness.models.api import WorkflowRun, WorkflowRunInput
+from harness.models.api import Command, WorkflowRun, WorkflowRunInput
 from harness.models.result import CheckOutcome, OutcomeStatus, TurnResult
 from harness.models.scenario import (
     SIMULATION_STOP_TOKEN,
@@ -135,8 +138,23 @@ class _TurnLoop:
         self.state.run = result
         return result, (time.perf_counter() - started) * 1000
 
+    def _run_input(self, index: int, turn: Turn) -> WorkflowRunInput | None:
+        run_input = self.scenario.run_input_for(turn)
+        if run_input.command is not Command.START or not self.scenario.secret_variables:
+            return run_input
+        try:
+            secrets = self.scenario.secret_values(os.environ)
+        except ValueError as exc:  # a usage problem of this scenario: its error, not a crash
+            self.state.error = f"turn {index + 1} ({turn.label}): {exc}"
+            return None
+        values = {name: SecretStr(value) for name, value in secrets.items()}
+        return run_input.model_copy(update={"secret_variables": values})
+
     async def _send_and_check(self, index: int, turn: Turn) -> bool:
-        done = await self._execute(index, turn, self.scenario.run_input_for(turn), turn.label)
+        run_input = self._run_input(index, turn)
+        if run_input is None:
+            return False
+        done = await self._execute(index, turn, run_input, turn.label)
         if done is None:
             return False
         run, wall_ms = done

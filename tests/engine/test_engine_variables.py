@@ -141,6 +141,24 @@ async def test_structured_output_feeds_later_prompts_and_the_state_event(
     }
 
 
+async def test_a_raw_json_schema_is_requested_as_the_worker_s_response_format(
+    engine: Engine, model: ScriptedModel
+) -> None:
+    """The platform stores `structured_output_schema` as a plain dict: a raw schema works too."""
+    model.load(
+        {"rules": [{"when": {"response_format": "Slots"}, "reply": {"json": {"day": "mon"}}}]}
+    )
+    schema = {"title": "Slots", "type": "object", "properties": {"day": {"type": "string"}}}
+    flow = workflow(
+        [worker("w", structured_output_schema=schema), say_static("s", "On [[day]].")],
+        [direct("w", "s")],
+    )
+    run = await engine.execute(flow, start(thread_to_node_inputs=_hello()))
+    sent = model.requests[-1].body["response_format"]
+    assert sent == {"type": "json_schema", "json_schema": {"name": "Slots", "schema": schema}}
+    assert said(run)[-1] == "On mon."
+
+
 async def test_liquid_filters_route_and_render_a_run(engine: Engine, model: ScriptedModel) -> None:
     """The platform's example 9 pattern: branch on `[[result.level | upcase ]]`, render filters."""
     model.load(

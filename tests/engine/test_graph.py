@@ -365,7 +365,21 @@ CASES: list[tuple[str, WorkflowConfigFullyHydrated, list[str]]] = [
                 )
             ]
         ),
-        ["node 'a' structured_output_schema.input_schema is not a valid JSON schema at minLength"],
+        ["node 'a' structured_output_schema is not a valid JSON schema at minLength"],
+    ),
+    (
+        "invalid raw structured output schema (the evaluator form)",
+        workflow(
+            [
+                node(
+                    "a",
+                    "worker_llm",
+                    is_start=True,
+                    structured_output_schema={"type": "object", "required": "passed"},
+                )
+            ]
+        ),
+        ["node 'a' structured_output_schema is not a valid JSON schema at required"],
     ),
 ]
 

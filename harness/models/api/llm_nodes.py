@@ -17,8 +17,9 @@ from uuid import uuid4
 
 from pydantic import Field
 
+from harness.models.api.base import JsonDict
 from harness.models.api.llm import LLMOrGroupConfig, WorkflowDefaultLLMConfig
-from harness.models.api.nodes import BaseNodeConfig, StructuredOutputSchema
+from harness.models.api.nodes import BaseNodeConfig
 from harness.models.api.prompts import PromptConfig
 from harness.models.api.tools import ToolsConfig
 
@@ -58,7 +59,13 @@ class LLMNodeConfig(BaseNodeConfig):
         default=False, description="Leave the workflow's default_prompt_suffix out of the prompt."
     )
     ignore_content_received_during_llm_tool_call_specification: bool = False
-    structured_output_schema: StructuredOutputSchema | None = None
+    structured_output_schema: JsonDict | None = Field(
+        default=None,
+        description=(
+            "The JSON Schema of the node's structured output, as the platform stores it: a plain dict,"
+            " either the wrapper {name, description, input_schema} or a raw JSON Schema."
+        ),
+    )
     backchannel_response_config: PromptConfig | None = None
 
 

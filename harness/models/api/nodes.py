@@ -26,7 +26,6 @@ __all__ = [
     "SayStaticMessageNodeConfig",
     "SayStaticNodeConfig",
     "SelfLoopConfig",
-    "StructuredOutputSchema",
     "UnsupportedNodeConfig",
     "WorkflowRunFetchNodeConfig",
 ]
@@ -52,14 +51,6 @@ class GlobalNodeConfig(PlatformModel):
     reverse_conditional_edge: Condition | None = Field(
         default=None, description="When set, the condition to return to the node it came from."
     )
-
-
-class StructuredOutputSchema(PlatformModel):
-    """JSON schema of a node's structured output (`{}` when the node has none)."""
-
-    name: str | None = None
-    description: str | None = None
-    input_schema: JsonDict | None = None
 
 
 class SelfLoopConfig(PlatformModel):

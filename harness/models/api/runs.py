@@ -110,8 +110,8 @@ def _secret_variables() -> Any:
     )
 
 
-class NodeRunInput(PlatformModel):
-    """An input delivered to a node (`LLMNodeRunInput` and the other node types' run inputs)."""
+class _RunVariables(PlatformModel):
+    """The variables every run input carries (the platform's `BaseRunInput`)."""
 
     dynamic_variables: JsonDict = Field(
         default_factory=dict, description="Values for the '{{...}}' placeholders."
@@ -123,6 +123,11 @@ class NodeRunInput(PlatformModel):
     miscellaneous: JsonDict = Field(
         default_factory=dict, description="Miscellaneous run-input data."
     )
+
+
+class NodeRunInput(_RunVariables):
+    """An input delivered to a node (`LLMNodeRunInput` and the other node types' run inputs)."""
+
     type: str = Field(default="llm", description="The node run input type (`llm` for messages).")
     node_logical_id: str | None = Field(default=None, description="The node the input is for.")
     messages: list[Message] = Field(default_factory=list, description="Input messages.")
@@ -143,17 +148,7 @@ class ThreadInput(PlatformModel):
     node_run_inputs: list[NodeRunInput] = Field(default_factory=list)
 
 
-class _RunInputBase(PlatformModel):
-    dynamic_variables: JsonDict = Field(
-        default_factory=dict, description="Values for the '{{...}}' placeholders."
-    )
-    runtime_variables: JsonDict = Field(
-        default_factory=dict, description="Values for the '[[...]]' placeholders."
-    )
-    secret_variables: dict[str, SecretStr] = _secret_variables()
-    miscellaneous: JsonDict = Field(
-        default_factory=dict, description="Miscellaneous run-input data."
-    )
+class _RunInputBase(_RunVariables):
     command: Command = Field(default=Command.START, description="Command to execute.")
     version_number: int | None = Field(
         default=0, ge=0, description="Workflow version; 0 = initial."
