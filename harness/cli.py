@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.cli_run import add_run_commands
 
     add_run_commands(sub)
+    from harness.cli_report import register as add_report_commands
+
+    add_report_commands(sub)
+    from harness.cli_cassettes import register as add_cassettes_commands
+
+    add_cassettes_commands(sub)
     return parser
 
 

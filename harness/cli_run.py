@@ -1,138 +1,159 @@
-"""`harness run` and `harness validate`: load, run, print verdicts, write reports (a thin front end).
+"""`harness run` and `harness validate`: parse flags, build options and sinks, print, exit.
 
-Exit codes: 0 every scenario passed; 1 a scenario failed or errored (or the run was interrupted:
-130); 2 usage or file errors (the loader's problems are printed with file:line:col).
+Selection, running and streaming live in `harness.runner.suite`; formatting in
+`harness.runner.console`; report files and the history in `harness.results`; the baseline
+comparison in `harness.regression`.
+
+Exit codes of `harness run` (`harness.runner.suite.EXIT_*`):
+0 every decided scenario passed and nothing regressed; 1 a scenario failed, or a metric regressed
+with `--fail-on-regression`; 2 usage or file errors (bad flags, unreadable scenario or baseline
+files, nothing selected); 3 infrastructure errors only (`error` verdicts, or a report or history
+that could not be written), no failure; 130 stopped by Ctrl-C; 141 stopped because the reader of
+stdout went away (`harness run ... | head`). After 130 and 141 every finished result is in the
+reports and the scenarios not run are listed on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.models.result import RunSummary, ScenarioResult, Verdict
+if TYPE_CHECKING:
+    from harness.models.result import RunSummary
+    from harness.results.sinks import ReportFilesSink
+    from harness.runner.suite import Suite
 
-__all__ = ["add_run_commands", "format_result", "format_summary"]
-
-_MARK = {
-    Verdict.PASSED: "PASS",
-    Verdict.FAILED: "FAIL",
-    Verdict.ERROR: "ERROR",
-    Verdict.SKIPPED: "SKIP",
-}
-_LIMIT = 10
+__all__ = ["add_run_commands"]
 
 
-def _short(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _path(value: str | None) -> Path | None:
+    """A path flag as typed: relative to the working folder."""
+    return Path(os.path.abspath(value)) if value else None
 
 
-def format_result(result: ScenarioResult) -> str:
-    """A verdict line, then (when not passed) each failing check with expected and got."""
-    stats = result.repeat
-    runs = f" [{stats.passed}/{stats.runs} runs]" if stats and stats.runs > 1 else ""
-    tokens = sum(a.tokens for a in result.attempts)
-    lines = [
-        f"{_MARK[result.verdict]:5} {result.scenario_id}{runs}  "
-        f"({result.duration_ms:.0f} ms, {tokens} tokens)"
-    ]
-    if result.stale:
-        lines.append(
-            f"      ~ {len(result.stale)} recorded interaction(s) never used (stale); "
-            f"re-record: harness run {result.file or result.scenario_id} --rerecord"
-        )
-        lines += [f"        {entry}" for entry in result.stale[:_LIMIT]]
-    if result.verdict is Verdict.SKIPPED:
-        return "\n".join([*lines, f"      {result.error}"])
-    if result.verdict is Verdict.PASSED:
-        return "\n".join(lines)
-    failures = result.failures()
-    for outcome in failures[:_LIMIT]:
-        where = f"{outcome.key}: " if outcome.key else ""
-        lines.append(f"      - {where}{outcome.message}")
-        has_values = outcome.expected is not None or outcome.got is not None
-        if has_values and "expected" not in outcome.message:
-            lines.append(f"        expected {_short(outcome.expected)}, got {_short(outcome.got)}")
-    if len(failures) > _LIMIT:
-        lines.append(f"      ... and {len(failures) - _LIMIT} more failing check(s)")
-    errors = [a.error for a in result.attempts if a.error]
-    errors += [a.evaluation.error for a in result.attempts if a.evaluation and a.evaluation.error]
-    errors += [result.error] if result.error else []
-    for error in dict.fromkeys(errors):
-        lines.append("      ! " + error.replace("\n", "\n        "))
-    return "\n".join(lines)
+def _selection(args: argparse.Namespace) -> Any:
+    from harness.runner.suite import Selection, Shard
 
-
-def format_summary(summary: RunSummary) -> str:
-    """The totals line: passed, failed, errors, tokens, LLM latency and wall time."""
-    attempts = [a for r in summary.results for a in r.attempts]
-    tokens = sum(a.tokens for a in attempts)
-    latency = sum(a.latency_ms for a in attempts)
-    calls = sum(a.llm_calls for a in attempts)
-    note = " (interrupted)" if summary.interrupted else ""
-    return (
-        f"{summary.total} scenario(s): {summary.passed} passed, {summary.failed} failed, "
-        f"{summary.errored} error(s), {summary.skipped} skipped{note}; {tokens} tokens in {calls} LLM call(s), "
-        f"LLM latency {latency:.0f} ms; wall {summary.duration_ms / 1000:.2f} s"
+    return Selection(
+        paths=tuple(args.paths),
+        tags=tuple(args.tag or ()),
+        keywords=tuple(args.k or ()),
+        shard=Shard.parse(args.shard) if args.shard else None,
+        repeat=args.repeat,
     )
 
 
-def _load(paths: list[str], tags: list[str], substrings: list[str]) -> list[Any]:
-    from harness.scenarios import load_scenarios
+def _options(args: argparse.Namespace) -> Any:
+    from harness.runner import RunOptions
 
-    scenarios = load_scenarios(paths)  # ScenarioLoadError: printed by `main`, exit code 2
-    if tags:
-        scenarios = [s for s in scenarios if set(tags) & set(s.tags)]
-    if substrings:
-        scenarios = [
-            s for s in scenarios if any(k in (s.id or "") or k in s.name for k in substrings)
-        ]
-    return scenarios
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.runner import Runner, RunOptions
-    from harness.store import ResultsWriter
-
-    scenarios = _load(args.paths, args.tag or [], args.k or [])
-    if not scenarios:
-        print("error: no scenario matches", file=sys.stderr)
-        return 2
     options = RunOptions(
         backend=args.backend,
         record_mode="all" if args.rerecord else args.record_mode,
         concurrency=args.concurrency,
         timeout_seconds=args.timeout,
-        cassettes_root=Path(args.cassettes),
-        scenarios_root=Path(args.scenarios_root),
     )
-    writer = ResultsWriter(args.report_dir)
+    # Relative roots are taken under the project root by the suite; flags given are absolute.
+    options.cassettes_root = _path(args.cassettes) or Path("cassettes")
+    options.scenarios_root = _path(args.scenarios_root) or Path("scenarios")
+    return options
 
-    def finished(result: ScenarioResult) -> None:
-        writer.add(result)
-        if not args.json:
-            print(format_result(result), flush=True)
 
-    runner = Runner(options, on_result=finished)
-    interrupted = False
-    try:
-        summary = asyncio.run(runner.run(scenarios))
-    except KeyboardInterrupt:
-        interrupted = True
-        summary = runner.summary(interrupted=True)
-    path = writer.finish(summary)
+def _sinks(args: argparse.Namespace, files: ReportFilesSink, report_dir: Path) -> list[Any]:
+    from harness.results.sinks import HistorySink
+    from harness.runner.console import ConsoleSink
+
+    sinks: list[Any] = [files]
+    if not args.no_history:
+        from harness.results.history import HistoryStore
+
+        history = _path(args.history) or report_dir / "history.sqlite"
+        sinks.append(HistorySink(HistoryStore(history)))
+    # Last, so a closed stdout is noticed after the durable sinks have the result.
+    sinks.append(ConsoleSink(sys.stdout, quiet=args.json, live=False if args.plain else None))
+    return sinks
+
+
+def _baseline(args: argparse.Namespace, suite: Suite, report_dir: Path) -> Any:
+    """The baseline to compare against, loaded before the run (a bad ref is exit 2 at once)."""
+    if args.baseline is None:
+        if args.fail_on_regression:
+            from harness.errors import HarnessError
+
+            raise HarnessError(
+                "--fail-on-regression needs a --baseline to compare with",
+                hint="add --baseline reports/baseline.json (or a batch id, latest, branch:NAME)",
+            )
+        return None
+    from harness.regression import load_baseline
+
+    history = _path(args.history) or report_dir / "history.sqlite"
+    return load_baseline(args.baseline, history=history, root=suite.root)
+
+
+def _print_end(args: argparse.Namespace, summary: RunSummary, report: Any, folder: Path) -> None:
+    from harness.runner.console import format_summary, render_table
+    from harness.runner.suite import regression_deltas
+
     if args.json:
-        print(summary.model_dump_json(indent=1))
-    else:
-        print(format_summary(summary))
-        print(f"results: {path}")
-    if interrupted:
-        return 130
-    return summary.exit_code
+        print(summary.model_dump_json(indent=1), flush=True)
+        return
+    deltas = regression_deltas(report) if report is not None else None
+    print("\n" + render_table(summary, deltas))
+    if report is not None:
+        print("\n" + report.to_text().rstrip())
+    print(format_summary(summary))
+    print(f"reports: {folder}", flush=True)
+
+
+def _print_problems(suite: Suite, summary: RunSummary) -> None:
+    for failure in suite.sink_failures:
+        print(
+            f"error: the {failure.sink} could not {failure.call}: {failure.error}",
+            file=sys.stderr,
+        )
+    if summary.not_run:
+        why = suite.stopped.value if suite.stopped else "stopped"
+        print(f"{why}: {len(summary.not_run)} scenario(s) not run:", file=sys.stderr)
+        for sid in summary.not_run:
+            print(f"  {sid}", file=sys.stderr)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.models.result import new_batch_id
+    from harness.results.sinks import ReportFilesSink
+    from harness.runner.suite import Stop, Suite, compare_to_baseline, exit_code
+
+    suite = Suite.select(_selection(args))
+    report_dir = _path(args.report_dir) or suite.root / "reports"
+    baseline = _baseline(args, suite, report_dir)
+    batch_id = new_batch_id()
+    files = ReportFilesSink(report_dir / batch_id)
+    report: Any = None
+
+    def compare(summary: RunSummary) -> None:
+        nonlocal report
+        if baseline is not None:
+            report = compare_to_baseline(summary, baseline, suite)
+            files.regression_markdown = report.to_markdown()
+
+    sinks = _sinks(args, files, report_dir)
+    summary = suite.run(_options(args), sinks, batch_id=batch_id, before_finish=compare)
+    _print_problems(suite, summary)
+    if suite.stopped is not Stop.PIPE_CLOSED:
+        try:
+            _print_end(args, summary, report, files.batch_dir)
+        except BrokenPipeError:
+            suite.stopped = Stop.PIPE_CLOSED
+    if suite.stopped is Stop.PIPE_CLOSED:
+        # Nobody reads stdout: point it at devnull so the interpreter's last flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    regressed = bool(report is not None and args.fail_on_regression and report.has_regressions)
+    return exit_code(
+        summary, stopped=suite.stopped, regressed=regressed, sink_failed=bool(suite.sink_failures)
+    )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -147,10 +168,29 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `run` and `validate` to the `harness` parser."""
-    run = sub.add_parser("run", help="run scenarios and print a verdict per scenario")
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_selection(run: argparse.ArgumentParser) -> None:
     run.add_argument("paths", nargs="+", metavar="PATHS", help="scenario files or folders")
+    run.add_argument("--tag", action="append", help="only scenarios with this tag (repeatable)")
+    run.add_argument("-k", action="append", metavar="SUBSTR", help="only ids/names containing it")
+    run.add_argument(
+        "--shard", metavar="I/N", help="only shard I of N (deterministic by scenario id)"
+    )
+    run.add_argument(
+        "--repeat", type=_positive, metavar="N", help="run each scenario N times (overrides runs)"
+    )
+
+
+def _add_backend(run: argparse.ArgumentParser) -> None:
     run.add_argument("--backend", choices=["engine", "api"], default="engine")
     run.add_argument(
         "--record-mode",
@@ -159,14 +199,53 @@ def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="cassette record mode (default none: replay only)",
     )
     run.add_argument("--rerecord", action="store_true", help="same as --record-mode all")
-    run.add_argument("--concurrency", type=int, default=4, help="scenarios at once (default 4)")
+    run.add_argument(
+        "--concurrency", type=_positive, default=4, help="scenarios at once (default 4)"
+    )
     run.add_argument("--timeout", type=float, default=300.0, help="seconds per run (default 300)")
-    run.add_argument("--tag", action="append", help="only scenarios with this tag (repeatable)")
-    run.add_argument("-k", action="append", metavar="SUBSTR", help="only ids/names containing it")
-    run.add_argument("--report-dir", default="reports", help="where reports go (default reports)")
-    run.add_argument("--cassettes", default="cassettes", help="cassettes folder")
-    run.add_argument("--scenarios-root", default="scenarios", help="root mirrored in cassettes/")
+    run.add_argument("--cassettes", help="cassettes folder (default <root>/cassettes)")
+    run.add_argument(
+        "--scenarios-root", help="folder mirrored in the cassettes (default <root>/scenarios)"
+    )
+
+
+def _add_outputs(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--report-dir", metavar="DIR", help="where reports go (default <root>/reports)"
+    )
+    run.add_argument(
+        "--history", metavar="PATH", help="history database (default <report dir>/history.sqlite)"
+    )
+    run.add_argument("--no-history", action="store_true", help="do not record the batch in it")
+    run.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="compare with a baseline: a file (reports/baseline.json), a batch id, latest, "
+        "or branch:NAME",
+    )
+    run.add_argument(
+        "--fail-on-regression", action="store_true", help="exit 1 when a metric regressed"
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument(
+        "--plain", action="store_true", help="plain verdict lines even on a terminal (no live view)"
+    )
+
+
+def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `run` and `validate` to the `harness` parser."""
+    run = sub.add_parser(
+        "run",
+        help="run scenarios, print verdicts and a table, write reports and the history",
+        description="Run scenarios (ids, cassettes and reports are relative to the project root: "
+        "the folder of harness.toml or of a pyproject.toml with [tool.harness], found upward "
+        "from PATHS). Exit codes: 0 all passed; 1 failures, or regressions with "
+        "--fail-on-regression; 2 usage or file errors; 3 infrastructure errors only; 130 Ctrl-C; "
+        "141 stdout closed.",
+    )
+    _add_selection(run)
+    _add_backend(run)
+    _add_outputs(run)
     run.set_defaults(handler=_cmd_run)
     validate = sub.add_parser(
         "validate", help="check scenario and workflow files; exit 2 on any problem"

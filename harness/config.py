@@ -10,13 +10,16 @@ platform's provider names (`openai`, `azure_openai`, `anthropic`, `google`, `bed
 `default_provider`) or a name of your own. A platform name without a block is served by the
 default provider (`default_provider`, itself a block or the `OPENAI_BASE_URL`/`OPENAI_API_KEY`
 environment); any other name without a block is an error.
+
+Prices: `[tool.harness.prices."MODEL"]` with `input` and `output` in USD per million tokens; the
+results' costs use them (an unknown model costs None, never a guess; docs/results.md).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import ConfigError
 from harness.models.api.llm import LLMProvider
+from harness.models.regression import RegressionSettings
+from harness.models.result import ModelPrice
 
 __all__ = [
     "ANY_MODEL",
@@ -36,7 +41,9 @@ __all__ = [
     "ProviderConfig",
     "ResolvedProvider",
     "find_config_file",
+    "find_project_root",
     "load_settings",
+    "project_root_for",
 ]
 
 ENV_API_URL = "HARNESS_API_URL"
@@ -104,6 +111,15 @@ class HarnessSettings(BaseModel):
         default=DEFAULT_PROVIDER, description="Provider used by `global_default_llm` nodes."
     )
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description='[tool.harness.prices."MODEL"] input/output: USD per million tokens; a model '
+        "missing here costs None (docs/results.md).",
+    )
+    regression: RegressionSettings = Field(
+        default_factory=RegressionSettings,
+        description="[tool.harness.regression]: thresholds and tests (docs/regressions.md).",
+    )
     source: str | None = Field(default=None, description="The file these settings came from.")
 
     def provider(self, name: str | None, env: Mapping[str, str] | None = None) -> ResolvedProvider:
@@ -162,6 +178,40 @@ def find_config_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
         if found is not None:
             return found, data
     return None
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The project root: the nearest folder from `start` upward whose settings file exists
+    (`harness.toml`, or a pyproject.toml with `[tool.harness]`); None when there is none.
+
+    A file's search starts in its folder. Scenario ids, cassettes and reports are relative to
+    the root, so they do not depend on the folder `harness` was started from.
+    """
+    start = Path(os.path.abspath(start))
+    found = find_config_file(start.parent if start.is_file() else start)
+    return found[0].parent if found is not None else None
+
+
+def project_root_for(paths: Sequence[str | Path], *, cwd: Path | None = None) -> Path:
+    """The project root of some scenario paths, found upward from the paths (not from the
+    working folder); the working folder when no path is inside a project.
+
+    Raises:
+        ConfigError: the paths belong to different projects.
+    """
+    base = Path(os.path.abspath(cwd or Path.cwd()))
+    roots: dict[Path, str] = {}
+    for path in paths:
+        root = find_project_root(base / path)
+        if root is not None:
+            roots.setdefault(root, str(path))
+    if len(roots) > 1:
+        named = "; ".join(f"{path} is in {root}" for root, path in roots.items())
+        raise ConfigError(
+            f"the scenario paths belong to different projects: {named}",
+            hint="run each project's scenarios with its own `harness run`",
+        )
+    return next(iter(roots), base)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -1,16 +1,19 @@
 """`harness run` and `harness validate`: verdict lines, summaries, reports and exit codes.
 
-(`harness pull` is tested in test_pull.py, against `harness serve`.)
+(`harness pull` is tested in test_pull.py, against `harness serve`; selection, shards, identity
+across working folders and baselines in test_suite.py.)
 
 The CLI runs in-process on scenarios written in tmp_path (the working folder), recording against
 the scripted model over real HTTP and replaying with `OPENAI_BASE_URL` pointing nowhere; Ctrl-C is
-a real SIGINT to a `harness run` subprocess; parity runs the same file on `harness serve`.
+a real SIGINT to a `harness run` subprocess, and a closed pipe a real `| head -1`; parity runs the
+same file on `harness serve`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from runner_helpers import HAPPY_TURNS, SCRIPT, STOCK, UNREACHABLE, write_scenar
 
 from harness.cli import main
 from harness.models.result import Verdict
-from harness.store import read_results
+from harness.results import read_results
 from harness.testing import ScriptedModel, serve_asgi_in_thread, serve_scripted_model
 
 
@@ -65,11 +68,18 @@ def test_run_records_then_replays_and_exits_0(
         "1 scenario(s): 1 passed, 0 failed, 0 error(s), 0 skipped; 515 tokens in 5 LLM call(s)"
         in out
     )
-    run_dir = next((workdir / "out").iterdir())
+    # The final table: one row per scenario with its verdict and tokens per run.
+    table = out[out.index("\nscenario ") :].splitlines()
+    assert table[1].split()[:3] == ["scenario", "verdict", "tokens/run"]
+    assert table[3].split()[:3] == ["scenarios/happy", "passed", "515"]
+    run_dir = (workdir / "out" / "latest").resolve()
+    assert f"reports: {run_dir}" in out
     summary = read_results(run_dir)
-    assert summary.passed == 1 and not summary.interrupted
+    assert summary.passed == 1 and not summary.interrupted and summary.not_run == []
+    assert summary.batch.project_root == str(workdir) and summary.batch.backend == "engine"
     assert (run_dir / "junit.xml").read_text().count("<testcase") == 1
     assert read_results(run_dir / "results.jsonl").results == summary.results
+    assert (workdir / "out" / "history.sqlite").is_file()
 
 
 def test_a_failing_scenario_prints_its_checks_and_exits_1(
@@ -92,8 +102,8 @@ def test_a_failing_scenario_prints_its_checks_and_exits_1(
         '      - turns[1].expect.says.contains: said text: expected to contain "Tuesday", '
         'got "What brings you in today?"'
     )
-    junit = next((workdir / "reports").iterdir()) / "junit.xml"
-    assert '<failure message="said text: expected to contain' in junit.read_text()
+    junit = (workdir / "reports" / "latest" / "junit.xml").read_text()
+    assert "turns[1].expect.says.contains" in junit and "<failure " in junit
 
 
 def test_a_cassette_miss_is_an_error_with_its_report(
@@ -103,7 +113,7 @@ def test_a_cassette_miss_is_an_error_with_its_report(
     assert main(["run", "scenarios"]) == 0  # start says a static message: no LLM call
     write_scenario(workdir, "never", turns=HAPPY_TURNS[:2])
     capsys.readouterr()
-    assert main(["run", "scenarios/never.yaml"]) == 1
+    assert main(["run", "scenarios/never.yaml"]) == 3  # infrastructure errors only
     out = capsys.readouterr().out
     assert out.startswith("ERROR scenarios/never")
     assert "where: scenario 'never', turn 2, node 'ask_name'" in out
@@ -121,7 +131,8 @@ def test_json_output_tags_and_substring_selection(
     assert main(["run", "scenarios", "--json", "--tag", "smoke"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["scenario_id"] for r in data["results"]] == ["scenarios/alpha"]
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
+    assert data["batch"]["selection"]["tags"] == ["smoke"]
     assert main(["run", "scenarios", "--json", "-k", "bet"]) == 0
     assert [r["scenario_id"] for r in json.loads(capsys.readouterr().out)["results"]] == [
         "scenarios/beta"
@@ -138,9 +149,20 @@ def test_usage_and_file_errors_exit_2(workdir: Path, capsys: pytest.CaptureFixtu
     assert main(["validate", "scenarios"]) == 2
     assert "did you mean `turns`?" in capsys.readouterr().err
     assert main(["run", "missing_folder"]) == 2
-    with pytest.raises(SystemExit) as exited:
-        main(["run", "scenarios", "--backend", "nope"])
-    assert exited.value.code == 2
+    for flags in (["--backend", "nope"], ["--repeat", "0"], ["--concurrency", "x"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["run", "scenarios", *flags])
+        assert exited.value.code == 2
+    capsys.readouterr()
+    write_scenario(workdir, "typo", turns=HAPPY_TURNS[:1])
+    assert main(["run", "scenarios", "--shard", "3/2"]) == 2
+    assert "shard 3/2 does not exist" in capsys.readouterr().err
+    assert main(["run", "scenarios", "--shard", "one/two"]) == 2
+    assert main(["run", "scenarios", "--fail-on-regression"]) == 2
+    assert "needs a --baseline" in capsys.readouterr().err
+    assert main(["run", "scenarios", "--baseline", "no_such_baseline.json"]) == 2
+    assert "no baseline 'no_such_baseline.json'" in capsys.readouterr().err
+    assert not (workdir / "reports").exists()  # usage errors are found before anything runs
 
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "shared" / "platform" / "corpus" / "wf_00.json"
@@ -172,10 +194,18 @@ def test_validate_checks_workflow_files_against_the_platforms_fields(
     assert "did you mean `static_messages_config`?" in err
 
 
-def test_ctrl_c_keeps_the_finished_results(workdir: Path, model_url: str) -> None:
-    write_scenario(workdir, "a_quick", workflow=STOCK, turns=[{"start": {}}])
+def _quick_and_slow(workdir: Path, *, quick: int = 1) -> None:
+    """`quick` scenarios that finish at once, then one that waits 60 s in a mocked tool."""
+    for number in range(quick):
+        write_scenario(workdir, f"a_quick{number}", workflow=STOCK, turns=[{"start": {}}])
     slow = {"tools": {"check_stock": {"returns": 1, "delay_seconds": 60}}}
     write_scenario(workdir, "b_slow", workflow=STOCK, turns=[{"start": {}}], mocks=slow)
+
+
+def test_ctrl_c_keeps_the_finished_results_and_lists_the_rest(
+    workdir: Path, model_url: str
+) -> None:
+    _quick_and_slow(workdir)
     env = {**os.environ, "OPENAI_BASE_URL": model_url}
     command = [sys.executable, "-m", "harness.cli", "run", "scenarios", "--record-mode", "once"]
     process = subprocess.Popen(
@@ -183,16 +213,51 @@ def test_ctrl_c_keeps_the_finished_results(workdir: Path, model_url: str) -> Non
     )
     assert process.stdout is not None
     first = process.stdout.readline()  # the quick scenario's verdict: it has finished
-    assert first.startswith("PASS  scenarios/a_quick")
+    assert first.startswith("PASS  scenarios/a_quick0")
     time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    out, _ = process.communicate(timeout=30)
+    out, err = process.communicate(timeout=30)
     assert process.returncode == 130
-    assert "(interrupted)" in out
-    summary = read_results(next((workdir / "reports").iterdir()))
-    assert summary.interrupted
+    assert "(interrupted: 1 not run)" in out
+    assert re.search(r"\nscenarios/b_slow +not run\n", out)  # its row in the final table
+    assert "interrupted: 1 scenario(s) not run:\n  scenarios/b_slow\n" in err
+    assert "Traceback" not in err
+    summary = read_results(workdir / "reports" / "latest")
+    assert summary.interrupted and summary.not_run == ["scenarios/b_slow"]
     assert [(r.scenario_id, r.verdict) for r in summary.results] == [
-        ("scenarios/a_quick", Verdict.PASSED)
+        ("scenarios/a_quick0", Verdict.PASSED)
+    ]
+
+
+def test_a_reader_closing_the_pipe_stops_the_batch_cleanly(workdir: Path, model_url: str) -> None:
+    _quick_and_slow(workdir, quick=2)
+    env = {**os.environ, "OPENAI_BASE_URL": model_url}
+    command = f"{sys.executable} -m harness.cli run scenarios --record-mode once --concurrency 1"
+    started = time.perf_counter()
+    done = subprocess.run(
+        f'{command} | head -1; echo "status ${{PIPESTATUS[0]}}"',
+        shell=True,
+        executable="/bin/bash",
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # The slow scenario would take 60 s: the batch stopped when `head` went away.
+    assert time.perf_counter() - started < 30
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("PASS  scenarios/a_quick0") and lines[-1] == "status 141"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+    assert "pipe closed: " in done.stderr and "  scenarios/b_slow" in done.stderr
+    summary = read_results(workdir / "reports" / "latest")
+    assert summary.interrupted and "scenarios/b_slow" in summary.not_run
+    finished = [r.scenario_id for r in summary.results]
+    assert finished[0] == "scenarios/a_quick0" and "scenarios/b_slow" not in finished
+    assert sorted(finished + summary.not_run) == [
+        "scenarios/a_quick0",
+        "scenarios/a_quick1",
+        "scenarios/b_slow",
     ]
 
 

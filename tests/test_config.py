@@ -287,3 +287,48 @@ def test_a_star_model_rename_sends_every_model_as_one() -> None:
     resolved = HarnessSettings(providers={"default_provider": config}).provider("openai", env={})
     assert resolved.model_for("gpt-5.4-nano") == "llama3"
     assert resolved.model_for(None) == "llama3"
+
+
+# ------------------------------------------------------------------ project root
+
+
+def test_the_project_root_is_the_nearest_folder_with_settings(tmp_path: Path) -> None:
+    from harness.config import find_project_root
+
+    write(tmp_path, "harness.toml", "")
+    nested = tmp_path / "scenarios" / "clinic"
+    nested.mkdir(parents=True)
+    scenario = write(nested, "booking.yaml", "version: 1\n")
+    assert find_project_root(nested) == tmp_path
+    assert find_project_root(scenario) == tmp_path  # a file's search starts in its folder
+    assert find_project_root(nested / "not_written_yet.yaml") == tmp_path
+    # A pyproject.toml without [tool.harness] is someone else's project: the search goes on.
+    write(tmp_path / "scenarios", "pyproject.toml", '[project]\nname = "other"\n')
+    assert find_project_root(nested) == tmp_path
+    write(tmp_path / "scenarios", "pyproject.toml", PYPROJECT)
+    assert find_project_root(nested) == tmp_path / "scenarios"
+
+
+def test_the_root_of_scenario_paths_does_not_depend_on_the_working_folder(tmp_path: Path) -> None:
+    from harness.config import project_root_for
+
+    project = tmp_path / "project"
+    write(project, "pyproject.toml", PYPROJECT)
+    (project / "scenarios").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert project_root_for(["scenarios"], cwd=project) == project
+    assert project_root_for(["."], cwd=project / "scenarios") == project
+    assert project_root_for(["../project/scenarios"], cwd=elsewhere) == project
+    # Outside any project: the working folder, as before.
+    assert project_root_for(["x.yaml"], cwd=elsewhere) == elsewhere
+
+
+def test_scenario_paths_of_two_projects_are_refused(tmp_path: Path) -> None:
+    from harness.config import project_root_for
+
+    write(tmp_path / "one", "harness.toml", "")
+    write(tmp_path / "two", "harness.toml", "")
+    with pytest.raises(ConfigError, match="belong to different projects") as raised:
+        project_root_for(["one", "two"], cwd=tmp_path)
+    assert "own `harness run`" in (raised.value.hint or "")

@@ -71,6 +71,7 @@ async def test_a_canary_planted_while_recording_is_not_in_the_cassette(
         httpx.AsyncClient(transport=session.transport, headers=headers) as client,
     ):
         response = await client.post("https://api.openai.com/v1/chat/completions", json=body)
+        session.mark_complete()
     assert canary in response.text  # the run itself saw the real values
     assert canary not in path.read_text()
     assert scan([path, *committed_files()]) == {}

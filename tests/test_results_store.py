@@ -1,4 +1,5 @@
-"""Results files: appended as scenarios finish, summarised atomically, versions checked."""
+"""Results files through the version 1 interface (`ResultsWriter`): appended as scenarios finish,
+summarised atomically, versions checked. The sinks, history and merge: tests/results/."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.models.result import RunSummary, ScenarioResult, Verdict
-from harness.store import JSONL_NAME, ResultsWriter, read_results
+from harness.results import JSONL_NAME, ResultsWriter, read_results
 
 
 def result(name: str, verdict: Verdict) -> ScenarioResult:
@@ -39,7 +40,7 @@ def test_unknown_versions_are_refused_with_a_hint(tmp_path: Path) -> None:
     (tmp_path / JSONL_NAME).write_text('{"format_version": 9, "kind": "harness-results"}\n')
     with pytest.raises(HarnessError, match="results format version 9 is not readable"):
         read_results(tmp_path)
-    (tmp_path / "results.json").write_text('{"format_version": 2, "results": []}')
+    (tmp_path / "results.json").write_text('{"format_version": 3, "results": []}')
     with pytest.raises(HarnessError, match="re-run the scenarios"):
         read_results(tmp_path)
     with pytest.raises(HarnessError, match="cannot read results"):

@@ -454,7 +454,7 @@ async def test_interactions_a_replay_never_used_are_reported_stale(
 
 
 async def test_tool_mocks_are_skipped_on_the_api_backend(tmp_path: Path) -> None:
-    from harness.runner.bindings import ApiFactory
+    from harness.backends.binding import ApiFactory
 
     write_scenario(
         tmp_path,
@@ -475,6 +475,16 @@ async def test_tool_mocks_are_skipped_on_the_api_backend(tmp_path: Path) -> None
     assert result.error is not None and "--backend engine" in result.error
     assert (summary.skipped, summary.exit_code) == (1, 0)
     assert ApiFactory.name == "api"
+
+
+def test_backends_declare_what_they_can_do_as_data() -> None:
+    from harness.backends import ApiBackend, Capability
+    from harness.backends.binding import EngineFactory
+    from harness.backends.engine import EngineBackend
+
+    assert EngineBackend.capabilities == {Capability.TOOL_MOCKS}
+    assert ApiBackend.capabilities == {Capability.EVALUATION_POLLING}
+    assert EngineFactory.capabilities == EngineBackend.capabilities
 
 
 async def test_secret_variables_come_from_the_environment_and_are_written_nowhere(

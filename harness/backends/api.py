@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -23,7 +23,7 @@ from harness.backends.api_errors import (
     error_for_envelope,
     error_for_validation,
 )
-from harness.backends.base import RunTarget
+from harness.backends.base import Capability, RunTarget
 from harness.backends.retry import RetryPolicy
 from harness.backends.sending import RetryingSender
 from harness.config import ENV_API_URL, HarnessSettings, load_settings
@@ -439,6 +439,9 @@ class ApiBackend:
     A target with only a hydrated `workflow` is imported once (`POST /v1/workflows`) and run by the
     id the server returns, so engine scenarios also run against `harness serve`.
     """
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.EVALUATION_POLLING})
+    """The platform runs tools itself (no mocks) and may evaluate a run after answering."""
 
     def __init__(self, client: PlatformClient) -> None:
         self._client = client

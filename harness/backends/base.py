@@ -1,18 +1,29 @@
 """The `Backend` seam: what the runner drives, whether the platform's API or the built-in engine.
 
 The runner never knows which backend it drives: it hands over a `RunTarget` (which workflow) and a
-`WorkflowRunInput` (one turn) and gets the whole `WorkflowRun` back.
+`WorkflowRunInput` (one turn) and gets the whole `WorkflowRun` back. What differs between backends
+is declared as data (`Backend.capabilities`), never found out by asking for a backend's name.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from enum import StrEnum
+from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.models.api import WorkflowConfigFullyHydrated, WorkflowRun, WorkflowRunInput
 
-__all__ = ["Backend", "RunTarget"]
+__all__ = ["Backend", "Capability", "RunTarget"]
+
+
+class Capability(StrEnum):
+    """Something a backend can do that another cannot; the runner asks for these, not for names."""
+
+    TOOL_MOCKS = "tool_mocks"
+    """Applies a scenario's tool `mocks` (the run's tools are replaced in-process)."""
+    EVALUATION_POLLING = "evaluation_polling"
+    """The workflow's own evaluator may finish after the turn answered: poll `get_run` for it."""
 
 
 class RunTarget(BaseModel):
@@ -46,6 +57,9 @@ class RunTarget(BaseModel):
 @runtime_checkable
 class Backend(Protocol):
     """Executes turns of workflow runs. Implementations: `ApiBackend`, the engine backend."""
+
+    capabilities: ClassVar[frozenset[Capability]]
+    """What this backend can do beyond executing turns and reading runs."""
 
     async def execute(self, target: RunTarget, run_input: WorkflowRunInput) -> WorkflowRun:
         """Run one turn (start, data, pause, resume or stop) and return the whole run after it."""

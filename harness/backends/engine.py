@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from harness.backends.base import RunTarget
+from harness.backends.base import Capability, RunTarget
 from harness.config import HarnessSettings
 from harness.engine import (
     Clock,
@@ -165,6 +165,9 @@ class EngineBackend:
         owns_http: close `http` in `aclose`.
         plans: validated workflows shared with other backends (keep the configs alive).
     """
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.TOOL_MOCKS})
+    """Tools run in this process, so mocks apply; evaluators finish within the turn (no polling)."""
 
     def __init__(
         self,

@@ -20,7 +20,10 @@ catalogue of PLATFORM.md section 6, tolerantly (missing fields are None, unknown
 - runtime variables: the workflow's defaults, the run inputs, then the last
   `workflow_show_state.runtime_variables`
 - usage: `llm_usage_info` of LLM events (not of `assistant_response`, which repeats its call's,
-  nor of events that made no call, such as tool results), once per `llm_response_id`
+  nor of events that made no call, such as tool results), once per `llm_response_id`, as the
+  platform's `LLMTokenUsage` counts it; per node (`origin_node_logical_id`, `origin_node_name`),
+  model (`response_model`) and provider (`provider`) with each call's
+  `response_latency_milliseconds` in call order (`node_usage`, `TurnResult.usage`)
 """
 
 from __future__ import annotations
@@ -30,10 +33,17 @@ from functools import cached_property
 from typing import Any
 
 from harness.models.api import NodeRunOutput, RunEvent, WorkflowRun, WorkflowRunInputOutputPair
-from harness.models.result import CheckOutcome, ToolCallRecord, TransitionRecord, TurnResult, Usage
+from harness.models.result import (
+    CheckOutcome,
+    NodeUsage,
+    ToolCallRecord,
+    TransitionRecord,
+    TurnResult,
+    Usage,
+)
 from harness.models.selector import Step, parse_selector, select
 
-__all__ = ["EDGE_EVENTS", "RunView"]
+__all__ = ["EDGE_EVENTS", "RunView", "node_usage_of"]
 
 EDGE_EVENTS = ("direct_edge", "conditional_edge", "reverse_conditional_edge", "self_loop_edge")
 """Event types that record a transition."""
@@ -189,6 +199,12 @@ class RunView:
         """LLM tokens, calls and latency of the view."""
         return _usage(self.events)
 
+    @cached_property
+    def node_usage(self) -> list[NodeUsage]:
+        """LLM usage of the view per (node, model, provider), in order of first call; costs are
+        filled later from the price table (`ScenarioResult.total_up`)."""
+        return _node_usage(self.events)
+
     @property
     def evaluation(self) -> dict[str, Any] | None:
         """The evaluation given, else the last pair's turn-by-turn evaluation (None if empty)."""
@@ -238,6 +254,7 @@ class RunView:
             tokens=self.usage.tokens,
             llm_calls=self.usage.llm_calls,
             latency_ms=self.usage.latency_ms,
+            usage=self.node_usage,
             wall_ms=wall_ms,
             outcomes=outcomes or [],
             error=error,
@@ -474,9 +491,10 @@ def _output_value(output: NodeRunOutput) -> Any:
     return structured if output.type in ("worker_llm", "workflow_run_evaluator") else None
 
 
-def _usage(events: list[RunEvent]) -> Usage:
+def _llm_calls(events: list[RunEvent]) -> list[tuple[RunEvent, dict[str, Any]]]:
+    """Each LLM call once: its first event and `llm_usage_info`, in call order."""
     seen: set[str] = set()
-    total = Usage()
+    calls: list[tuple[RunEvent, dict[str, Any]]] = []
     for event in events:
         info = event.get("llm_usage_info")
         if event.type == "assistant_response" or not isinstance(info, dict) or _no_call(info):
@@ -486,18 +504,64 @@ def _usage(events: list[RunEvent]) -> Usage:
             if response_id in seen:
                 continue
             seen.add(response_id)
-        prompt, completion = (
-            int(info.get("prompt_tokens") or 0),
-            int(info.get("completion_tokens") or 0),
-        )
+        calls.append((event, info))
+    return calls
+
+
+def _tokens(info: dict[str, Any]) -> tuple[int, int, int]:
+    prompt = int(info.get("prompt_tokens") or 0)
+    completion = int(info.get("completion_tokens") or 0)
+    return prompt, completion, int(info.get("total_tokens") or prompt + completion)
+
+
+def _usage(events: list[RunEvent]) -> Usage:
+    total = Usage()
+    for _, info in _llm_calls(events):
+        prompt, completion, tokens = _tokens(info)
         total += Usage(
-            tokens=int(info.get("total_tokens") or prompt + completion),
+            tokens=tokens,
             prompt_tokens=prompt,
             completion_tokens=completion,
             llm_calls=1,
             latency_ms=float(info.get("response_latency_milliseconds") or 0),
         )
     return total
+
+
+def node_usage_of(events: list[RunEvent]) -> list[NodeUsage]:
+    """LLM usage of `events` per (node, model, provider), in order of first call (unpriced)."""
+    return _node_usage(events)
+
+
+def _node_usage(events: list[RunEvent]) -> list[NodeUsage]:
+    rows: dict[tuple[str | None, str | None, str | None], NodeUsage] = {}
+    for event, info in _llm_calls(events):
+        node, model, provider = (
+            event.origin_node_logical_id,
+            _text(info.get("response_model")),
+            _text(info.get("provider")),
+        )
+        row = rows.get((node, model, provider))
+        if row is None:
+            row = rows[(node, model, provider)] = NodeUsage.model_construct(
+                node=node,
+                node_name=event.origin_node_name,
+                model=model,
+                provider=provider,
+                prompt_tokens=0,
+                completion_tokens=0,
+                total_tokens=0,
+                llm_calls=0,
+                latencies_ms=[],
+                cost_usd=None,
+            )
+        prompt, completion, tokens = _tokens(info)
+        row.prompt_tokens += prompt
+        row.completion_tokens += completion
+        row.total_tokens += tokens
+        row.llm_calls += 1
+        row.latencies_ms.append(float(info.get("response_latency_milliseconds") or 0))
+    return list(rows.values())
 
 
 def _no_call(info: dict[str, Any]) -> bool:

@@ -97,7 +97,8 @@ class EngineServices:
         if self.mcp is None:
             from harness.engine.mcp import MCPClientPool
 
-            self.mcp = MCPClientPool()
+            # Through the engine's client: a scenario's cassette records and replays MCP too.
+            self.mcp = MCPClientPool(http=self.http)
         return self.mcp
 
 

@@ -2,15 +2,22 @@
 
 These are persisted (JSON reports, the SQLite history) and read back by the regression and the
 dashboard, so the top-level models carry `format_version`; a reader refuses a version it does not
-know with a hint. A failed check is an outcome with status `failed`; broken infrastructure is an
-outcome (or `error` field) with status `error`. Nothing here raises on a failed check.
+know with a hint (`harness.results.read_results` migrates version 1 files first). A failed check
+is an outcome with status `failed`; broken infrastructure is an outcome (or `error` field) with
+status `error`. Nothing here raises on a failed check.
+
+Version 2 (docs/results.md) adds the batch's provenance (`BatchInfo`), LLM usage per turn and node
+by model and provider with every call's latency (`NodeUsage`), evaluation scores and the
+evaluator's own usage, costs from a price table (`ModelPrice`; an unknown model costs None, never
+a guess), and the run output of each turn moved out to an artifact file (`TurnResult.artifact`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from datetime import datetime
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,8 +28,12 @@ from harness.models.api import RunStatus
 __all__ = [
     "RESULT_FORMAT_VERSION",
     "AttemptResult",
+    "BatchInfo",
     "CheckOutcome",
     "EvaluationResult",
+    "ModelPrice",
+    "ModelRef",
+    "NodeUsage",
     "OutcomeStatus",
     "RepeatStats",
     "ResultModel",
@@ -33,12 +44,18 @@ __all__ = [
     "TurnResult",
     "Usage",
     "Verdict",
+    "flatten_scores",
+    "models_used",
+    "new_batch_id",
     "outcomes_verdict",
+    "price_for",
     "scenario_verdict",
+    "sum_costs",
 ]
 
-RESULT_FORMAT_VERSION = 1
-"""The results format version written and read by this harness."""
+RESULT_FORMAT_VERSION = 2
+"""The results format version written and read by this harness (version 1 files are migrated by
+`harness.results.read_results`)."""
 
 JsonDict = dict[str, Any]
 
@@ -147,6 +164,180 @@ class Usage(ResultModel):
         )
 
 
+class ModelPrice(ResultModel):
+    """Price of one model in USD per million tokens (`[tool.harness.prices."MODEL"]`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    """USD per million input (prompt) tokens."""
+    output: float = Field(ge=0)
+    """USD per million output (completion) tokens."""
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """The cost of a call or a sum of calls, in USD."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+
+
+_SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
+"""A dated snapshot suffix: OpenAI answers `gpt-4o-mini-2024-07-18` for `gpt-4o-mini`, Anthropic
+`claude-3-5-sonnet-20241022`."""
+
+
+def price_for(model: str | None, prices: Mapping[str, ModelPrice]) -> ModelPrice | None:
+    """The price of `model`: its own entry, else the entry of the model it is a dated snapshot of.
+
+    Nothing else is matched (no prefixes: `gpt-4o` must not price `gpt-4o-mini`), so an unknown
+    model has no price and its cost stays None rather than a guess.
+    """
+    if not model:
+        return None
+    if model in prices:
+        return prices[model]
+    base = _SNAPSHOT.sub("", model)
+    return prices.get(base) if base != model else None
+
+
+def sum_costs(costs: Iterable[float | None]) -> float | None:
+    """The sum of costs, or None when any is unknown (nothing to add up costs 0)."""
+    total = 0.0
+    for cost in costs:
+        if cost is None:
+            return None
+        total += cost
+    return total
+
+
+class ModelRef(ResultModel):
+    """A model and the provider that served it."""
+
+    model: str | None = None
+    """The model that answered (`llm_usage_info.response_model`)."""
+    provider: str | None = None
+    """The provider it was sent to (`llm_usage_info.provider`)."""
+
+
+class NodeUsage(ResultModel):
+    """LLM usage of one node with one model and provider, within a turn (or an evaluation).
+
+    Read from the `llm_usage_info` of the run's LLM events, once per `llm_response_id`, as the
+    platform's own `LLMTokenUsageByModel` counts them, and kept per node.
+    """
+
+    node: str | None = None
+    """Logical id of the node that made the calls."""
+    node_name: str | None = None
+    """Its name."""
+    model: str | None = None
+    """The model that answered."""
+    provider: str | None = None
+    """The provider the calls were sent to."""
+    prompt_tokens: int = 0
+    """Input tokens."""
+    completion_tokens: int = 0
+    """Output tokens."""
+    total_tokens: int = 0
+    """All tokens."""
+    llm_calls: int = 0
+    """LLM calls."""
+    latencies_ms: list[float] = Field(default_factory=list)
+    """Each call's latency in milliseconds, in call order (recorded latency on replay)."""
+    cost_usd: float | None = None
+    """Cost from the price table; None when the model has no price."""
+
+    @property
+    def latency_ms(self) -> float:
+        """Sum of the calls' latencies."""
+        return float(sum(self.latencies_ms))
+
+    def price(self, prices: Mapping[str, ModelPrice]) -> None:
+        """Set `cost_usd` from `prices` (None when the model is not in it)."""
+        found = price_for(self.model, prices)
+        self.cost_usd = (
+            found.cost(self.prompt_tokens, self.completion_tokens) if found is not None else None
+        )
+
+
+def new_batch_id(now: datetime | None = None) -> str:
+    """A sortable batch id: the UTC time to the microsecond, e.g. `20260105T090000-123456`."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S-%f")
+
+
+class BatchInfo(ResultModel):
+    """Provenance of a batch (one `harness run`, or shards merged into one).
+
+    `harness.results.provenance.batch_info` fills it; git fields are None outside a checkout.
+    """
+
+    batch_id: str = Field(default_factory=new_batch_id)
+    """Sortable id, `YYYYMMDDTHHMMSS-xxxxxx` (UTC); also the report folder's name."""
+    started_at: datetime | None = None
+    """When the batch started."""
+    finished_at: datetime | None = None
+    """When it finished (or was interrupted)."""
+    git_commit: str | None = None
+    """HEAD commit of the project's checkout."""
+    git_branch: str | None = None
+    """Its branch (`HEAD` when detached)."""
+    git_dirty: bool | None = None
+    """Whether tracked files had uncommitted changes."""
+    backend: str | None = None
+    """`engine` or `api`."""
+    record_mode: str | None = None
+    """Cassette record mode."""
+    harness_version: str | None = None
+    """Version of the harness that ran it."""
+    host: str | None = None
+    """Host name."""
+    python: str | None = None
+    """Python version."""
+    argv: list[str] = Field(default_factory=list)
+    """The command line."""
+    selection: JsonDict = Field(default_factory=dict)
+    """How scenarios were selected: paths, tags, -k, shard (merged batches: `merged_from`)."""
+    models: list[ModelRef] = Field(default_factory=list)
+    """Models and providers used, sorted."""
+    project_root: str | None = None
+    """The project root that ids and paths are relative to."""
+
+
+def models_used(results: Iterable[ScenarioResult]) -> list[ModelRef]:
+    """Every (model, provider) of the results' usage, evaluators included, sorted."""
+    seen: set[tuple[str | None, str | None]] = set()
+    for result in results:
+        for attempt in result.attempts:
+            rows = [u for t in attempt.turns for u in t.usage]
+            rows += attempt.evaluation.usage if attempt.evaluation else []
+            seen.update((u.model, u.provider) for u in rows)
+    ordered = sorted(seen, key=lambda pair: (pair[0] or "", pair[1] or ""))
+    return [ModelRef(model=model, provider=provider) for model, provider in ordered]
+
+
+def flatten_scores(verdict: Any, prefix: str = "") -> dict[str, float]:
+    """The numeric fields of an evaluator's verdict, nested keys joined with dots.
+
+    Booleans count as 1.0 / 0.0 (so their mean over repeats is a rate); list items are keyed by
+    position; text, nulls and non-finite numbers are left out.
+    """
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(verdict, dict):
+        items = verdict.items()
+    elif isinstance(verdict, list):
+        items = enumerate(verdict)
+    else:
+        return {}
+    scores: dict[str, float] = {}
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if isinstance(value, bool | int | float):
+            number = float(value)
+            if math.isfinite(number):
+                scores[name] = number
+        else:
+            scores.update(flatten_scores(value, f"{name}."))
+    return scores
+
+
 class TurnResult(ResultModel):
     """One execute call of an attempt and the checks made after it."""
 
@@ -161,7 +352,10 @@ class TurnResult(ResultModel):
     input: JsonDict = Field(default_factory=dict)
     """The run input sent."""
     run_output: JsonDict | None = None
-    """The run output of this execute call (events, node outputs)."""
+    """The run output of this execute call (events, node outputs); in report files it is moved to
+    the scenario's artifact file (`artifact`) and is None here."""
+    artifact: str | None = None
+    """The artifact file holding this call's run output, relative to the batch folder."""
     status: RunStatus | None = None
     """Run status after the call."""
     said: str = ""
@@ -180,6 +374,9 @@ class TurnResult(ResultModel):
     """LLM calls made by this call."""
     latency_ms: float = 0
     """LLM latency of this call, in milliseconds (recorded latency on replay)."""
+    usage: list[NodeUsage] = Field(default_factory=list)
+    """LLM usage of this call per (node, model, provider), in order of first call; evaluator
+    calls are not here (see `EvaluationResult.usage`)."""
     wall_ms: float = 0
     """Measured wall-clock time of the execute call, in milliseconds."""
     outcomes: list[CheckOutcome] = Field(default_factory=list)
@@ -188,9 +385,38 @@ class TurnResult(ResultModel):
     """Infrastructure error of this call (backend unreachable, cassette miss, ...)."""
 
     @property
-    def usage(self) -> Usage:
+    def totals(self) -> Usage:
         """Tokens, LLM calls and latency as one value (for budgets)."""
-        return Usage(tokens=self.tokens, llm_calls=self.llm_calls, latency_ms=self.latency_ms)
+        return Usage(
+            tokens=self.tokens,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            llm_calls=self.llm_calls,
+            latency_ms=self.latency_ms,
+        )
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Input tokens of this call's LLM calls."""
+        return sum(u.prompt_tokens for u in self.usage)
+
+    @property
+    def completion_tokens(self) -> int:
+        """Output tokens of this call's LLM calls."""
+        return sum(u.completion_tokens for u in self.usage)
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        """Every LLM call's latency, node by node."""
+        return [latency for u in self.usage for latency in u.latencies_ms]
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Cost of this call's LLM calls; None when a model has no price (or, in results read
+        from version 1, when calls were made but their models are unknown)."""
+        if self.llm_calls and not self.usage:
+            return None
+        return sum_costs(u.cost_usd for u in self.usage)
 
 
 class EvaluationResult(ResultModel):
@@ -202,10 +428,19 @@ class EvaluationResult(ResultModel):
     """Id of the evaluation run."""
     verdict: JsonDict = Field(default_factory=dict)
     """The evaluator's structured output (e.g. `passed`, `score`, `reason`)."""
+    scores: dict[str, float] = Field(default_factory=dict)
+    """The verdict's numeric fields, nested keys joined with dots (`flatten_scores`)."""
+    usage: list[NodeUsage] = Field(default_factory=list)
+    """LLM usage of the evaluator's run per (node, model, provider), apart from the run's."""
     outcomes: list[CheckOutcome] = Field(default_factory=list)
     """Outcomes of `evaluation.expect`."""
     error: str | None = None
     """Why the evaluation could not run."""
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Cost of the evaluator's LLM calls (None when a model has no price)."""
+        return sum_costs(u.cost_usd for u in self.usage)
 
 
 class AttemptResult(ResultModel):
@@ -227,10 +462,20 @@ class AttemptResult(ResultModel):
     """The evaluation, when the scenario has one."""
     tokens: int = 0
     """LLM tokens of the whole run."""
+    prompt_tokens: int = 0
+    """Input tokens of the whole run."""
+    completion_tokens: int = 0
+    """Output tokens of the whole run."""
     llm_calls: int = 0
     """LLM calls of the whole run."""
     latency_ms: float = 0
     """LLM latency of the whole run, in milliseconds."""
+    latencies_ms: list[float] = Field(default_factory=list)
+    """Every LLM call's latency of the run, turn by turn (for exact percentiles)."""
+    e2e_ms: float = 0
+    """End-to-end latency: the sum of the turns' wall-clock times, in milliseconds."""
+    cost_usd: float | None = None
+    """Cost of the run's LLM calls (evaluator excluded); None when a model has no price."""
     duration_ms: float = 0
     """Wall-clock time of the attempt, in milliseconds."""
     error: str | None = None
@@ -240,6 +485,26 @@ class AttemptResult(ResultModel):
         """Turn, run and evaluation outcomes, in that order."""
         evaluation = self.evaluation.outcomes if self.evaluation else []
         return [o for t in self.turns for o in t.outcomes] + self.outcomes + evaluation
+
+    def total_up(self, prices: Mapping[str, ModelPrice] | None = None) -> None:
+        """Fill the totals from the turns; price every usage row first when `prices` is given,
+        and fill the evaluation's `scores` from its verdict when they are empty."""
+        evaluation = self.evaluation
+        if prices is not None:
+            rows = [u for t in self.turns for u in t.usage]
+            for row in rows + (evaluation.usage if evaluation else []):
+                row.price(prices)
+        if evaluation is not None and not evaluation.scores:
+            evaluation.scores = flatten_scores(evaluation.verdict)
+        turns = self.turns
+        self.tokens = sum(t.tokens for t in turns)
+        self.prompt_tokens = sum(t.prompt_tokens for t in turns)
+        self.completion_tokens = sum(t.completion_tokens for t in turns)
+        self.llm_calls = sum(t.llm_calls for t in turns)
+        self.latency_ms = float(sum(t.latency_ms for t in turns))
+        self.latencies_ms = [latency for t in turns for latency in t.latencies_ms]
+        self.e2e_ms = float(sum(t.wall_ms for t in turns))
+        self.cost_usd = sum_costs(t.cost_usd for t in turns)
 
 
 class RepeatStats(ResultModel):
@@ -279,10 +544,15 @@ class RepeatStats(ResultModel):
 
 
 def _known_format(value: Any) -> Any:
+    if value == 1:
+        raise ValueError(
+            "results format version 1 is migrated by harness.results.read_results; read the "
+            "file through it (or `harness report`) instead of validating it directly"
+        )
     if value != RESULT_FORMAT_VERSION:
         raise ValueError(
-            f"results format version {value!r} is not readable by this harness (it reads version "
-            f"{RESULT_FORMAT_VERSION}); use the harness version that wrote it, or re-run the "
+            f"results format version {value!r} is not readable by this harness (it reads versions "
+            f"1 and {RESULT_FORMAT_VERSION}); use the harness version that wrote it, or re-run the "
             "scenarios to write fresh results"
         )
     return value
@@ -292,7 +562,7 @@ class ScenarioResult(ResultModel):
     """Everything a scenario run produced; the unit of reports and history."""
 
     format_version: int = RESULT_FORMAT_VERSION
-    """Results format version (1)."""
+    """Results format version (2)."""
     scenario_id: str
     """The scenario's id."""
     name: str
@@ -317,6 +587,24 @@ class ScenarioResult(ResultModel):
     """When it started."""
     duration_ms: float = 0
     """Wall-clock time of all attempts, in milliseconds."""
+    tokens: int = 0
+    """LLM tokens of all attempts."""
+    prompt_tokens: int = 0
+    """Input tokens of all attempts."""
+    completion_tokens: int = 0
+    """Output tokens of all attempts."""
+    llm_calls: int = 0
+    """LLM calls of all attempts."""
+    latency_ms: float = 0
+    """LLM latency of all attempts, in milliseconds."""
+    latencies_ms: list[float] = Field(default_factory=list)
+    """Every LLM call's latency, attempt by attempt (p50/p95 are exact)."""
+    e2e_ms: float = 0
+    """Sum of the turns' wall-clock times over all attempts, in milliseconds."""
+    cost_usd: float | None = None
+    """Cost of all attempts' LLM calls (evaluators excluded); None when a model has no price."""
+    artifact: str | None = None
+    """The artifact file with the turns' run outputs, relative to the batch folder."""
     error: str | None = None
     """Infrastructure error outside any attempt (e.g. a timeout)."""
     stale: list[str] = Field(default_factory=list)
@@ -337,12 +625,28 @@ class ScenarioResult(ResultModel):
         every = [o for a in self.attempts for o in a.all_outcomes()] + self.outcomes
         return [o for o in every if not o.passed]
 
+    def total_up(self, prices: Mapping[str, ModelPrice] | None = None) -> None:
+        """Total up every attempt (`AttemptResult.total_up`), then the scenario over attempts."""
+        for attempt in self.attempts:
+            attempt.total_up(prices)
+        attempts = self.attempts
+        self.tokens = sum(a.tokens for a in attempts)
+        self.prompt_tokens = sum(a.prompt_tokens for a in attempts)
+        self.completion_tokens = sum(a.completion_tokens for a in attempts)
+        self.llm_calls = sum(a.llm_calls for a in attempts)
+        self.latency_ms = float(sum(a.latency_ms for a in attempts))
+        self.latencies_ms = [latency for a in attempts for latency in a.latencies_ms]
+        self.e2e_ms = float(sum(a.e2e_ms for a in attempts))
+        self.cost_usd = sum_costs(a.cost_usd for a in attempts)
+
 
 class RunSummary(ResultModel):
     """A batch of scenario results (one `harness run`)."""
 
     format_version: int = RESULT_FORMAT_VERSION
-    """Results format version (1)."""
+    """Results format version (2)."""
+    batch: BatchInfo = Field(default_factory=BatchInfo)
+    """Id and provenance of the batch."""
     harness_version: str | None = None
     """Version of the harness that ran it."""
     backend: str | None = None
@@ -363,6 +667,8 @@ class RunSummary(ResultModel):
     """Scenarios with an error verdict."""
     skipped: int = 0
     """Scenarios skipped on this backend (they count neither as passed nor as failed)."""
+    not_run: list[str] = Field(default_factory=list)
+    """Ids of selected scenarios that have no result (the batch was interrupted)."""
     results: list[ScenarioResult] = Field(default_factory=list)
     """One per scenario, in run order."""
 
@@ -373,8 +679,23 @@ class RunSummary(ResultModel):
 
     @classmethod
     def from_results(cls, results: list[ScenarioResult], **fields: Any) -> RunSummary:
-        """A summary with the counts derived from `results`."""
+        """A summary with the counts derived from `results`.
+
+        The batch's `models` are filled from the results when empty; `started_at`, `backend`
+        and `harness_version` default to the batch's (without a `batch`, a new one gets them).
+        """
         counts = {v: sum(r.verdict is v for r in results) for v in Verdict}
+        names = ("started_at", "backend", "harness_version")
+        batch = fields.get("batch")
+        if isinstance(batch, dict):
+            batch = BatchInfo.model_validate(batch)
+        elif not isinstance(batch, BatchInfo):
+            batch = BatchInfo(**{name: fields.get(name) for name in names})
+        if not batch.models:
+            batch = batch.model_copy(update={"models": models_used(results)})
+        fields["batch"] = batch
+        for name in names:
+            fields.setdefault(name, getattr(batch, name))
         return cls(
             results=results,
             total=len(results),
@@ -384,6 +705,26 @@ class RunSummary(ResultModel):
             skipped=counts[Verdict.SKIPPED],
             **fields,
         )
+
+    @property
+    def tokens(self) -> int:
+        """LLM tokens of every scenario."""
+        return sum(r.tokens for r in self.results)
+
+    @property
+    def llm_calls(self) -> int:
+        """LLM calls of every scenario."""
+        return sum(r.llm_calls for r in self.results)
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Cost of every scenario that ran (None when any is unknown)."""
+        return sum_costs(r.cost_usd for r in self.results if r.attempts)
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        """Every LLM call's latency in the batch."""
+        return [latency for r in self.results for latency in r.latencies_ms]
 
     @property
     def exit_code(self) -> int:

@@ -33,6 +33,7 @@ from harness.models.api import (
 from harness.models.expect import *  # noqa: F403
 from harness.models.expect import Budgets, Expect, FieldMatch, ScenarioModel
 from harness.models.expect import __all__ as _expect_all
+from harness.models.regression import ScenarioRegression
 from harness.models.selector import Selector
 from harness.models.turns import *  # noqa: F403
 from harness.models.turns import Turn, TurnKind
@@ -211,6 +212,10 @@ class Scenario(ScenarioModel):
         default=None, description="Variables -> values; one scenario per combination."
     )
     timeout_seconds: float | None = Field(default=None, gt=0, description="Per-run time limit.")
+    regression: ScenarioRegression | None = Field(
+        default=None,
+        description="Regression thresholds of this scenario (over [tool.harness.regression]).",
+    )
 
     _source: ScenarioSource | None = PrivateAttr(default=None)
 

@@ -10,10 +10,11 @@ ignores both and replays the file as it is.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -25,18 +26,23 @@ from harness.errors import HarnessError
 __all__ = [
     "HARNESS_CASSETTE_FORMAT",
     "LATENCY_HEADER",
+    "TEMP_SUFFIX",
     "VCR_CASSETTE_VERSION",
     "CassetteFormatError",
     "Interaction",
     "cassette_path_for",
+    "is_temp_file",
     "load_cassette",
+    "read_metadata",
     "save_cassette",
 ]
 
 VCR_CASSETTE_VERSION = 1
 HARNESS_CASSETTE_FORMAT = 1
 LATENCY_HEADER = "x-harness-recorded-latency-ms"
+TEMP_SUFFIX = ".tmp"
 _YAML_SUFFIXES = (".yaml", ".yml")
+_FILE_MODE = 0o666  # less the umask, as `open()` would create it
 
 
 class CassetteFormatError(HarnessError):
@@ -191,31 +197,97 @@ def _check_versions(path: Path, data: dict[str, Any]) -> None:
         )
 
 
-def save_cassette(path: Path, interactions: Sequence[Interaction]) -> None:
-    """Write a cassette atomically (temp file + rename): a crash never leaves half a file.
+def save_cassette(
+    path: Path, interactions: Sequence[Interaction], *, metadata: Mapping[str, Any] | None = None
+) -> None:
+    """Write a cassette atomically: a crash or a kill at any moment leaves the old file or the new.
+
+    The text goes to a temp file in the same folder, is flushed to disk (`fsync`), gets ordinary
+    permissions (0644 under the usual umask; `mkstemp` would leave 0600) and is renamed over
+    `path`; the folder is synced too, so the rename itself survives a power loss.
+
+    Args:
+        metadata: more keys for the cassette's `metadata.harness` block (e.g. the scenario file);
+            `format` is always this harness's.
 
     Raises:
         CassetteFormatError: the file cannot be written.
     """
+    harness = {**(metadata or {}), "format": HARNESS_CASSETTE_FORMAT}
     data = {
         "version": VCR_CASSETTE_VERSION,
         "interactions": [interaction.to_vcr() for interaction in interactions],
-        "metadata": {"harness": {"format": HARNESS_CASSETTE_FORMAT}},
+        "metadata": {"harness": harness},
     }
     if path.suffix in _YAML_SUFFIXES:
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     else:
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
+        _write_atomic(path, text)
     except OSError as exc:
         raise CassetteFormatError(
             f"{path}: cannot write cassette: {exc}", hint="check the folder's permissions"
         ) from exc
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), _FILE_MODE & ~_umask())
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+
+
+@functools.cache
+def _umask() -> int:
+    # The only portable way to read the umask is to set it (and straight back); read it once.
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. a platform that cannot open folders: the rename is done anyway
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_temp_file(path: PurePath) -> bool:
+    """True for a temp file `save_cassette` left behind (only a kill during the write does)."""
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The `metadata.harness` block of a cassette (empty for a vcrpy-written one).
+
+    Raises:
+        CassetteFormatError: the file is not a readable cassette.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CassetteFormatError(f"{path}: cannot read cassette: {exc}") from exc
+    if not text.strip():
+        return {}
+    metadata = _parse(path, text).get("metadata")
+    harness = metadata.get("harness") if isinstance(metadata, dict) else None
+    return dict(harness) if isinstance(harness, dict) else {}
 
 
 def cassette_path_for(

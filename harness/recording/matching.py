@@ -143,6 +143,16 @@ class ReplayIndex:
             self._size += 1
         self._used = bytearray(self._size)
 
+    def rekeyed(self, keys: Iterable[RequestKey]) -> ReplayIndex:
+        """A new index over new keys for the same interactions, with the same ones used."""
+        keys = list(keys)
+        index = ReplayIndex(keys)
+        for position, used in enumerate(self._used):
+            if used:
+                index._queues[keys[position]].remove(position)
+                index._used[position] = 1
+        return index
+
     def take(self, key: RequestKey) -> int | None:
         """The position of the next unplayed interaction for `key`, or None (miss)."""
         queue = self._queues.get(key)

@@ -14,6 +14,7 @@ from harness.recording.cassette import Interaction
 from harness.recording.matching import MatchOptions, RequestKey, parse_json_body, url_key
 
 __all__ = [
+    "PROVIDER_SETTINGS_HINT",
     "MissContext",
     "ReplayMissError",
     "StaleInteraction",
@@ -21,6 +22,8 @@ __all__ = [
     "describe_stale",
     "display_path",
     "flatten_body",
+    "miss_hint",
+    "record_once_command",
     "request_diff",
     "rerecord_command",
 ]
@@ -70,6 +73,33 @@ def rerecord_command(context: MissContext) -> str:
         return context.rerecord_command
     target = context.scenario_path or "<scenario file>"
     return f"harness run {target} --rerecord"
+
+
+def record_once_command(context: MissContext) -> str:
+    """The command that records the scenario in `context` when it has no cassette yet."""
+    target = context.scenario_path or "<scenario file>"
+    return f"harness run {target} --record-mode once"
+
+
+# What recording needs: it sends the workflow's LLM calls to a real (OpenAI-compatible) provider.
+PROVIDER_SETTINGS_HINT = (
+    "recording calls the live provider: export OPENAI_BASE_URL and OPENAI_API_KEY (or configure "
+    "[tool.harness.providers.NAME] with base_url and api_key_env for a workflow's provider NAME), "
+    "and HARNESS_DEFAULT_MODEL for nodes that name no model"
+)
+
+
+def miss_hint(context: MissContext, *, cassette_exists: bool) -> str:
+    """How to fix a miss: the record mode to use, and the settings recording needs."""
+    if cassette_exists:
+        how = (
+            f"if the change is intended, re-record this scenario: {rerecord_command(context)} "
+            "(record mode all: the cassette is replaced by exactly this run's calls), or add only "
+            "the new calls with --record-mode new_episodes"
+        )
+    else:
+        how = f"record this scenario first: {record_once_command(context)}"
+    return f"{how}; {PROVIDER_SETTINGS_HINT}"
 
 
 def flatten_body(body: str | None) -> list[str]:
@@ -179,6 +209,7 @@ class ReplayMissError(CassetteMissError):
         closest: Interaction | None,
         closest_position: int | None,
         diff: str,
+        cassette_exists: bool = True,
     ) -> None:
         self.cassette = cassette
         self.context = context
@@ -213,15 +244,7 @@ class ReplayMissError(CassetteMissError):
         if diff:
             lines.append("  what changed (- recorded, + this request):")
             lines.extend(f"    {line}" for line in diff.splitlines())
-        command = rerecord_command(context)
-        super().__init__(
-            "\n".join(lines),
-            hint=(
-                f"if the change is intended, re-record this scenario: {command} "
-                "(the same as --record-mode all); or add only the new calls with "
-                "--record-mode new_episodes"
-            ),
-        )
+        super().__init__("\n".join(lines), hint=miss_hint(context, cassette_exists=cassette_exists))
 
 
 def describe_stale(interaction: Interaction, position: int) -> StaleInteraction:

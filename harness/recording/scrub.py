@@ -7,12 +7,13 @@ function here is idempotent: scrubbing scrubbed data changes nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "DEFAULT_SECRET_BODY_FIELDS",
@@ -20,9 +21,11 @@ __all__ = [
     "DEFAULT_SECRET_QUERY_PARAMS",
     "REDACTED",
     "ScrubOptions",
+    "credential_values",
     "find_secret_like",
     "is_sensitive_header",
     "register_secret_values",
+    "registered_secrets_version",
     "scrub_headers",
     "scrub_json_fields",
     "scrub_text",
@@ -73,8 +76,17 @@ DEFAULT_SECRET_ENV_VARS = (
     "TOGETHER_API_KEY",
     "OPENROUTER_API_KEY",
 )
-# Shorter "secrets" would redact ordinary words everywhere.
-_MIN_SECRET_LENGTH = 8
+# Headers whose value is a credential: besides being dropped from the cassette, their values are
+# redacted wherever else they appear in that interaction (a server that echoes an `x-api-key` in
+# its body). Narrower than the sensitive-header pattern, which also matches e.g. `x-max-tokens`.
+_CREDENTIAL_HEADER_PATTERN = re.compile(
+    r"^(authorization|proxy-authorization|cookie)$|api[-_]?key|secret|access[-_]?token",
+    re.IGNORECASE,
+)
+# Kept with a fixed value instead of dropped: the MCP session id is random per session (not a
+# credential once the session is closed), and a replayed client must still get *a* session id so
+# that it behaves as it did live (it sends the id back and ends the session with a DELETE).
+_PLACEHOLDER_HEADERS = frozenset({"mcp-session-id"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,8 @@ class ScrubOptions:
     Attributes:
         body_fields: JSON keys (any depth, case-insensitive) whose values become `<REDACTED>`.
         query_params: URL query parameters whose values become `<REDACTED>`.
-        secret_values: literal strings (e.g. the API key itself) replaced anywhere they appear.
+        secret_values: literal strings (e.g. the API key itself) replaced anywhere they appear,
+            whatever their length (blank strings are ignored).
         extra_headers: more header names to drop, on top of the built-in list.
     """
 
@@ -92,6 +105,7 @@ class ScrubOptions:
     query_params: frozenset[str] = frozenset(DEFAULT_SECRET_QUERY_PARAMS)
     secret_values: tuple[str, ...] = ()
     extra_headers: frozenset[str] = field(default_factory=frozenset)
+    _forms: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Normalise once so the hot path compares lower-case names only; longest secrets first so
@@ -99,8 +113,16 @@ class ScrubOptions:
         object.__setattr__(self, "body_fields", frozenset(f.lower() for f in self.body_fields))
         object.__setattr__(self, "query_params", frozenset(p.lower() for p in self.query_params))
         object.__setattr__(self, "extra_headers", frozenset(h.lower() for h in self.extra_headers))
-        values = {v for v in self.secret_values if len(v) >= _MIN_SECRET_LENGTH}
+        values = {v for v in self.secret_values if v.strip()}
         object.__setattr__(self, "secret_values", tuple(sorted(values, key=len, reverse=True)))
+        object.__setattr__(self, "_forms", _secret_forms(values))
+
+    def with_values(self, values: Iterable[str]) -> ScrubOptions:
+        """These options, also redacting `values` (self when there is nothing new)."""
+        fresh = [v for v in values if v.strip() and v not in self.secret_values]
+        if not fresh:
+            return self
+        return replace(self, secret_values=(*self.secret_values, *fresh))
 
     @classmethod
     def from_env(
@@ -129,34 +151,89 @@ def scrub_headers(
     headers: Iterable[tuple[str, str]], options: ScrubOptions
 ) -> list[tuple[str, str]]:
     """Drop credential headers; redact known secret values left in any other header."""
-    return [
-        (name, scrub_text(value, options))
-        for name, value in headers
-        if not is_sensitive_header(name, options)
-    ]
+    kept: list[tuple[str, str]] = []
+    for name, value in headers:
+        if name.lower() in _PLACEHOLDER_HEADERS:
+            kept.append((name, REDACTED))
+        elif not is_sensitive_header(name, options):
+            kept.append((name, scrub_text(value, options)))
+    return kept
 
 
-_RUN_SECRETS: list[str] = []  # longest first
+def credential_values(headers: Iterable[tuple[str, str]]) -> list[str]:
+    """The credentials a request carries in its headers (`x-api-key`, `Authorization`, ...).
+
+    An `Authorization` value counts whole and without its scheme (`Bearer abc` gives both
+    `Bearer abc` and `abc`), so an echo of either form is redacted.
+    """
+    found: list[str] = []
+    for name, value in headers:
+        if not value.strip() or not _CREDENTIAL_HEADER_PATTERN.search(name):
+            continue
+        found.append(value)
+        scheme, _, token = value.strip().partition(" ")
+        if token.strip() and scheme.isalpha():
+            found.append(token.strip())
+    return found
+
+
+def _secret_forms(values: Iterable[str]) -> tuple[str, ...]:
+    """Each secret as it may appear in stored text: raw, JSON-escaped and URL-encoded.
+
+    Longest first, so a secret that contains another is replaced whole.
+    """
+    forms: set[str] = set()
+    for value in values:
+        forms.update(
+            {
+                value,
+                json.dumps(value)[1:-1],
+                json.dumps(value, ensure_ascii=False)[1:-1],
+                quote(value, safe=""),
+                quote_plus(value, safe=""),
+            }
+        )
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+_RUN_SECRETS: set[str] = set()
+_RUN_FORMS: tuple[str, ...] = ()  # every form of every registered secret, longest first
 
 
 def register_secret_values(values: Iterable[str]) -> None:
     """Redact these values too, from now on, in everything scrubbed in this process.
 
     For run inputs' `secret_variables`: the engine backend registers them before a turn runs, so
-    a secret a template put into a request never reaches a cassette.
+    a secret a template put into a request never reaches a cassette, however short it is.
     """
-    fresh = {v for v in values if len(v) >= _MIN_SECRET_LENGTH} - set(_RUN_SECRETS)
+    global _RUN_FORMS
+    fresh = {v for v in values if v.strip()} - _RUN_SECRETS
     if fresh:
-        _RUN_SECRETS.extend(fresh)
-        _RUN_SECRETS.sort(key=len, reverse=True)
+        _RUN_SECRETS.update(fresh)
+        _RUN_FORMS = _secret_forms(_RUN_SECRETS)
+
+
+def registered_secrets_version() -> int:
+    """Changes whenever `register_secret_values` adds a value (match keys built before are old)."""
+    return len(_RUN_SECRETS)
 
 
 def scrub_text(text: str, options: ScrubOptions) -> str:
-    """Replace every configured (or registered) secret value in `text` with `<REDACTED>`."""
-    for secret in options.secret_values:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    for secret in _RUN_SECRETS:
+    """Replace every configured (or registered) secret value in `text` with `<REDACTED>`.
+
+    Every value counts, whatever its length, in each form it can take in a cassette (as is,
+    JSON-escaped inside a body, percent-encoded in a URL).
+    """
+    forms = (*options._forms, *_RUN_FORMS)
+    if not forms:
+        return text
+    if REDACTED in text:  # a short secret may be part of the marker itself: keep markers intact
+        return REDACTED.join(_replace_forms(part, forms) for part in text.split(REDACTED))
+    return _replace_forms(text, forms)
+
+
+def _replace_forms(text: str, forms: Iterable[str]) -> str:
+    for secret in forms:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text

@@ -1,9 +1,20 @@
-"""Open a cassette for one scenario: the transport to inject, misses, stale interactions, saving."""
+"""Open a cassette for one scenario: the transport to inject, misses, stale interactions, saving.
+
+A recording is written only once the caller says the scenario is complete (`mark_complete()`,
+after every attempt and turn ran) and every request it made was recorded; anything else (Ctrl-C,
+a failed attempt, a request that got no recordable answer) leaves the previous cassette as it was,
+and says so. A kill leaves the old file or the new one, never half of one: see `save_cassette`.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -11,12 +22,14 @@ from harness.errors import HarnessError
 from harness.recording.cassette import load_cassette, save_cassette
 from harness.recording.matching import MatchOptions, RequestKey
 from harness.recording.misses import (
+    PROVIDER_SETTINGS_HINT,
     MissContext,
     ReplayMissError,
     StaleInteraction,
     closest_interaction,
     describe_stale,
     display_path,
+    record_once_command,
     request_diff,
     rerecord_command,
 )
@@ -29,7 +42,16 @@ from harness.recording.transport import (
     is_recordable_status,
 )
 
-__all__ = ["CassetteBusyError", "CassetteSession", "open_cassette"]
+__all__ = [
+    "CassetteBusyError",
+    "CassetteSession",
+    "IncompleteRecordingError",
+    "NotWritten",
+    "not_written",
+    "open_cassette",
+]
+
+log = logging.getLogger("harness.recording")
 
 # Cassettes being recorded in this process. Two sessions recording into one file would each
 # save only their own interactions and the last save would win, so the second is refused.
@@ -38,6 +60,50 @@ _RECORDING: set[Path] = set()
 
 class CassetteBusyError(HarnessError):
     """A cassette is already being recorded by another session in this process."""
+
+
+class IncompleteRecordingError(HarnessError):
+    """A scenario ran to its end, but some of its requests got no answer that could be recorded.
+
+    The cassette is not written (a replay would miss those requests); the message lists them.
+    """
+
+
+@dataclass(frozen=True)
+class NotWritten:
+    """A recording that was not written (see `not_written()`).
+
+    Attributes:
+        path: the cassette.
+        reason: why it was not written.
+        previous_kept: True when an earlier cassette is still there, unchanged.
+        command: the command that records it again.
+    """
+
+    path: Path
+    reason: str
+    previous_kept: bool
+    command: str
+
+    def __str__(self) -> str:
+        kept = "the previous cassette is unchanged" if self.previous_kept else "no cassette written"
+        return (
+            f"cassette {display_path(self.path)} not written: {self.reason}; {kept}. "
+            f"Record it again with: {self.command}"
+        )
+
+
+# Every recording this process did not write, in order (each is also logged as a warning when it
+# happens), e.g. for a summary after Ctrl-C.
+_NOT_WRITTEN: list[NotWritten] = []
+
+
+def not_written(*, clear: bool = False) -> list[NotWritten]:
+    """The recordings this process left unwritten so far (optionally forgetting them)."""
+    found = list(_NOT_WRITTEN)
+    if clear:
+        _NOT_WRITTEN.clear()
+    return found
 
 
 class CassetteSession:
@@ -56,12 +122,16 @@ class CassetteSession:
         existed: bool,
         inner: httpx.AsyncBaseTransport | None,
         context: MissContext,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.mode = mode
         self.context = context
+        self.metadata = dict(metadata or {})
         self._state = state
         self._existed = existed
+        self._complete = False
+        self._finished = False
         self.is_recording = (
             mode is RecordMode.ALL
             or mode is RecordMode.NEW_EPISODES
@@ -128,13 +198,57 @@ class CassetteSession:
         lines.append(f"  re-record to drop them: {rerecord_command(self.context)}")
         return "\n".join(lines)
 
+    @property
+    def is_complete(self) -> bool:
+        """True once `mark_complete()` was called."""
+        return self._complete
+
+    def mark_complete(self) -> None:
+        """Say that the scenario ran to its end: every attempt and turn made its requests.
+
+        Only a complete recording is ever written; without this call, closing the session leaves
+        the previous cassette (or none) in place. The runner calls it after the last attempt of
+        a scenario that raised no error; an interrupted or failed run never does.
+        """
+        self._complete = True
+
     def save(self) -> bool:
-        """Write the cassette if this session recorded anything; True when a file was written."""
+        """Write the recording if it is complete; True when a file was written.
+
+        Nothing is written when this session does not record, recorded nothing, or was not
+        marked complete (then the previous cassette stays as it was and a warning names it).
+
+        Raises:
+            IncompleteRecordingError: the scenario completed, but requests it made got no
+                recordable answer (transport errors, 429/5xx, abandoned streams); the previous
+                cassette stays as it was.
+            CassetteFormatError: the file cannot be written.
+        """
+        if not self.is_recording or self._finished:
+            return False
+        self._finished = True
+        if not self._complete:
+            self._report_not_written("the scenario did not run to its end (interrupted or failed)")
+            return False
+        failures = list(self._state.failures.values())
+        if failures:
+            reason = f"{len(failures)} request(s) got no answer that could be recorded"
+            self._report_not_written(reason)
+            raise IncompleteRecordingError(
+                f"{display_path(self.path)} not written: {reason}:\n"
+                + "\n".join(f"  {failure}" for failure in failures),
+                hint=f"fix the cause, then record again: {self._record_again_command()}; "
+                f"{PROVIDER_SETTINGS_HINT}",
+            )
         recorded = self._state.recorded
-        if not self.is_recording or not recorded:
+        if not recorded:
             return False
         keep = self._state.loaded if self.mode is RecordMode.NEW_EPISODES else []
-        save_cassette(self.path, [*keep, *recorded])
+        metadata = dict(self.metadata)
+        scenario = _relative_to(self.context.scenario_path, self.path.parent)
+        if scenario is not None and "scenario" not in metadata:
+            metadata["scenario"] = scenario
+        save_cassette(self.path, [*keep, *recorded], metadata=metadata)
         return True
 
     async def aclose(self) -> None:
@@ -151,11 +265,23 @@ class CassetteSession:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # What was recorded before a failure is still true, so it is saved either way.
+        # Written only when marked complete: an exception (or Ctrl-C) before `mark_complete()`
+        # keeps the previous cassette.
         try:
             self.save()
         finally:
             await self.aclose()
+
+    def _record_again_command(self) -> str:
+        # `once` records only a missing cassette; an existing one needs `all` (--rerecord).
+        if self._existed:
+            return rerecord_command(self.context)
+        return record_once_command(self.context)
+
+    def _report_not_written(self, reason: str) -> None:
+        entry = NotWritten(self.path, reason, self._existed, self._record_again_command())
+        _NOT_WRITTEN.append(entry)
+        log.warning("%s", entry)
 
     def _release(self) -> None:
         if self.is_recording:
@@ -188,12 +314,23 @@ class CassetteSession:
             method=request.method,
             uri=str(request.url),
             reason=f"{reason} (record mode {self.mode.value})",
+            cassette_exists=self._existed,
             closest=closest,
             closest_position=position,
             diff=""
             if closest is None
             else request_diff(closest, request.method, str(request.url), text, state.match),
         )
+
+
+def _relative_to(path: str | None, folder: Path) -> str | None:
+    """`path` relative to `folder`, with `/`: the same on every machine and from any cwd."""
+    if not path:
+        return None
+    try:
+        return Path(os.path.relpath(Path(path).absolute(), folder)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return None
 
 
 def _harness_extension(request: httpx.Request, name: str) -> str | None:
@@ -229,6 +366,7 @@ def open_cassette(
     context: MissContext | None = None,
     match: MatchOptions | None = None,
     scrub: ScrubOptions | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> CassetteSession:
     """Open the cassette at `path` in record mode `mode`.
 
@@ -241,6 +379,8 @@ def open_cassette(
         match: how requests are compared (volatile keys, host matching).
         scrub: what to redact (default: the built-in lists plus the values of the usual key
             env vars such as OPENAI_API_KEY).
+        metadata: more keys for the written cassette's `metadata.harness` block (e.g.
+            `{"backend": "api"}`); the scenario file from `context` is added as `scenario`.
 
     Raises:
         CassetteFormatError: the cassette exists but cannot be read.
@@ -261,5 +401,11 @@ def open_cassette(
         scrub=scrub if scrub is not None else ScrubOptions.from_env(),
     )
     return CassetteSession(
-        path, mode, state, existed=existed, inner=inner, context=context or MissContext()
+        path,
+        mode,
+        state,
+        existed=existed,
+        inner=inner,
+        context=context or MissContext(),
+        metadata=metadata,
     )

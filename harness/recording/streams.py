@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-__all__ = ["EventStreamReplay", "RecordingStream", "split_events"]
+__all__ = ["DRAIN_SECONDS", "EventStreamReplay", "RecordingStream", "split_events"]
+
+DRAIN_SECONDS = 2.0
+"""How long a stream the caller closed early is still read, so that it is recorded whole."""
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
 
@@ -40,7 +44,10 @@ class RecordingStream(httpx.AsyncByteStream):
 
     The caller sees each chunk when it arrives (time to first token stays observable while
     recording, unlike under vcrpy); `on_complete` gets the whole decoded body once the stream
-    ends. A stream the caller abandons is not recorded: half a response would replay as a lie.
+    ends. A caller that stops reading early (the MCP client closes a response stream as soon as
+    its answer arrived) does not cut the recording short: the rest of the stream is read on close,
+    for up to `DRAIN_SECONDS`, and recorded whole. A stream that does not end by then is not
+    recorded (`on_abandon`): half a response would replay as a lie.
     """
 
     def __init__(
@@ -53,18 +60,39 @@ class RecordingStream(httpx.AsyncByteStream):
         self._response = response
         self._on_complete = on_complete
         self._on_abandon = on_abandon
+        self._chunks: list[bytes] = []
+        self._source: AsyncIterator[bytes] | None = None
         self._finished = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        chunks: list[bytes] = []
-        async for chunk in self._response.aiter_bytes():
-            chunks.append(chunk)
+        # One iterator over the live body, shared with `aclose`, which may finish reading it.
+        self._source = self._response.aiter_bytes()
+        async for chunk in self._source:
+            self._chunks.append(chunk)
             yield chunk
-        self._finished = True
-        self._on_complete(b"".join(chunks))
+        self._complete()
 
-    async def aclose(self) -> None:
-        await self._response.aclose()
+    def _complete(self) -> None:
         if not self._finished:
             self._finished = True
-            self._on_abandon()
+            self._on_complete(b"".join(self._chunks))
+
+    async def _drain(self) -> None:
+        source = self._source if self._source is not None else self._response.aiter_bytes()
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                async for chunk in source:
+                    self._chunks.append(chunk)
+        except (TimeoutError, httpx.HTTPError, httpx.StreamError):
+            return  # not ended in time, or broken: abandoned below
+        self._complete()
+
+    async def aclose(self) -> None:
+        try:
+            if not self._finished:
+                await self._drain()
+        finally:
+            await self._response.aclose()
+            if not self._finished:
+                self._finished = True
+                self._on_abandon()

@@ -9,19 +9,28 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from harness.recording.cassette import LATENCY_HEADER, CassetteFormatError, Interaction
 from harness.recording.matching import MatchOptions, ReplayIndex, RequestKey, request_key
-from harness.recording.scrub import ScrubOptions, scrub_headers, scrub_json_fields, scrub_text
-from harness.recording.scrub import scrub_uri as _scrub_uri
+from harness.recording.scrub import (
+    ScrubOptions,
+    credential_values,
+    registered_secrets_version,
+    scrub_headers,
+    scrub_json_fields,
+    scrub_text,
+    scrub_uri,
+)
 from harness.recording.streams import EventStreamReplay, RecordingStream
 
 __all__ = [
     "CassetteState",
     "MissHandler",
+    "RecordingFailure",
     "RecordingTransport",
     "ReplayTransport",
     "is_recordable_status",
@@ -39,6 +48,18 @@ def is_recordable_status(status: int) -> bool:
     return status != 429 and status < 500
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingFailure:
+    """A request made while recording whose answer is not in the cassette."""
+
+    method: str
+    uri: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.uri}: {self.why}"
+
+
 class CassetteState:
     """The interactions of one cassette: loaded ones behind an index, new ones in order."""
 
@@ -54,16 +75,41 @@ class CassetteState:
         self.loaded = list(loaded)
         self.match = match
         self.scrub = scrub
-        self.keys = [
-            request_key(i.method, i.uri, i.request_body, match, scrub) for i in self.loaded
-        ]
+        self._secrets_version = 0
+        self.keys = self._loaded_keys()
         self.index = ReplayIndex(self.keys)
         self._recorded: list[Interaction | None] = []
         self.replayed = 0
+        # Requests sent while recording whose answer is not in the cassette (a transport error,
+        # a 429/5xx, an abandoned stream), by key; a later identical request that is recorded
+        # (a retry) settles it. Any left at the end make the recording incomplete.
+        self.failures: dict[RequestKey, RecordingFailure] = {}
+
+    def scrub_for(self, request: httpx.Request) -> ScrubOptions:
+        """The scrub options for one request: also its own credential headers' values."""
+        return self.scrub.with_values(credential_values(request.headers.multi_items()))
+
+    def _loaded_keys(self) -> list[RequestKey]:
+        self._secrets_version = registered_secrets_version()
+        return [
+            request_key(i.method, i.uri, i.request_body, self.match, self.scrub)
+            for i in self.loaded
+        ]
 
     def key_of(self, request: httpx.Request, body: bytes) -> RequestKey:
         """The match key of a live request."""
-        return request_key(request.method, str(request.url), body, self.match, self.scrub)
+        if self._secrets_version != registered_secrets_version():
+            # A run secret registered since the cassette was opened is scrubbed from live
+            # requests now: the recorded keys must be computed the same way, or they would miss.
+            self.keys = self._loaded_keys()
+            self.index = self.index.rekeyed(self.keys)
+        scrub = self.scrub_for(request)
+        return request_key(request.method, str(request.url), body, self.match, scrub)
+
+    def fail(self, key: RequestKey, request: httpx.Request, why: str) -> None:
+        """Note a request sent while recording whose answer could not be recorded."""
+        uri = scrub_uri(str(request.url), self.scrub_for(request))
+        self.failures[key] = RecordingFailure(request.method, uri, why)
 
     def play(self, key: RequestKey) -> httpx.Response | None:
         """The next recorded response for `key`, or None on a miss."""
@@ -78,9 +124,10 @@ class CassetteState:
         self._recorded.append(None)
         return len(self._recorded) - 1
 
-    def fill(self, slot: int, interaction: Interaction) -> None:
-        """Put a finished interaction in its reserved place."""
+    def fill(self, slot: int, interaction: Interaction, key: RequestKey) -> None:
+        """Put a finished interaction in its reserved place (settling an earlier failure)."""
         self._recorded[slot] = interaction
+        self.failures.pop(key, None)
 
     @property
     def recorded(self) -> list[Interaction]:
@@ -139,14 +186,21 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
+        key = self._state.key_of(request, body)
         if self._replay_first:
-            replayed = self._state.play(self._state.key_of(request, body))
+            replayed = self._state.play(key)
             if replayed is not None:
                 return replayed
         slot = self._state.reserve()
         started = time.perf_counter()
-        response = await self._inner.handle_async_request(request)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except Exception as exc:
+            self._state.fail(key, request, f"{type(exc).__name__}: {exc}".rstrip(": "))
+            raise
         if not is_recordable_status(response.status_code):
+            why = f"HTTP {response.status_code} (429 and 5xx answers are never recorded)"
+            self._state.fail(key, request, why)
             return response
         live_headers = [
             (name, value)
@@ -154,13 +208,16 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             if name.lower() not in _FRAMING_HEADERS
         ]
         if response.headers.get("content-type", "").lower().startswith("text/event-stream"):
-            return self._tee_stream(request, body, response, live_headers, slot, started)
+            return self._tee_stream(request, body, key, response, live_headers, slot, started)
         try:
             content = await response.aread()
+        except Exception as exc:
+            self._state.fail(key, request, f"reading the answer failed: {type(exc).__name__}")
+            raise
         finally:
             await response.aclose()
         latency = f"{(time.perf_counter() - started) * 1000:.1f}"
-        self._record(request, body, response, live_headers, content, latency, slot)
+        self._record(request, body, key, response, live_headers, content, latency, slot)
         return httpx.Response(
             response.status_code,
             headers=[*live_headers, (LATENCY_HEADER, latency)],
@@ -172,6 +229,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self,
         request: httpx.Request,
         body: bytes,
+        key: RequestKey,
         response: httpx.Response,
         live_headers: list[tuple[str, str]],
         slot: int,
@@ -179,9 +237,12 @@ class RecordingTransport(httpx.AsyncBaseTransport):
     ) -> httpx.Response:
         def complete(content: bytes) -> None:
             latency = f"{(time.perf_counter() - started) * 1000:.1f}"
-            self._record(request, body, response, live_headers, content, latency, slot)
+            self._record(request, body, key, response, live_headers, content, latency, slot)
 
-        stream = RecordingStream(response, on_complete=complete, on_abandon=lambda: None)
+        def abandon() -> None:
+            self._state.fail(key, request, "its streamed answer was abandoned before the end")
+
+        stream = RecordingStream(response, on_complete=complete, on_abandon=abandon)
         return httpx.Response(
             response.status_code,
             headers=live_headers,
@@ -193,18 +254,19 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         self,
         request: httpx.Request,
         body: bytes,
+        key: RequestKey,
         response: httpx.Response,
         live_headers: list[tuple[str, str]],
         content: bytes,
         latency: str,
         slot: int,
     ) -> None:
-        scrub = self._state.scrub
+        scrub = self._state.scrub_for(request)
         self._state.fill(
             slot,
             Interaction(
                 method=request.method,
-                uri=_scrub_uri(str(request.url), scrub),
+                uri=scrub_uri(str(request.url), scrub),
                 request_body=_scrub_body(_text(body, request), scrub) if body else None,
                 request_headers=_header_lists(scrub_headers(request.headers.multi_items(), scrub)),
                 status=response.status_code,
@@ -214,6 +276,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
                 ),
                 response_body=_scrub_body(_text(content, request), scrub),
             ),
+            key,
         )
 
     async def aclose(self) -> None:

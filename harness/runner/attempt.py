@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
+from harness.backends.binding import ScenarioBinding
 from harness.checks import RunView, check_turn, simulation_stop_reason
 from harness.models.api import Command, WorkflowRun, WorkflowRunInput
 from harness.models.result import CheckOutcome, OutcomeStatus, TurnResult
@@ -25,7 +26,6 @@ from harness.models.scenario import (
     TurnKind,
     user_run_input,
 )
-from harness.runner.bindings import ScenarioBinding
 from harness.runner.options import PhaseTimings
 from harness.runner.simulate import persona_reply
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from harness import __version__
+from harness.backends.binding import BackendFactory, make_factory
 from harness.models.result import RunSummary, ScenarioResult
 from harness.models.scenario import Scenario
-from harness.runner.bindings import BackendFactory, make_factory
 from harness.runner.options import RunOptions
 from harness.runner.scenario import run_scenario
 
@@ -53,7 +53,7 @@ class Runner:
 
     Args:
         options: backend, record mode, concurrency, timeout.
-        factory: binds scenarios to a backend (default: `make_factory(options)`).
+        factory: binds scenarios to a backend (default: the factory of `options.backend`).
         on_result: called with each result as it finishes (in completion order).
     """
 
@@ -96,7 +96,7 @@ class Runner:
         """
         self._started_at = datetime.now(UTC)
         self._t0 = time.perf_counter()
-        factory = self._factory or make_factory(self.options)
+        factory = self._factory or make_factory(self.options.backend, self.options.binding_config())
         try:
             with batch_gc():
                 await self._run_all(scenarios, factory)

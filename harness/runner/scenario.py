@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
+from harness.backends.base import Capability
+from harness.backends.binding import BackendFactory, ScenarioBinding
 from harness.checks import check_budget_p95, check_run
+from harness.config import load_settings
 from harness.models.result import (
     AttemptResult,
     CheckOutcome,
@@ -27,7 +32,6 @@ from harness.models.result import (
 )
 from harness.models.scenario import Scenario
 from harness.runner.attempt import AttemptState, describe_error, run_turns
-from harness.runner.bindings import BackendFactory, ScenarioBinding
 from harness.runner.evaluate import evaluate_attempt, own_verdict
 from harness.runner.options import RunOptions
 
@@ -62,7 +66,7 @@ async def _attempt(
         timing = options.timings
         with timing.measure("checks") if timing else contextlib.nullcontext():
             outcomes += check_run(scenario, state.run, verdict or own_verdict(state.run))
-    usage = _usage([t.usage for t in state.turns])
+    usage = _usage([t.totals for t in state.turns])
     result = AttemptResult(
         attempt=number,
         verdict=Verdict.PASSED,
@@ -77,6 +81,7 @@ async def _attempt(
         duration_ms=(time.perf_counter() - started) * 1000,
         error=state.error,
     )
+    result.total_up()  # prompt/completion tokens, latencies, e2e; priced with the scenario
     error = state.error or (evaluation.error if evaluation else None)
     result.verdict = outcomes_verdict(result.all_outcomes(), error)
     return result
@@ -89,12 +94,12 @@ def _p95_outcomes(scenario: Scenario, attempts: list[AttemptResult]) -> list[Che
             continue
         samples = []
         for attempt in attempts:
-            mine = [t.usage for t in attempt.turns if t.turn == index]
+            mine = [t.totals for t in attempt.turns if t.turn == index]
             if mine:
                 samples.append(_usage(mine))
         key = f"turns[{index}].budgets"
         outcomes += check_budget_p95(turn.budgets, samples, key, scope="attempts")
-    every = [t.usage for a in attempts for t in a.turns if t.error is None]
+    every = [t.totals for a in attempts for t in a.turns if t.error is None]
     outcomes += check_budget_p95(scenario.budgets, every, "budgets", scope="turns")
     return outcomes
 
@@ -118,12 +123,20 @@ def _repeat_outcome(scenario: Scenario, stats: RepeatStats) -> list[CheckOutcome
     ]
 
 
-def _base(scenario: Scenario, backend: str) -> ScenarioResult:
+def _relative(file: str, root: Path | None) -> str:
+    """`file` relative to the project root when it is inside it (stable across working folders)."""
+    if root is None:
+        return file
+    path = Path(os.path.abspath(file))
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _base(scenario: Scenario, backend: str, root: Path | None) -> ScenarioResult:
     source = scenario.source
     return ScenarioResult(
         scenario_id=scenario.id or scenario.name,
         name=scenario.name,
-        file=source.file if source else None,
+        file=_relative(source.file, root) if source else None,
         tags=list(scenario.tags),
         parameters=dict(source.parameters) if source else {},
         backend=backend,
@@ -136,12 +149,12 @@ async def run_scenario(
     scenario: Scenario, factory: BackendFactory, options: RunOptions
 ) -> ScenarioResult:
     """Run every repeat of `scenario` on `factory`'s backend and decide its verdict."""
-    result = _base(scenario, factory.name)
-    if factory.name == "api" and scenario.mocks.tools:
+    result = _base(scenario, factory.name, options.project_root)
+    if scenario.mocks.tools and Capability.TOOL_MOCKS not in factory.capabilities:
         result.verdict = Verdict.SKIPPED
         result.error = (
-            "skipped on the api backend: its tool mocks can only be applied by the built-in "
-            "engine (run it with --backend engine, or tag it and leave the tag out)"
+            f"skipped on the {factory.name} backend: it cannot apply tool mocks, only the "
+            "built-in engine can (run it with --backend engine, or tag it and leave the tag out)"
         )
         return result
     started = time.perf_counter()
@@ -156,6 +169,7 @@ async def run_scenario(
             for number in range(scenario.repeat.runs):
                 attempts.append(await _attempt(scenario, binding, number, options))
             if binding.cassette is not None and all(a.error is None for a in attempts):
+                binding.cassette.mark_complete()  # only a complete recording is written
                 result.stale = [
                     f"#{s.position} {s.method} {s.uri}  {s.summary}"
                     for s in binding.cassette.unused()
@@ -167,6 +181,8 @@ async def run_scenario(
         result.error = describe_error(exc)
     result.attempts = attempts
     result.duration_ms = (time.perf_counter() - started) * 1000
+    settings = options.settings or load_settings(options.project_root)
+    result.total_up(settings.prices)  # costs from [tool.harness.prices]; unknown models: None
     repeat = scenario.repeat
     passed = sum(a.verdict is Verdict.PASSED for a in attempts)
     runs = len(attempts)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.backends.binding import HarnessLLM
 from harness.checks import RunView
-from harness.engine import ChatRequest, LLMClient
 from harness.errors import HarnessError
 from harness.models.api import WorkflowRun
 from harness.models.scenario import SIMULATION_STOP_TOKEN, SimulatedUser
@@ -52,23 +52,20 @@ def transcript(run: WorkflowRun | None) -> list[dict[str, Any]]:
     return messages
 
 
-async def persona_reply(llm: LLMClient, simulated: SimulatedUser, run: WorkflowRun | None) -> str:
+async def persona_reply(llm: HarnessLLM, simulated: SimulatedUser, run: WorkflowRun | None) -> str:
     """The simulated user's next message.
 
     Raises:
         HarnessError: the LLM call failed, or answered nothing (a replay miss passes through).
     """
-    request = ChatRequest(
-        messages=[{"role": "system", "content": persona_prompt(simulated)}, *transcript(run)],
+    reply = await llm.reply(
+        [{"role": "system", "content": persona_prompt(simulated)}, *transcript(run)],
         model=simulated.model,
-        temperature=simulated.temperature,
-    )
-    response = await llm.complete(
-        request,
         provider=simulated.provider,
+        temperature=simulated.temperature,
         context={"node_logical_id": SIMULATED_USER_NODE, "purpose": "simulated_user"},
     )
-    text = (response.content or "").strip()
+    text = reply.strip()
     if not text:
         raise HarnessError(
             "the simulated user's LLM answered with no text",

@@ -91,6 +91,7 @@ async def test_recorded_runs_replay_with_the_same_ids_and_times(tmp_path: Path) 
             backend = EngineBackend(http=http, settings=settings(url), mocks=mocks, owns_http=True)
             runs.append(await backend.execute(target, WorkflowRunInput(command=Command.START)))
             await backend.aclose()
+            session.mark_complete()
     async with open_cassette(cassette, "none") as session:
         http = httpx.AsyncClient(transport=session.transport)
         backend = EngineBackend(http=http, settings=settings(url), mocks=mocks, owns_http=True)

@@ -1,16 +1,24 @@
-"""Nodes with `use_mcp_tools`: the workflow's MCP servers' tools are offered and called."""
+"""Nodes with `use_mcp_tools`: the workflow's MCP servers' tools are offered and called, and
+their traffic is recorded and replayed with the scenario's cassette like every LLM call."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from engine_helpers import said, say_llm, start, turn_events, workflow
+from engine_helpers import START, said, say_llm, start, turn_events, workflow
 from mcp.server.mcpserver import MCPServer
 
-from harness.engine import Engine
-from harness.models.api import WorkflowRun
+from harness.config import HarnessSettings
+from harness.engine import Engine, FixedClock, LLMClient
+from harness.errors import CassetteMissError
+from harness.models.api import WorkflowConfigFullyHydrated, WorkflowRun
+from harness.recording import ReplayMissError, load_cassette, open_cassette
 from harness.testing.scripted_model import ScriptedModel
 from harness.testing.server_thread import serve_asgi_in_thread
 
@@ -139,3 +147,89 @@ def _guarded(app: Any, seen: list[dict[str, str]]) -> Any:
         await app(scope, receive, send)
 
     return asgi
+
+
+# ---------------------------------------------------------------- through a cassette
+
+
+def _slots_server() -> MCPServer:
+    server = MCPServer("clinic", log_level="WARNING")
+
+    @server.tool()
+    def find_slots(day: str) -> list[str]:
+        """Free appointment slots on a day."""
+        return ["09:30", "11:00"] if day == "tuesday" else []
+
+    return server
+
+
+async def _run_on_cassette(
+    path: Path, record_mode: str, flow: WorkflowConfigFullyHydrated, settings: HarnessSettings
+) -> WorkflowRun:
+    """One turn on an engine whose only way out is the cassette's transport (as in a scenario)."""
+    async with (
+        open_cassette(path, record_mode) as session,
+        httpx.AsyncClient(transport=session.transport) as http,
+    ):
+        engine = Engine(
+            llm=LLMClient(http, settings, env={}, max_retries=0),
+            clock=FixedClock(START),
+            seed=7,
+            reraise=(CassetteMissError,),
+        )
+        run = await engine.execute(flow, start(thread_to_node_inputs=HELLO))
+        session.mark_complete()
+        assert session.unused() == []
+    return run
+
+
+def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: socket.socket, address: Any, *args: Any) -> Any:
+        raise OSError(f"network blocked in this test (connect to {address!r})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+async def test_an_mcp_scenario_replays_with_the_server_stopped_and_no_network(
+    tmp_path: Path, model: ScriptedModel, settings: HarnessSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "mcp_scenario.json"
+    model.load(SLOTS_RULES)
+    with serve_asgi_in_thread(_slots_server().streamable_http_app()) as root:
+        flow = workflow(
+            [say_llm("book", use_mcp_tools=True)],
+            mcp_servers=[{"server_url": f"{root}/mcp", "name": "clinic"}],
+        )
+        recorded = await _run_on_cassette(path, "once", flow, settings)
+    llm_calls = len(model.requests)
+    _block_network(monkeypatch)
+
+    replayed = await _run_on_cassette(path, "none", flow, settings)
+    assert said(replayed) == said(recorded) == ["Tuesday has 09:30."]
+    assert tool_message_of(replayed)["response_metadata"]["tool_result"] == {
+        "result": ["09:30", "11:00"]
+    }
+    assert len(model.requests) == llm_calls
+    methods = [json.loads(i.request_body or "{}").get("method") for i in load_cassette(path) or []]
+    assert "tools/list" in methods and "tools/call" in methods  # MCP is in the scenario's cassette
+
+
+async def test_a_changed_mcp_request_fails_the_replayed_run_loudly(
+    tmp_path: Path, model: ScriptedModel, settings: HarnessSettings
+) -> None:
+    path = tmp_path / "mcp_scenario.json"
+    model.load(SLOTS_RULES)
+    with serve_asgi_in_thread(_slots_server().streamable_http_app()) as root:
+        servers = [{"server_url": f"{root}/mcp", "name": "clinic"}]
+        await _run_on_cassette(
+            path,
+            "once",
+            workflow([say_llm("book", use_mcp_tools=True)], mcp_servers=servers),
+            settings,
+        )
+    moved = [{"server_url": f"{root}/mcp-v2", "name": "clinic"}]
+    flow = workflow([say_llm("book", use_mcp_tools=True)], mcp_servers=moved)
+    with pytest.raises(ReplayMissError) as caught:
+        await _run_on_cassette(path, "none", flow, settings)
+    message = str(caught.value)
+    assert "purpose 'mcp'" in message and "/mcp-v2" in message

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from engine_helpers import direct, say_static, start, workflow
 
 from harness.config import HarnessSettings
@@ -62,11 +63,17 @@ async def test_a_secret_reaches_the_request_and_nothing_that_is_recorded(
     assert "**********" in json.dumps(run.model_dump(mode="json"))  # masked where it was echoed
 
 
-def test_registered_run_secrets_are_scrubbed_from_recordings() -> None:
+def test_registered_run_secrets_are_scrubbed_from_recordings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.recording import scrub
     from harness.recording.scrub import ScrubOptions, register_secret_values, scrub_text
 
-    register_secret_values([SECRET, "short"])  # too short to redact safely: ignored
-    text = f'{{"url": "https://x.test/?key={SECRET}", "note": "short"}}'
+    # The registry is process-wide: this test's registrations end with it.
+    monkeypatch.setattr(scrub, "_RUN_SECRETS", set())
+    monkeypatch.setattr(scrub, "_RUN_FORMS", ())
+    register_secret_values([SECRET, "q7z!", " "])  # however short; blank values are ignored
+    text = f'{{"url": "https://x.test/?key={SECRET}", "note": "q7z! q7z%21"}}'
     assert scrub_text(text, ScrubOptions()) == (
-        '{"url": "https://x.test/?key=<REDACTED>", "note": "short"}'
+        '{"url": "https://x.test/?key=<REDACTED>", "note": "<REDACTED> <REDACTED>"}'
     )

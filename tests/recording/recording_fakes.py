@@ -2,7 +2,8 @@
 
 It answers chat completions (plain JSON, or SSE when `stream` is true), counts identical requests
 so repeated ones get distinguishable answers, and can misbehave on request: the user message
-decides (`please fail` -> 500, `rate limit` -> 429, `slow N` -> sleeps N ms). Responses carry
+decides (`please fail` -> 500, `rate limit` -> 429, `flaky` -> 503 the first time, `slow N` ->
+sleeps N ms, `endless` streamed -> a stream that never ends). Responses carry
 headers that must never be recorded (set-cookie, openai-organization, openai-project).
 """
 
@@ -62,6 +63,11 @@ def _completion(text: str, number: int) -> dict[str, Any]:
     }
 
 
+async def _endless() -> AsyncIterator[bytes]:
+    yield b'data: {"id": "chatcmpl-e", "choices": []}\n\n'
+    await asyncio.sleep(3600)
+
+
 async def _stream(text: str) -> AsyncIterator[bytes]:
     for word in text.split(" "):
         chunk = {"id": "chatcmpl-s", "choices": [{"index": 0, "delta": {"content": word + " "}}]}
@@ -88,6 +94,8 @@ def build_app(provider: FakeProvider) -> Starlette:
         number = provider.hits[key]
         if user.startswith("please fail"):
             return JSONResponse({"error": "boom"}, status_code=500)
+        if user.startswith("flaky") and number == 1:  # fails once, then answers
+            return JSONResponse({"error": "try again"}, status_code=503)
         if user.startswith("rate limit"):
             return JSONResponse(
                 {"error": "slow down"}, status_code=429, headers={"retry-after": "30"}
@@ -97,6 +105,8 @@ def build_app(provider: FakeProvider) -> Starlette:
         if user.startswith("echo auth"):
             user = f"you sent {request.headers.get('authorization', '')}"
         reply = f"reply {number} to: {user}"
+        if body.get("stream") and user.startswith("endless"):
+            return StreamingResponse(_endless(), media_type="text/event-stream")
         if body.get("stream"):
             return StreamingResponse(
                 _stream(reply), media_type="text/event-stream", headers=secret_headers
@@ -107,10 +117,22 @@ def build_app(provider: FakeProvider) -> Starlette:
         provider.hits["weather"] += 1
         return JSONResponse({"city": request.query_params.get("city"), "temp_c": 21})
 
+    async def echo(request: Request) -> Response:
+        """Repeat the key and everything else it got, in its body and in a header (careless)."""
+        key = request.headers.get("x-api-key", "")
+        sent = {
+            "you_sent_key": key,
+            "path": request.url.path,
+            "query": str(request.url.query),
+            "body": (await request.body()).decode(),
+        }
+        return JSONResponse(sent, headers={"x-seen-key": key})
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/tools/weather", weather, methods=["GET"]),
+            Route("/tools/echo/{rest:path}", echo, methods=["GET", "POST"]),
         ],
         # Compressed answers exercise decoding before the body is stored as text.
         middleware=[Middleware(GZipMiddleware, minimum_size=50)],

@@ -27,6 +27,7 @@ async def _scenario(
         first = await post_chat(client, provider.base_url, chat_body(("user", greeting)))
         await asyncio.sleep(0)  # let the other scenarios interleave between turns
         second = await post_chat(client, provider.base_url, chat_body(("user", f"I am {number}")))
+        session.mark_complete()
         return [reply_text(first), reply_text(second)]
 
 

@@ -24,6 +24,7 @@ async def _record_two_calls(path: Path, provider: FakeProvider, tag: str) -> Non
             client, provider.base_url, chat_body(("system", PROMPT), ("user", f"hi {tag}"))
         )
         await post_chat(client, provider.base_url, chat_body(("user", f"weather {tag}")))
+        session.mark_complete()
 
 
 async def test_a_changed_prompt_line_is_reported_with_a_diff(
@@ -54,6 +55,9 @@ async def test_a_changed_prompt_line_is_reported_with_a_diff(
     assert "+messages[0].content: Always confirm the slot twice." in text
     assert "messages[1].content" not in text  # lines far from the change stay out
     assert "harness run scenarios/booking.yaml --rerecord" in text
+    assert error.hint is not None
+    for needed in ("record mode all", "--record-mode new_episodes", *PROVIDER_SETTINGS):
+        assert needed in error.hint
     assert error.node == "node_confirm"
     assert error.closest is not None and error.closest.request_body is not None
 
@@ -123,3 +127,27 @@ def test_the_rerecord_command_can_be_overridden() -> None:
         diff="",
     )
     assert "poe rerecord booking" in str(error)
+
+
+PROVIDER_SETTINGS = (
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "[tool.harness.providers.NAME]",
+    "HARNESS_DEFAULT_MODEL",
+)
+
+
+async def test_a_miss_without_a_cassette_says_to_record_it_with_once(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    context = MissContext(scenario="new", scenario_path="scenarios/new.yaml")
+    async with (
+        open_cassette(tmp_path / "new.json", context=context) as session,
+        httpx.AsyncClient(transport=session.transport) as client,
+    ):
+        with pytest.raises(ReplayMissError) as caught:
+            await post_chat(client, provider.base_url, chat_body(("user", "hello")))
+    hint = caught.value.hint or ""
+    assert hint.startswith("record this scenario first: harness run scenarios/new.yaml ")
+    assert "--record-mode once" in hint and "--rerecord" not in hint
+    assert all(needed in hint for needed in PROVIDER_SETTINGS)

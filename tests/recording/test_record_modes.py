@@ -11,7 +11,14 @@ import pytest
 from recording_fakes import FakeProvider, chat_body, post_chat, reply_text
 
 from harness.errors import ConfigError
-from harness.recording import RecordMode, ReplayMissError, open_cassette, parse_record_mode
+from harness.recording import (
+    MissContext,
+    RecordMode,
+    ReplayMissError,
+    not_written,
+    open_cassette,
+    parse_record_mode,
+)
 
 
 def _body(text: str) -> dict[str, object]:
@@ -23,7 +30,9 @@ async def _record(path: Path, provider: FakeProvider, mode: str, *texts: str) ->
         open_cassette(path, mode) as session,
         httpx.AsyncClient(transport=session.transport) as client,
     ):
-        return [reply_text(await post_chat(client, provider.base_url, _body(t))) for t in texts]
+        replies = [reply_text(await post_chat(client, provider.base_url, _body(t))) for t in texts]
+        session.mark_complete()
+        return replies
 
 
 def _recorded_user_texts(path: Path) -> list[str]:
@@ -90,9 +99,52 @@ async def test_all_rerecords_and_replaces_the_cassette(
     assert _recorded_user_texts(path) == [f"kept {tag}"]
 
 
+async def test_a_recording_never_marked_complete_is_not_written_and_says_so(
+    tmp_path: Path, provider: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, tag = tmp_path / "cut.json", uuid.uuid4().hex
+    await _record(path, provider, "once", f"old {tag}")
+    before = path.read_bytes()
+    context = MissContext(scenario="cut", scenario_path="scenarios/cut.yaml")
+    not_written(clear=True)
+    for mode in ("all", "new_episodes"):
+        async with (
+            open_cassette(path, mode, context=context) as session,
+            httpx.AsyncClient(transport=session.transport) as client,
+        ):
+            await post_chat(client, provider.base_url, _body(f"new {tag}"))
+            assert not session.is_complete  # e.g. the run was interrupted here
+        assert path.read_bytes() == before
+    entries = not_written(clear=True)
+    assert [entry.path for entry in entries] == [path, path]
+    message = str(entries[0])
+    assert message == (
+        f"cassette {path} not written: the scenario did not run to its end (interrupted or "
+        "failed); the previous cassette is unchanged. Record it again with: "
+        "harness run scenarios/cut.yaml --rerecord"
+    )
+    assert message in caplog.messages
+
+
+async def test_a_written_cassette_names_its_scenario_relative_to_itself(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    path = tmp_path / "cassettes" / "clinic" / "booking.json"
+    scenario = tmp_path / "scenarios" / "clinic" / "booking.yaml"
+    async with (
+        open_cassette(path, "once", context=MissContext(scenario_path=str(scenario))) as session,
+        httpx.AsyncClient(transport=session.transport) as client,
+    ):
+        await post_chat(client, provider.base_url, _body(uuid.uuid4().hex))
+        session.mark_complete()
+    metadata = json.loads(path.read_text())["metadata"]
+    assert metadata == {"harness": {"scenario": "../../scenarios/clinic/booking.yaml", "format": 1}}
+
+
 async def test_a_session_that_records_nothing_writes_nothing(tmp_path: Path) -> None:
     async with open_cassette(tmp_path / "empty.json", "once") as session:
         assert session.is_recording
+        session.mark_complete()
     assert not (tmp_path / "empty.json").exists()
 
 

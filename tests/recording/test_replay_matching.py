@@ -100,6 +100,7 @@ async def test_repeated_identical_requests_replay_in_recorded_order(
         httpx.AsyncClient(transport=session.transport) as client,
     ):
         recorded = [reply_text(await post_chat(client, provider.base_url, body)) for _ in range(3)]
+        session.mark_complete()
     assert [r.split(" to:")[0] for r in recorded] == ["reply 1", "reply 2", "reply 3"]
 
     async with (
@@ -123,6 +124,7 @@ async def test_replay_ignores_the_host_and_volatile_keys(
         recorded = reply_text(
             await post_chat(client, provider.base_url, chat_body(("user", text), seed=1))
         )
+        session.mark_complete()
     async with (
         open_cassette(path) as session,
         httpx.AsyncClient(transport=session.transport) as client,

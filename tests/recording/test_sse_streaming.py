@@ -7,9 +7,16 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from recording_fakes import FakeProvider, chat_body
 
-from harness.recording import LATENCY_HEADER, load_cassette, open_cassette
+from harness.recording import (
+    LATENCY_HEADER,
+    IncompleteRecordingError,
+    load_cassette,
+    open_cassette,
+    streams,
+)
 from harness.recording.streams import split_events
 
 
@@ -35,6 +42,7 @@ async def test_a_stream_is_recorded_whole_and_replayed_event_by_event(
         httpx.AsyncClient(transport=session.transport) as client,
     ):
         live_chunks = await _stream_chat(client, url, body)
+        session.mark_complete()
     assert len(live_chunks) > 1  # the caller saw the stream arrive in pieces while recording
 
     interactions = load_cassette(path)
@@ -55,8 +63,10 @@ async def test_a_stream_is_recorded_whole_and_replayed_event_by_event(
     assert usages == [{"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}]
 
 
-async def test_an_abandoned_stream_is_not_recorded(tmp_path: Path, provider: FakeProvider) -> None:
-    path = tmp_path / "abandoned.json"
+async def test_a_stream_closed_early_is_read_to_its_end_and_recorded_whole(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    path = tmp_path / "closed_early.json"
     body = chat_body(("user", f"long story {uuid.uuid4().hex}"), stream=True)
     async with (
         open_cassette(path, "once") as session,
@@ -66,8 +76,32 @@ async def test_an_abandoned_stream_is_not_recorded(tmp_path: Path, provider: Fak
             "POST", f"{provider.base_url}/chat/completions", json=body
         ) as response:
             async for _ in response.aiter_bytes():
-                break
-        assert session.recorded_count == 0
+                break  # as the MCP client does once its answer arrived
+        assert session.recorded_count == 1
+        session.mark_complete()
+    interactions = load_cassette(path)
+    assert interactions is not None
+    assert interactions[0].response_body.endswith("data: [DONE]\n\n")
+
+
+async def test_a_stream_that_never_ends_is_not_recorded_and_the_recording_is_refused(
+    tmp_path: Path, provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streams, "DRAIN_SECONDS", 0.2)
+    path = tmp_path / "endless.json"
+    body = chat_body(("user", f"endless {uuid.uuid4().hex}"), stream=True)
+    with pytest.raises(IncompleteRecordingError, match="abandoned before the end"):
+        async with (
+            open_cassette(path, "once") as session,
+            httpx.AsyncClient(transport=session.transport) as client,
+        ):
+            async with client.stream(
+                "POST", f"{provider.base_url}/chat/completions", json=body
+            ) as response:
+                async for _ in response.aiter_bytes():
+                    break
+            assert session.recorded_count == 0
+            session.mark_complete()
     assert not path.exists()
 
 

@@ -20,10 +20,12 @@ async def _record_with_harness(path: Path, provider: FakeProvider, texts: list[s
         open_cassette(path, "once") as session,
         httpx.AsyncClient(transport=session.transport) as client,
     ):
-        return [
+        replies = [
             reply_text(await post_chat(client, provider.base_url, chat_body(("user", t))))
             for t in texts
         ]
+        session.mark_complete()
+        return replies
 
 
 def test_a_harness_cassette_replays_under_plain_vcrpy(

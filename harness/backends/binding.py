@@ -1,58 +1,134 @@
-"""What a scenario runs on: its backend, its target, its cassette, and an LLM for simulated users.
+"""What a scenario runs on: its backend, its target, its cassette, and the harness's own LLM.
 
 A `BackendFactory` binds one scenario at a time (`async with factory.bind(scenario) as binding`).
 `EngineFactory` gives each scenario its own engine over its own cassette (so concurrent scenarios
 never share ids, clocks or recordings); `ApiFactory` shares one API client and opens the cassette
-only for what the harness itself asks an LLM (simulated users, named evaluator workflows).
+only for what the harness itself asks an LLM (simulated users, evaluator workflow files).
+
+This is where concrete backends are built; the runner above only sees `ScenarioBinding`, the
+`Backend` protocol and the backend's declared `capabilities`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
-from harness.backends.base import Backend, RunTarget
+from harness.backends.base import Backend, Capability, RunTarget
 from harness.backends.engine import EngineBackend, FolderWorkflowRegistry, PlanCache
 from harness.config import HarnessSettings
-from harness.engine import Engine, LLMClient
+from harness.engine import ChatRequest, Engine, LLMClient
 from harness.errors import EngineError
 from harness.models.api import WorkflowConfigFullyHydrated
 from harness.models.scenario import Scenario, TurnKind
-from harness.recording import CassetteSession, MissContext, cassette_path_for, open_cassette
-from harness.runner.options import RunOptions
+from harness.recording import (
+    CassetteSession,
+    MissContext,
+    RecordMode,
+    cassette_path_for,
+    open_cassette,
+)
 
 __all__ = [
     "ApiFactory",
     "BackendFactory",
+    "BindingConfig",
     "EngineFactory",
+    "HarnessLLM",
     "ScenarioBinding",
+    "TransportWrapper",
     "make_factory",
     "scenario_cassette_path",
 ]
 
 
+TransportWrapper = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
+"""Wraps a scenario's cassette transport (e.g. to time replay in a benchmark)."""
+
+
+@dataclass(frozen=True)
+class BindingConfig:
+    """Where cassettes live and how they are opened.
+
+    Attributes:
+        settings: providers, API URL and timeouts.
+        record_mode: cassette record mode (`none` replays only).
+        cassettes_root: where cassettes live.
+        scenarios_root: the folder mirrored under `cassettes_root`.
+        inner_transport: the network transport used while recording (default: httpx's).
+        wrap_transport: wraps each scenario's cassette transport.
+    """
+
+    settings: HarnessSettings
+    record_mode: RecordMode | str = RecordMode.NONE
+    cassettes_root: Path = Path("cassettes")
+    scenarios_root: Path = Path("scenarios")
+    inner_transport: httpx.AsyncBaseTransport | None = None
+    wrap_transport: TransportWrapper | None = None
+
+
+class HarnessLLM:
+    """The LLM the harness itself asks (a simulated user's persona), on the scenario's cassette."""
+
+    def __init__(self, client: LLMClient) -> None:
+        self._client = client
+
+    async def reply(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        model: str | None,
+        provider: str | None,
+        temperature: float | None,
+        context: Mapping[str, str],
+    ) -> str:
+        """The text of one chat completion ("" when the model answered no text).
+
+        Raises:
+            HarnessError: the call failed (a replay miss passes through unchanged).
+        """
+        request = ChatRequest(messages=messages, model=model, temperature=temperature)
+        response = await self._client.complete(request, provider=provider, context=context)
+        return response.content or ""
+
+
 @dataclass
 class ScenarioBinding:
-    """One scenario's backend and helpers, valid inside `BackendFactory.bind`."""
+    """One scenario's backend and helpers, valid inside `BackendFactory.bind`.
+
+    Attributes:
+        backend: runs the scenario's turns.
+        target: which workflow the turns run.
+        name: the backend's name, for reports (`engine`, `api`).
+        cassette: the scenario's cassette session, when one is open.
+        llm: the harness's own LLM (simulated users), when the scenario needs one.
+        engine: an in-process engine for evaluator workflow files, when the scenario has one.
+    """
 
     backend: Backend
     target: RunTarget
     name: str
     cassette: CassetteSession | None = None
-    llm: LLMClient | None = None
+    llm: HarnessLLM | None = None
     engine: Engine | None = None
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What the scenario's backend can do."""
+        return self.backend.capabilities
 
 
 class BackendFactory(Protocol):
     """Binds scenarios to a backend."""
 
     name: str
+    capabilities: frozenset[Capability]
 
     def bind(self, scenario: Scenario) -> contextlib.AbstractAsyncContextManager[ScenarioBinding]:
         """The scenario's binding, released (cassette saved) on exit."""
@@ -63,14 +139,19 @@ class BackendFactory(Protocol):
         ...
 
 
-def scenario_cassette_path(scenario: Scenario, options: RunOptions) -> Path:
+def scenario_cassette_path(
+    scenario: Scenario,
+    *,
+    cassettes_root: Path = Path("cassettes"),
+    scenarios_root: Path = Path("scenarios"),
+) -> Path:
     """The scenario's cassette; a matrix combination gets its own (`name[a=1].json`)."""
     source = scenario.source
     if source is None:
         slug = re.sub(r"[^A-Za-z0-9_.\-\[\]=,]+", "_", scenario.id or scenario.name)
-        return options.cassettes_root / f"{slug}.json"
+        return cassettes_root / f"{slug}.json"
     path = cassette_path_for(
-        source.file, scenarios_root=options.scenarios_root, cassettes_root=options.cassettes_root
+        source.file, scenarios_root=scenarios_root, cassettes_root=cassettes_root
     )
     ident = scenario.id or ""
     if source.parameters and "[" in ident:
@@ -84,11 +165,10 @@ def _needs_llm(scenario: Scenario) -> bool:
 
 
 class _CassetteOpener:
-    """Opens a scenario's cassette and an httpx client on it, in the options' record mode."""
+    """Opens a scenario's cassette and an httpx client on it, in the configured record mode."""
 
-    def __init__(self, options: RunOptions, settings: HarnessSettings) -> None:
-        self.options = options
-        self.settings = settings
+    def __init__(self, config: BindingConfig) -> None:
+        self.config = config
         self._workflows: dict[str, WorkflowConfigFullyHydrated] = {}
         self._registries: dict[Path, FolderWorkflowRegistry] = {}
         # The configs above live as long as this opener, so their ids stay valid plan keys.
@@ -115,24 +195,28 @@ class _CassetteOpener:
     async def open(
         self, scenario: Scenario
     ) -> AsyncIterator[tuple[CassetteSession, httpx.AsyncClient]]:
+        config = self.config
         file = scenario.source.file if scenario.source else None
+        path = scenario_cassette_path(
+            scenario, cassettes_root=config.cassettes_root, scenarios_root=config.scenarios_root
+        )
         session = open_cassette(
-            scenario_cassette_path(scenario, self.options),
-            self.options.record_mode,
-            inner=self.options.inner_transport,
+            path,
+            config.record_mode,
+            inner=config.inner_transport,
             context=MissContext(scenario=scenario.name, scenario_path=file),
         )
         async with session:
             transport = session.transport
-            if self.options.wrap_transport is not None:
-                transport = self.options.wrap_transport(transport)
+            if config.wrap_transport is not None:
+                transport = config.wrap_transport(transport)
             async with httpx.AsyncClient(transport=transport) as http:
                 yield session, http
 
     def engine_backend(self, scenario: Scenario, http: httpx.AsyncClient) -> EngineBackend:
         return EngineBackend(
             http=http,
-            settings=self.settings,
+            settings=self.config.settings,
             mocks=scenario.mocks,
             workflows=self.registry(scenario.workflow),
             plans=self._plans,
@@ -143,9 +227,10 @@ class EngineFactory:
     """Each scenario on its own built-in engine, over its own cassette."""
 
     name = "engine"
+    capabilities = EngineBackend.capabilities
 
-    def __init__(self, options: RunOptions, settings: HarnessSettings) -> None:
-        self._opener = _CassetteOpener(options, settings)
+    def __init__(self, config: BindingConfig) -> None:
+        self._opener = _CassetteOpener(config)
 
     @contextlib.asynccontextmanager
     async def bind(self, scenario: Scenario) -> AsyncIterator[ScenarioBinding]:
@@ -164,7 +249,7 @@ class EngineFactory:
                 target=target,
                 name=self.name,
                 cassette=session,
-                llm=backend.llm,
+                llm=HarnessLLM(backend.llm),
                 engine=backend.engine,
             )
 
@@ -177,11 +262,12 @@ class ApiFactory:
 
     name = "api"
 
-    def __init__(self, options: RunOptions, settings: HarnessSettings) -> None:
+    def __init__(self, config: BindingConfig) -> None:
         from harness.backends.api import ApiBackend
 
-        self._opener = _CassetteOpener(options, settings)
-        self.backend = ApiBackend.from_settings(settings)
+        self._opener = _CassetteOpener(config)
+        self.backend = ApiBackend.from_settings(config.settings)
+        self.capabilities = self.backend.capabilities
 
     @contextlib.asynccontextmanager
     async def bind(self, scenario: Scenario) -> AsyncIterator[ScenarioBinding]:
@@ -203,7 +289,7 @@ class ApiFactory:
                 target=target,
                 name=self.name,
                 cassette=session,
-                llm=helper.llm,
+                llm=HarnessLLM(helper.llm),
                 engine=helper.engine,
             )
 
@@ -212,18 +298,15 @@ class ApiFactory:
         await self.backend.aclose()
 
 
-def make_factory(options: RunOptions) -> BackendFactory:
-    """The factory for `options.backend` (`engine` or `api`).
+def make_factory(backend: str, config: BindingConfig) -> BackendFactory:
+    """The factory for a backend name (`engine` or `api`).
 
     Raises:
-        ConfigError: settings are invalid, or `api` has no API URL.
+        ConfigError: `api` has no (valid) API URL.
         ValueError: an unknown backend name.
     """
-    from harness.config import load_settings
-
-    settings = options.settings if options.settings is not None else load_settings()
-    if options.backend == "engine":
-        return EngineFactory(options, settings)
-    if options.backend == "api":
-        return ApiFactory(options, settings)
-    raise ValueError(f"unknown backend {options.backend!r}: use `engine` or `api`")
+    if backend == "engine":
+        return EngineFactory(config)
+    if backend == "api":
+        return ApiFactory(config)
+    raise ValueError(f"unknown backend {backend!r}: use `engine` or `api`")

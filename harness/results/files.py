@@ -1,0 +1,137 @@
+"""Report files on disk: atomic writes with ordinary permissions, names, artifact paths.
+
+Every file of a batch folder is written whole through a temp file in the same folder, `fsync`ed
+and renamed over the target, so a reader (or a batch killed with SIGKILL) sees the old file, the
+new file or no file, never half of one. Temp files get the permissions an ordinary `open()`
+would give (0666 minus the umask, usually 0644), not `mkstemp`'s private 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+__all__ = [
+    "ARTIFACTS_DIR",
+    "JSONL_NAME",
+    "JUNIT_NAME",
+    "LATEST_FILE",
+    "LATEST_LINK",
+    "RESULTS_NAME",
+    "SUMMARY_NAME",
+    "artifact_path",
+    "file_mode",
+    "point_latest",
+    "resolve_latest",
+    "write_atomic",
+]
+
+RESULTS_NAME = "results.json"
+JSONL_NAME = "results.jsonl"
+JUNIT_NAME = "junit.xml"
+SUMMARY_NAME = "summary.md"
+ARTIFACTS_DIR = "artifacts"
+LATEST_LINK = "latest"
+"""`reports/latest`: a symlink to the last batch folder."""
+LATEST_FILE = "LATEST"
+"""`reports/LATEST`: the last batch's folder name, where symlinks cannot be made."""
+
+_MODE: int | None = None
+
+
+def file_mode() -> int:
+    """The mode a plain `open(path, "w")` would create files with: 0666 minus the umask."""
+    global _MODE
+    if _MODE is None:
+        mask = _umask_from_proc()
+        if mask is None:  # no /proc: read it the only portable way, once
+            mask = os.umask(0o022)
+            os.umask(mask)
+        _MODE = 0o666 & ~mask
+    return _MODE
+
+
+def _umask_from_proc() -> int | None:
+    """The umask from /proc (Linux), which reads it without changing it."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    found = re.search(r"^Umask:\s*([0-7]+)$", status, re.MULTILINE)
+    return int(found.group(1), 8) if found else None
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write `data` to `path` through a temp file in the same folder, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+            out.flush()
+            os.fchmod(out.fileno(), file_mode())
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename durable (best effort: not every platform can open a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._\-/=,]+")
+
+
+def artifact_path(scenario_id: str) -> str:
+    """The artifact file of a scenario, relative to the batch folder.
+
+    `artifacts/<scenario id>.json`, with characters that are not safe in every file system
+    replaced; then a short hash of the id keeps two ids that read alike apart.
+    """
+    parts = [p for p in _UNSAFE.sub("_", scenario_id).split("/") if p not in ("", ".", "..")]
+    safe = "/".join(parts) or "scenario"
+    if safe != scenario_id:
+        safe += "-" + hashlib.sha256(scenario_id.encode("utf-8")).hexdigest()[:8]
+    return f"{ARTIFACTS_DIR}/{safe}.json"
+
+
+def point_latest(batch_dir: Path) -> Path:
+    """Point `<reports>/latest` at `batch_dir` (atomically); a `LATEST` text file where
+    symlinks cannot be made. Returns what was written."""
+    reports = batch_dir.parent
+    link = reports / LATEST_LINK
+    temp = reports / f".{LATEST_LINK}.{os.getpid()}.tmp"
+    try:
+        temp.unlink(missing_ok=True)
+        temp.symlink_to(batch_dir.name, target_is_directory=True)
+        os.replace(temp, link)
+        return link
+    except OSError:  # no symlinks here (e.g. Windows without the privilege)
+        temp.unlink(missing_ok=True)
+        write_atomic(reports / LATEST_FILE, batch_dir.name + "\n")
+        return reports / LATEST_FILE
+
+
+def resolve_latest(reports: Path) -> Path | None:
+    """The last batch folder under `reports` (from `latest` or `LATEST`), or None."""
+    link = reports / LATEST_LINK
+    if link.is_dir():
+        return link.resolve()
+    marker = reports / LATEST_FILE
+    if marker.is_file():
+        folder = reports / marker.read_text(encoding="utf-8").strip()
+        return folder if folder.is_dir() else None
+    return None

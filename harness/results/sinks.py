@@ -1,0 +1,247 @@
+"""Where a batch's results go as they finish: the sink protocol, report files and the history.
+
+The suite core calls every sink in turn (and wraps each call, so one sink's failure never loses
+another's data): `start` once, `add` as each scenario finishes (the sink makes it durable before
+returning), `finish` once at the end, also after an interruption (`summary.interrupted`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+from harness.errors import HarnessError
+from harness.models.result import RESULT_FORMAT_VERSION, BatchInfo, RunSummary, ScenarioResult
+from harness.results.files import (
+    ARTIFACTS_DIR,
+    JSONL_NAME,
+    JUNIT_NAME,
+    RESULTS_NAME,
+    SUMMARY_NAME,
+    artifact_path,
+    file_mode,
+    point_latest,
+    write_atomic,
+)
+from harness.results.history import HistoryStore
+from harness.results.reading import JSONL_KIND
+from harness.results.report import junit_xml, summary_markdown
+
+__all__ = [
+    "HistorySink",
+    "ReportFilesSink",
+    "ResultSink",
+    "ResultsWriter",
+    "move_run_outputs",
+    "write_report_files",
+]
+
+
+@runtime_checkable
+class ResultSink(Protocol):
+    """Receives a batch's results as they finish."""
+
+    def start(self, batch: BatchInfo, selected: list[str]) -> None:
+        """The batch starts with these scenario ids selected."""
+        ...
+
+    def add(self, result: ScenarioResult) -> None:
+        """One scenario finished; durable when this returns."""
+        ...
+
+    def finish(self, summary: RunSummary) -> None:
+        """The batch ended (`summary.interrupted` after Ctrl-C or a closed pipe)."""
+        ...
+
+
+def move_run_outputs(result: ScenarioResult, batch_dir: Path) -> str | None:
+    """Write the turns' run outputs to the scenario's artifact file and take them out of
+    `result` (which then references the file); returns the artifact path, or None when there
+    were no run outputs (an artifact already written stays referenced)."""
+    turns = [
+        {"attempt": a.attempt, "index": t.index, "turn": t.turn, "run_output": t.run_output}
+        for a in result.attempts
+        for t in a.turns
+        if t.run_output is not None
+    ]
+    if not turns:
+        return result.artifact
+    relative = artifact_path(result.scenario_id)
+    document = {
+        "format_version": RESULT_FORMAT_VERSION,
+        "kind": "harness-artifact",
+        "scenario_id": result.scenario_id,
+        "turns": turns,
+    }
+    write_atomic(batch_dir / relative, json.dumps(document, separators=(",", ":")))
+    result.artifact = relative
+    for attempt in result.attempts:
+        for turn in attempt.turns:
+            if turn.run_output is not None:
+                turn.run_output = None
+                turn.artifact = relative
+    return relative
+
+
+def write_report_files(
+    batch_dir: Path,
+    summary: RunSummary,
+    *,
+    regression_markdown: str | None = None,
+    latest: bool = True,
+) -> Path:
+    """Write `results.json`, `junit.xml` and `summary.md` of `summary` into `batch_dir`
+    (atomically), then point `reports/latest` at it; returns the `results.json` path."""
+    results = batch_dir / RESULTS_NAME
+    write_atomic(results, summary.model_dump_json(indent=1))
+    write_atomic(batch_dir / JUNIT_NAME, junit_xml(summary))
+    write_atomic(batch_dir / SUMMARY_NAME, summary_markdown(summary, regression_markdown))
+    if latest:
+        point_latest(batch_dir)
+    return results
+
+
+class ReportFilesSink:
+    """The report files of one batch under `batch_dir` (usually `reports/<batch id>/`).
+
+    `results.jsonl` gets a header line, then each result as it finishes (one `write` per line,
+    so a kill leaves whole lines; a reader drops a cut last line). Each scenario's run outputs go
+    to `artifacts/<scenario id>.json` first, and the result given is updated to reference it
+    instead of holding them (so a long batch keeps no events in memory). `finish` writes
+    `results.json`, `junit.xml` and `summary.md` atomically and points `reports/latest` here.
+
+    Args:
+        batch_dir: the batch's folder (created).
+        inline_run_output: keep run outputs in the results instead of artifact files.
+        latest: point `<batch_dir>/../latest` at this batch when it finishes.
+    """
+
+    def __init__(
+        self, batch_dir: str | Path, *, inline_run_output: bool = False, latest: bool = True
+    ) -> None:
+        self.batch_dir = Path(batch_dir)
+        self.inline_run_output = inline_run_output
+        self.latest = latest
+        self.regression_markdown: str | None = None
+        """Markdown for the "Regressions" section of summary.md (set it before `finish`)."""
+        self._lines: BinaryIO | None = None
+        self._selected: list[str] = []
+        self._finished = False
+
+    @property
+    def results_path(self) -> Path:
+        """The final `results.json`."""
+        return self.batch_dir / RESULTS_NAME
+
+    @property
+    def junit_path(self) -> Path:
+        """The JUnit XML report."""
+        return self.batch_dir / JUNIT_NAME
+
+    @property
+    def summary_path(self) -> Path:
+        """The Markdown summary."""
+        return self.batch_dir / SUMMARY_NAME
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where the run outputs go."""
+        return self.batch_dir / ARTIFACTS_DIR
+
+    def _write_line(self, data: bytes) -> None:
+        if self._finished:
+            raise HarnessError("the report files are already finished: a sink takes one batch")
+        if self._lines is None:
+            self.start(BatchInfo(batch_id=self.batch_dir.name), [])
+        assert self._lines is not None
+        self._lines.write(data + b"\n")  # unbuffered: one write(2) per line
+
+    def start(self, batch: BatchInfo, selected: list[str]) -> None:
+        """Create the folder and `results.jsonl` with its header (batch and selection)."""
+        if self._lines is not None:
+            return
+        self.batch_dir.mkdir(parents=True, exist_ok=True)
+        self._selected = list(selected)
+        path = self.batch_dir / JSONL_NAME
+        self._lines = path.open("ab", buffering=0)
+        path.chmod(file_mode())
+        header: dict[str, Any] = {
+            "format_version": RESULT_FORMAT_VERSION,
+            "kind": JSONL_KIND,
+            "batch": batch.model_dump(mode="json"),
+            "selected": self._selected,
+        }
+        self._write_line(json.dumps(header, separators=(",", ":")).encode("utf-8"))
+
+    def add(self, result: ScenarioResult) -> None:
+        """Write the scenario's artifact, then append its result to `results.jsonl`."""
+        if not self.inline_run_output:
+            move_run_outputs(result, self.batch_dir)
+        self._write_line(result.model_dump_json().encode("utf-8"))
+
+    def finish(self, summary: RunSummary, regression_markdown: str | None = None) -> None:
+        """Write `results.json`, `junit.xml` and `summary.md` and point `reports/latest` here.
+
+        Results of `summary` that still hold run outputs (added elsewhere) get artifacts too;
+        selected scenarios without a result are listed as `not_run` when the summary has none.
+        """
+        if self._lines is not None:
+            self._lines.close()
+        self._lines = None
+        self._finished = True
+        if not self.inline_run_output:
+            for result in summary.results:
+                move_run_outputs(result, self.batch_dir)
+        if not summary.not_run and self._selected:
+            done = {r.scenario_id for r in summary.results}
+            summary.not_run = [s for s in self._selected if s not in done]
+        if regression_markdown is None:
+            regression_markdown = self.regression_markdown
+        write_report_files(
+            self.batch_dir, summary, regression_markdown=regression_markdown, latest=self.latest
+        )
+
+
+class HistorySink:
+    """Appends a batch's results to a `HistoryStore`, one transaction per scenario."""
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
+        self._batch_id: str | None = None
+
+    def start(self, batch: BatchInfo, selected: list[str]) -> None:
+        """Register the batch as running."""
+        self._batch_id = batch.batch_id
+        self.store.record_batch(batch)
+
+    def add(self, result: ScenarioResult) -> None:
+        """Store the scenario's result."""
+        if self._batch_id is None:
+            raise HarnessError("HistorySink.add before start: the sink does not know its batch")
+        self.store.record_result(self._batch_id, result)
+
+    def finish(self, summary: RunSummary) -> None:
+        """Mark the batch finished or interrupted."""
+        self.store.finish_batch(summary)
+
+
+class ResultsWriter(ReportFilesSink):
+    """The report files of one batch under `report_dir/<batch id>/` (the version 1 interface:
+    `add` as results finish, `finish(summary)` returns the `results.json` path)."""
+
+    def __init__(self, report_dir: str | Path, run_id: str | None = None) -> None:
+        batch = BatchInfo() if run_id is None else BatchInfo(batch_id=run_id)
+        super().__init__(Path(report_dir) / batch.batch_id)
+        self.run_id = batch.batch_id
+        self.folder = self.batch_dir
+        self.start(batch, [])
+
+    def finish(  # type: ignore[override]
+        self, summary: RunSummary, regression_markdown: str | None = None
+    ) -> Path:
+        """Write the final files; returns the `results.json` path."""
+        if summary.batch.batch_id != self.run_id:
+            summary.batch = summary.batch.model_copy(update={"batch_id": self.run_id})
+        super().finish(summary, regression_markdown)
+        return self.results_path

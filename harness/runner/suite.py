@@ -1,0 +1,483 @@
+"""One suite core for every front end: select scenarios, run them, stream results to sinks.
+
+`harness run`, the pytest plugin and the dashboard's "rerun" all go through here:
+
+```python
+suite = Suite.select(Selection(paths=["scenarios/"], tags=["smoke"], shard=Shard(1, 2)))
+summary = suite.run(RunOptions(backend="engine"), sinks=[ReportFilesSink(...), console])
+```
+
+Identity is stable: the project root is found upward from the scenario paths (not from the
+working folder), scenario ids are relative to it, and relative cassette and scenario roots in
+`RunOptions` are taken under it; so a suite started from the root, from `scenarios/` or from
+elsewhere selects the same ids and replays the same cassettes.
+
+Each finished scenario goes to every sink at once (`ResultSink.add`); a sink that fails does not
+stop the others. Ctrl-C (SIGINT) and a closed stdout (a sink raising `BrokenPipeError`, e.g.
+`harness run | head -1`) stop the batch cleanly: the finished results are kept, the rest are
+listed in `RunSummary.not_run`, and every sink gets `finish` with `interrupted` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from harness import __version__
+from harness.config import load_settings, project_root_for
+from harness.errors import HarnessError
+from harness.models.result import BatchInfo, RunSummary, ScenarioResult
+from harness.models.scenario import Scenario
+from harness.results.sinks import ResultSink
+from harness.runner.batch import Runner
+from harness.runner.options import RunOptions
+
+if TYPE_CHECKING:  # the regression package imports numpy: only when a baseline is compared
+    from harness.regression import Baseline, RegressionReport
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INFRASTRUCTURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PIPE_CLOSED",
+    "EXIT_USAGE",
+    "NoScenarioError",
+    "OutputWatcher",
+    "Selection",
+    "Shard",
+    "SinkFailure",
+    "Stop",
+    "Suite",
+    "assign_shards",
+    "compare_to_baseline",
+    "exit_code",
+    "regression_deltas",
+    "run_suite",
+]
+
+EXIT_OK = 0
+"""Every decided scenario passed (skipped ones do not count) and nothing regressed."""
+EXIT_FAILED = 1
+"""A scenario failed, or (with `--fail-on-regression`) a metric regressed."""
+EXIT_USAGE = 2
+"""Usage or file errors: bad flags, unreadable scenario files, no scenario selected."""
+EXIT_INFRASTRUCTURE = 3
+"""Infrastructure errors only: scenarios with an `error` verdict, or a sink that could not write,
+and no failure."""
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C (SIGINT): 128 + 2, as a shell reports it."""
+EXIT_PIPE_CLOSED = 141
+"""Stopped because the reader of stdout went away: 128 + SIGPIPE (13), as a shell reports it."""
+
+
+class NoScenarioError(HarnessError):
+    """The selection matched no scenario (a usage error: exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `total` (1-based, as in `--shard 1/3`)."""
+
+    index: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.total:
+            raise HarnessError(
+                f"shard {self.index}/{self.total} does not exist",
+                hint="give --shard i/n with 1 <= i <= n, e.g. --shard 1/2 and --shard 2/2",
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`"2/3"` -> `Shard(2, 3)`.
+
+        Raises:
+            HarnessError: not `i/n` with 1 <= i <= n (exit code 2).
+        """
+        index, _, total = text.partition("/")
+        try:
+            return cls(int(index), int(total))
+        except ValueError:
+            raise HarnessError(
+                f"--shard {text!r} is not i/n", hint="e.g. --shard 1/2 and --shard 2/2"
+            ) from None
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.total}"
+
+
+def assign_shards(scenario_ids: Sequence[str], total: int) -> dict[str, int]:
+    """The shard (1-based) of each scenario id, for `total` shards.
+
+    The ids are sorted and dealt out in turn, so shards differ in size by at most one and
+    neighbours (often similar scenarios of one folder) land on different shards. The split depends
+    only on the set of ids: every shard, on any machine and from any working folder, must select
+    with the same paths, tags and `-k` (the pytest plugin uses this same function).
+    """
+    return {sid: position % total + 1 for position, sid in enumerate(sorted(set(scenario_ids)))}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which scenarios a batch runs.
+
+    Attributes:
+        paths: scenario files or folders (relative to the working folder).
+        tags: keep scenarios with any of these tags (none: all).
+        keywords: keep scenarios whose id or name contains any of these (`-k`; none: all).
+        shard: keep this shard's scenarios (`assign_shards`).
+        repeat: run each scenario this many times (overrides its `repeat.runs`).
+    """
+
+    paths: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    shard: Shard | None = None
+    repeat: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored in `BatchInfo.selection`."""
+        return {
+            "paths": list(self.paths),
+            "tags": list(self.tags),
+            "k": list(self.keywords),
+            "shard": str(self.shard) if self.shard else None,
+            "repeat": self.repeat,
+        }
+
+
+def _matches(scenario: Scenario, selection: Selection) -> bool:
+    if selection.tags and not set(selection.tags) & set(scenario.tags):
+        return False
+    ident = scenario.id or ""
+    return not selection.keywords or any(
+        k in ident or k in scenario.name for k in selection.keywords
+    )
+
+
+def _repeated(scenario: Scenario, runs: int) -> Scenario:
+    """`scenario` run `runs` times; a `min_pass` or `k` above that is lowered to it."""
+    repeat = scenario.repeat
+    update: dict[str, Any] = {"runs": runs}
+    for key in ("min_pass", "k"):
+        value = getattr(repeat, key)
+        if value is not None and value > runs:
+            update[key] = runs
+    return scenario.model_copy(update={"repeat": repeat.model_copy(update=update)})
+
+
+@runtime_checkable
+class OutputWatcher(Protocol):
+    """A sink that can tell when its reader went away while it writes nothing (`ConsoleSink`)."""
+
+    def on_output_closed(self, callback: Callable[[], None]) -> None:
+        """Arrange for `callback` to be called (from any thread) when the output is closed."""
+        ...
+
+
+class Stop(StrEnum):
+    """Why a batch stopped before its end."""
+
+    INTERRUPTED = "interrupted"
+    """Ctrl-C (SIGINT)."""
+    PIPE_CLOSED = "pipe closed"
+    """A sink's output went away (`BrokenPipeError`: the reader of stdout closed it)."""
+
+
+@dataclass(frozen=True)
+class SinkFailure:
+    """A sink call that raised: the sink, the call and the error (the other sinks went on)."""
+
+    sink: str
+    call: str
+    error: str
+
+
+@dataclass
+class _Fanout:
+    """Calls every sink; one that raises is recorded and does not stop the others."""
+
+    sinks: Sequence[ResultSink]
+    failures: list[SinkFailure] = field(default_factory=list)
+    pipe_closed: bool = False
+    _broken: set[int] = field(default_factory=set)
+
+    def call(self, name: str, *args: Any) -> None:
+        for index, sink in enumerate(self.sinks):
+            if index in self._broken:
+                continue
+            try:
+                getattr(sink, name)(*args)
+            except BrokenPipeError:
+                self.pipe_closed = True
+                self._broken.add(index)
+            except Exception as exc:  # a sink must not lose the others' data
+                # Not called again: a sink that missed a result would write a wrong report.
+                self._broken.add(index)
+                label = type(sink).__name__
+                self.failures.append(SinkFailure(label, name, f"{type(exc).__name__}: {exc}"))
+
+
+def _batch_info(**fields: Any) -> BatchInfo:
+    from harness.results.provenance import batch_info
+
+    return batch_info(**fields)
+
+
+class Suite:
+    """Selected scenarios under one project root, ready to run (once) into sinks.
+
+    Attributes:
+        selection: how they were selected.
+        root: the project root ids, cassettes and reports are relative to.
+        scenarios: the selected scenarios, repeats applied, in file order.
+        stopped: why the last `run` stopped early (None: it ran to the end).
+        sink_failures: sink calls that raised during the last `run`.
+    """
+
+    def __init__(self, selection: Selection, root: Path, scenarios: list[Scenario]) -> None:
+        self.selection = selection
+        self.root = root
+        self.scenarios = scenarios
+        self.stopped: Stop | None = None
+        self.sink_failures: list[SinkFailure] = []
+
+    @property
+    def ids(self) -> list[str]:
+        """The selected scenario ids, in run order."""
+        return [s.id or s.name for s in self.scenarios]
+
+    @classmethod
+    def select(cls, selection: Selection, *, cwd: Path | None = None) -> Suite:
+        """Load and select scenarios.
+
+        Raises:
+            ScenarioLoadError: a path is missing or a file has problems (exit code 2).
+            ConfigError: the paths belong to different projects.
+            NoScenarioError: nothing matches the paths, tags and `-k` (exit code 2); an empty
+                shard is not an error.
+        """
+        from harness.scenarios import load_scenarios
+
+        root = project_root_for(selection.paths, cwd=cwd)
+        base = cwd or Path.cwd()
+        paths = [base / p for p in selection.paths]
+        loaded = [s for s in load_scenarios(paths, root=root) if _matches(s, selection)]
+        if not loaded:
+            raise NoScenarioError(
+                "no scenario matches the selection "
+                f"(paths {', '.join(selection.paths)}; tags {list(selection.tags) or 'any'}; "
+                f"-k {list(selection.keywords) or 'any'})",
+                hint="check the paths, --tag and -k",
+            )
+        if selection.shard is not None:
+            # A shard may be empty (fewer scenarios than shards): a batch of nothing, not an error.
+            shards = assign_shards([s.id or s.name for s in loaded], selection.shard.total)
+            loaded = [s for s in loaded if shards[s.id or s.name] == selection.shard.index]
+        if selection.repeat is not None:
+            loaded = [_repeated(s, selection.repeat) for s in loaded]
+        return cls(selection, root, loaded)
+
+    def options_for(self, options: RunOptions) -> RunOptions:
+        """`options` with the project root set, relative cassette/scenario roots under it, and
+        the settings loaded once from the root (unless given).
+
+        Raises:
+            ConfigError: the settings file is invalid.
+        """
+        return dataclasses.replace(
+            options,
+            settings=options.settings or load_settings(self.root),
+            project_root=self.root,
+            cassettes_root=self.root / options.cassettes_root,
+            scenarios_root=self.root / options.scenarios_root,
+        )
+
+    def run(
+        self,
+        options: RunOptions,
+        sinks: Sequence[ResultSink] = (),
+        *,
+        batch_id: str | None = None,
+        argv: Sequence[str] | None = None,
+        before_finish: Callable[[RunSummary], None] | None = None,
+    ) -> RunSummary:
+        """Run the scenarios, handing each result to every sink as it finishes.
+
+        `before_finish` sees the summary before the sinks' `finish` (e.g. to compare it with a
+        baseline and give a sink the regression section); the sinks finish even if it raises.
+
+        `batch_id` names the batch (default: a new one; give it when a sink needs it first,
+        e.g. for its folder); `argv` is recorded in its provenance (default: this process's).
+
+        Ctrl-C and a closed pipe end the batch early (see `stopped`); the summary then holds the
+        finished results and lists the rest in `not_run`. Never raises for a failing scenario
+        or a failing sink.
+
+        Raises:
+            ConfigError: the backend cannot be set up from the settings.
+        """
+        options = self.options_for(options)
+        started = datetime.now(UTC)
+        fields: dict[str, Any] = {
+            "started_at": started,
+            "backend": options.backend,
+            "record_mode": str(options.record_mode),
+            "selection": self.selection.to_json(),
+            "project_root": str(self.root),
+        }
+        fields.update({"batch_id": batch_id} if batch_id else {})
+        fields.update({"argv": list(argv)} if argv is not None else {})
+        batch = _batch_info(**fields)
+        fanout = _Fanout(sinks)
+        fanout.call("start", batch, self.ids)
+        t0 = time.perf_counter()
+        results: list[ScenarioResult] = []
+        if fanout.pipe_closed:  # the reader left before the first scenario: run nothing
+            self.stopped = Stop.PIPE_CLOSED
+        else:
+            self.stopped, results = self._run(options, fanout)
+        summary = self._summary(results, batch, time.perf_counter() - t0)
+        try:
+            if before_finish is not None:
+                before_finish(summary)
+        finally:
+            fanout.call("finish", summary)
+        if fanout.pipe_closed and self.stopped is None:
+            self.stopped = Stop.PIPE_CLOSED  # the reader left after the last result
+        self.sink_failures = fanout.failures
+        return summary
+
+    def _run(
+        self, options: RunOptions, fanout: _Fanout
+    ) -> tuple[Stop | None, list[ScenarioResult]]:
+        runner: Runner | None = None
+
+        async def main() -> Stop | None:
+            nonlocal runner
+            task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
+
+            def close() -> None:
+                fanout.pipe_closed = True
+                if task is not None:
+                    task.cancel()  # nobody reads the verdicts any more: stop as SIGPIPE would
+
+            def closed_elsewhere() -> None:  # from a sink's watcher thread
+                with contextlib.suppress(RuntimeError):  # the loop already ended: nothing to stop
+                    loop.call_soon_threadsafe(close)
+
+            for sink in fanout.sinks:
+                if isinstance(sink, OutputWatcher):
+                    sink.on_output_closed(closed_elsewhere)
+
+            def finished(result: ScenarioResult) -> None:
+                fanout.call("add", result)
+                if fanout.pipe_closed:
+                    close()
+
+            runner = Runner(options, on_result=finished)
+            try:
+                await runner.run(self.scenarios)
+            except asyncio.CancelledError:
+                if not fanout.pipe_closed:
+                    raise
+                return Stop.PIPE_CLOSED
+            return None
+
+        try:
+            stopped = asyncio.run(main())
+        except KeyboardInterrupt:
+            stopped = Stop.INTERRUPTED
+        return stopped, runner.results if runner is not None else []
+
+    def _summary(
+        self, results: list[ScenarioResult], batch: BatchInfo, seconds: float
+    ) -> RunSummary:
+        done = {r.scenario_id for r in results}
+        not_run = [sid for sid in self.ids if sid not in done]
+        finished = batch.model_copy(update={"finished_at": datetime.now(UTC)})
+        return RunSummary.from_results(
+            results,
+            batch=finished,
+            harness_version=__version__,
+            duration_ms=seconds * 1000,
+            interrupted=self.stopped is not None,
+            not_run=not_run,
+        )
+
+
+def run_suite(
+    selection: Selection,
+    options: RunOptions,
+    sinks: Sequence[ResultSink] = (),
+    *,
+    batch_id: str | None = None,
+    argv: Sequence[str] | None = None,
+    cwd: Path | None = None,
+) -> RunSummary:
+    """Select, run and summarise in one call (`Suite.select(...).run(...)`).
+
+    Raises:
+        ScenarioLoadError, NoScenarioError, ConfigError: as `Suite.select` and `Suite.run`.
+    """
+    return Suite.select(selection, cwd=cwd).run(options, sinks, batch_id=batch_id, argv=argv)
+
+
+def exit_code(
+    summary: RunSummary,
+    *,
+    stopped: Stop | None = None,
+    regressed: bool = False,
+    sink_failed: bool = False,
+) -> int:
+    """The documented exit code of a batch (see the `EXIT_*` constants).
+
+    A stop wins (130 or 141); then a failure or a regression that counts (1); then an `error`
+    verdict or a failed sink (3); else 0. Skipped scenarios count for nothing.
+    """
+    if stopped is Stop.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if stopped is Stop.PIPE_CLOSED:
+        return EXIT_PIPE_CLOSED
+    if summary.failed or regressed:
+        return EXIT_FAILED
+    if summary.errored or sink_failed:
+        return EXIT_INFRASTRUCTURE
+    return EXIT_OK
+
+
+def compare_to_baseline(summary: RunSummary, baseline: Baseline, suite: Suite) -> RegressionReport:
+    """The batch against `baseline`, with the project's thresholds (`[tool.harness.regression]`)
+    and the selected scenarios' own (`regression:`).
+
+    Raises:
+        ConfigError: the settings file is invalid.
+    """
+    from harness.regression import Thresholds, compare
+
+    settings = load_settings(suite.root)
+    return compare(summary, baseline, Thresholds.of(settings.regression, suite.scenarios))
+
+
+_TABLE_METRICS = ("tokens", "latency_p50", "latency_p95", "cost_usd")
+
+
+def regression_deltas(report: RegressionReport) -> dict[str, dict[str, float]]:
+    """Per scenario, the whole-scenario changes the comparison found beyond a threshold
+    (regressions, improvements, and changes put down to noise), by metric."""
+    deltas: dict[str, dict[str, float]] = {}
+    for change in [*report.regressions, *report.improvements, *report.noise]:
+        if change.turn is None and change.metric in _TABLE_METRICS:
+            deltas.setdefault(change.scenario, {})[change.metric] = change.delta
+    return deltas

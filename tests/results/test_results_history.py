@@ -1,0 +1,224 @@
+"""The SQLite history: rows per scenario, attempt, node and call; several writer processes at
+once; schema migrations forward, a newer schema refused; read-only connections."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from results_factory import scenario
+
+from harness.errors import HarnessError
+from harness.models.result import BatchInfo, RunSummary, Verdict
+from harness.results import SCHEMA_VERSION, HistoryStore
+from harness.results.history import result_json
+
+HERE = Path(__file__).parent
+
+
+def batch(batch_id: str, branch: str = "main") -> BatchInfo:
+    return BatchInfo(batch_id=batch_id, git_branch=branch, git_commit="c0ffee", backend="engine")
+
+
+def test_a_result_becomes_rows_per_attempt_node_call_and_score(tmp_path: Path) -> None:
+    with HistoryStore(tmp_path / "h.sqlite") as store:
+        store.record_batch(batch("b1"))
+        result = scenario("scenarios/a", attempts=2)
+        store.record_result("b1", result)
+        store.record_result("b1", result)  # a result stored again replaces the first
+        db = store.connection()
+        try:
+            count = "SELECT count(*) FROM {} WHERE batch_id = 'b1'"
+            counts = {
+                table: db.execute(count.format(table)).fetchone()[0]
+                for table in (
+                    "scenario_results",
+                    "attempt_results",
+                    "turn_usage",
+                    "llm_calls",
+                    "scores",
+                )
+            }
+            assert counts == {
+                "scenario_results": 1,
+                "attempt_results": 2,
+                "turn_usage": 2,
+                "llm_calls": 4,
+                "scores": 4,
+            }
+            row = db.execute(
+                "SELECT verdict, attempts, passed_attempts, tokens, llm_calls, latency_ms "
+                "FROM scenario_results"
+            ).fetchone()
+            assert row == ("passed", 2, 2, 440, 4, 101.0)
+            latencies = db.execute(
+                "SELECT latency_ms FROM llm_calls WHERE attempt = 1 ORDER BY rowid"
+            ).fetchall()
+            assert latencies == [(21.0,), (30.0,)]
+            usage = db.execute(
+                "SELECT node, model, provider, total_tokens, latency_ms FROM turn_usage"
+            ).fetchall()
+            assert usage[0] == ("greet", "gpt-4o-mini", "openai", 220, 50.0)
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                db.execute("DELETE FROM batches")
+        finally:
+            db.close()
+        # the run outputs are in the artifacts, not the history
+        assert '"run_output":null' not in result_json(result)
+        assert "say_llm" not in result_json(result)
+
+
+def test_batches_are_listed_newest_first_by_branch_and_status(tmp_path: Path) -> None:
+    with HistoryStore(tmp_path / "h.sqlite") as store:
+        for batch_id, branch in (("b1", "main"), ("b2", "main"), ("b3", "feature")):
+            store.record_batch(batch(batch_id, branch))
+            store.record_result(batch_id, scenario("scenarios/a"))
+        for batch_id in ("b1", "b3"):
+            info = batch(batch_id, "feature" if batch_id == "b3" else "main")
+            store.finish_batch(RunSummary.from_results([scenario("scenarios/a")], batch=info))
+        assert [b.batch_id for b in store.batches()] == ["b3", "b2", "b1"]
+        assert [b.batch_id for b in store.batches(branch="main")] == ["b2", "b1"]
+        latest = store.latest_batch(branch="main")
+        assert latest is not None and latest.batch_id == "b1" and latest.status == "finished"
+        assert latest.git_dirty is None and latest.info.git_commit == "c0ffee"
+        running = store.latest_batch(status="running")
+        assert running is not None and running.batch_id == "b2"
+        assert store.latest_batch(branch="nope") is None
+        unfinished = store.load_summary("b2")
+        assert unfinished.interrupted and unfinished.total == 1
+        with pytest.raises(HarnessError, match="no batch 'b9'"):
+            store.load_summary("b9")
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from results_factory import scenario
+    from harness.models.result import BatchInfo
+    from harness.results import HistoryStore
+
+    path, batch_id, name, go = Path(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5])
+    while not go.exists():
+        time.sleep(0.005)
+    store = HistoryStore(path)
+    store.record_batch(BatchInfo(batch_id=batch_id))
+    for number in range(40):
+        store.record_result(batch_id, scenario(f"scenarios/{name}/{number}", attempts=2))
+    """
+)
+
+
+def test_several_writer_processes_share_one_history(tmp_path: Path) -> None:
+    path, go = tmp_path / "reports" / "history.sqlite", tmp_path / "go"
+    writers = [("shared", "w1"), ("shared", "w2"), ("own3", "w3"), ("own4", "w4")]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(HERE), str(path), batch_id, name, str(go)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for batch_id, name in writers
+    ]
+    time.sleep(0.3)  # every process imported and waiting: they start writing together
+    go.touch()
+    for process in processes:
+        _, errors = process.communicate(timeout=60)
+        assert process.returncode == 0, errors
+    with HistoryStore(path) as store:
+        db = store.connection()
+        rows = db.execute(
+            "SELECT batch_id, count(*) FROM scenario_results GROUP BY batch_id ORDER BY batch_id"
+        ).fetchall()
+        calls = db.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+        db.close()
+    assert rows == [("own3", 40), ("own4", 40), ("shared", 80)]
+    assert calls == 4 * 40 * 2 * 2 and mode == "wal"
+
+
+def hand_made_v1(path: Path, result_text: str) -> None:
+    """A history as schema version 1 wrote it: no llm_calls, no scores, no indexes."""
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE batches(batch_id TEXT PRIMARY KEY, started_at TEXT, finished_at TEXT,
+            status TEXT, git_commit TEXT, git_branch TEXT, git_dirty INTEGER, backend TEXT,
+            record_mode TEXT, harness_version TEXT, host TEXT, batch_json TEXT,
+            summary_json TEXT);
+        CREATE TABLE scenario_results(batch_id TEXT, scenario_id TEXT, name TEXT, file TEXT,
+            tags_json TEXT, verdict TEXT, attempts INTEGER, passed_attempts INTEGER,
+            duration_ms REAL, tokens INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER,
+            llm_calls INTEGER, latency_ms REAL, e2e_ms REAL, cost_usd REAL, error TEXT,
+            result_json TEXT, PRIMARY KEY (batch_id, scenario_id));
+        CREATE TABLE turn_usage(batch_id TEXT, scenario_id TEXT, attempt INTEGER, turn INTEGER,
+            node TEXT, node_name TEXT, model TEXT, provider TEXT, prompt_tokens INTEGER,
+            completion_tokens INTEGER, total_tokens INTEGER, llm_calls INTEGER, latency_ms REAL,
+            cost_usd REAL);
+        CREATE TABLE attempt_results(batch_id TEXT, scenario_id TEXT, attempt INTEGER,
+            verdict TEXT, tokens INTEGER, llm_calls INTEGER, latency_ms REAL, e2e_ms REAL,
+            cost_usd REAL);
+        INSERT INTO batches(batch_id, status, git_branch) VALUES ('old', 'finished', 'main');
+        PRAGMA user_version = 1;
+        """
+    )
+    db.execute(
+        "INSERT INTO scenario_results(batch_id, scenario_id, verdict, result_json) "
+        "VALUES ('old', 'scenarios/a', 'passed', ?)",
+        (result_text,),
+    )
+    db.commit()
+    db.close()
+
+
+def test_an_older_schema_is_migrated_forward_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    hand_made_v1(path, result_json(scenario("scenarios/a", attempts=2)))
+    with HistoryStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        db = store.connection()
+        calls = db.execute("SELECT attempt, latency_ms FROM llm_calls ORDER BY rowid").fetchall()
+        scores = db.execute("SELECT attempt, name, value FROM scores ORDER BY rowid").fetchall()
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        db.close()
+        assert calls == [(0, 20.0), (0, 30.0), (1, 21.0), (1, 30.0)]  # backfilled
+        assert scores == [
+            (0, "passed", 1.0),
+            (0, "score", 0.5),
+            (1, "passed", 1.0),
+            (1, "score", 0.5),
+        ]
+        assert "llm_calls_by_batch" in indexes
+        old = store.load_summary("old")
+        assert [r.scenario_id for r in old.results] == ["scenarios/a"] and not old.interrupted
+        store.record_result("new", scenario("scenarios/b", Verdict.FAILED))
+        assert {b.batch_id for b in store.batches()} == {"old", "new"}
+
+
+def test_a_newer_schema_or_a_foreign_database_is_refused_untouched(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.sqlite"
+    db = sqlite3.connect(newer)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(HarnessError, match="schema version 99 is newer") as caught:
+        HistoryStore(newer)
+    assert caught.value.hint is not None and "upgrade the harness" in caught.value.hint
+    db = sqlite3.connect(newer)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 99
+    db.close()
+    foreign = tmp_path / "foreign.sqlite"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE notes(text TEXT)")
+    db.close()
+    with pytest.raises(HarnessError, match="not a harness history"):
+        HistoryStore(foreign)
+    text = tmp_path / "text.sqlite"
+    text.write_text("not sqlite at all" * 100)
+    with pytest.raises(HarnessError, match="cannot open the history database"):
+        HistoryStore(text)
