@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.cli_cassettes import register as add_cassettes_commands
 
     add_cassettes_commands(sub)
+    from harness.dashboard.command import register as add_dashboard_command
+
+    add_dashboard_command(sub)
     return parser
 
 

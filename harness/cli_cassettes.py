@@ -1,9 +1,10 @@
 """`harness cassettes check [--prune] [PATHS]`: cassettes that no longer earn their place.
 
 It lists cassettes whose scenario no longer exists, interactions the last replay never used (from
-the latest report's `stale` lists), cassettes written in an older format, unreadable ones, and
-temp files a killed write left behind; `--prune` removes them (a stale cassette is rewritten
-without its unused interactions) and prints what it removed. It asks nothing.
+the latest report's `stale` lists), cassettes written in an older format or kept in the old layout
+(before each backend had its folder), unreadable ones, and temp files a killed write left behind;
+`--prune` removes them (a stale cassette is rewritten without its unused interactions, an
+old-layout one is moved to its place) and prints what it did. It asks nothing.
 
 Exit codes: 0 nothing found (or everything found was pruned); 1 problems found (without
 `--prune`); 2 usage errors (a path that does not exist).
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-# Stale lists are only trusted from the backend that owns the cassette files (until cassettes are
-# kept apart per backend, an API-backend run flags the engine's calls as unused).
-_CASSETTE_BACKENDS = frozenset({None, "engine"})
+# Each backend has its own cassettes (`harness.backends.binding.scenario_cassette_path`); a
+# result without a backend is the engine's (older reports).
+_DEFAULT_BACKEND = "engine"
 
 
 def _path(value: str | None) -> Path | None:
@@ -51,17 +52,30 @@ class _Layout:
         self.scenarios: dict[str, Scenario] = {}
         self._expected: set[Path] = set()
         self._unloadable: list[Path] = []
+        self.moved: dict[Path, Path] = {}
 
-    def cassette_of(self, scenario: Scenario) -> Path:
+    def cassette_of(self, scenario: Scenario, backend: str = _DEFAULT_BACKEND) -> Path:
         from harness.backends.binding import scenario_cassette_path
 
         path = scenario_cassette_path(
-            scenario, cassettes_root=self.cassettes, scenarios_root=self.scenarios_root
+            scenario,
+            backend=backend,
+            cassettes_root=self.cassettes,
+            scenarios_root=self.scenarios_root,
         )
         return path.absolute()
 
+    def _uses(self, scenario: Scenario) -> list[str]:
+        """The backends with a cassette for `scenario`: the engine runs a workflow file; the API
+        backend records only the harness's own LLM calls."""
+        from harness.backends.binding import needs_harness_llm
+
+        uses = [_DEFAULT_BACKEND] if scenario.workflow is not None else []
+        return uses + (["api"] if needs_harness_llm(scenario) else [])
+
     def load_scenarios(self) -> list[str]:
         """Load every scenario under the scenarios root; the files that failed, for a note."""
+        from harness.backends.binding import CASSETTE_BACKENDS, legacy_cassette_path
         from harness.recording import cassette_path_for
         from harness.scenarios import (
             ScenarioLoadError,
@@ -78,14 +92,20 @@ class _Layout:
             except ScenarioLoadError:
                 # Its cassettes are kept: a broken file is not a removed scenario.
                 failed.append(str(file))
-                base = cassette_path_for(
-                    file, scenarios_root=self.scenarios_root, cassettes_root=self.cassettes
-                )
-                self._unloadable.append(base.absolute())
+                for folder in [self.cassettes, *(self.cassettes / b for b in CASSETTE_BACKENDS)]:
+                    base = cassette_path_for(
+                        file, scenarios_root=self.scenarios_root, cassettes_root=folder
+                    )
+                    self._unloadable.append(base.absolute())
                 continue
             for scenario in loaded:
                 self.scenarios[scenario.id or scenario.name] = scenario
-                self._expected.add(self.cassette_of(scenario))
+                self._expected.update(self.cassette_of(scenario, b) for b in self._uses(scenario))
+                if scenario.workflow is not None:
+                    old = legacy_cassette_path(
+                        scenario, cassettes_root=self.cassettes, scenarios_root=self.scenarios_root
+                    )
+                    self.moved[old.absolute()] = self.cassette_of(scenario)
         return failed
 
     def in_use(self, path: Path) -> bool:
@@ -93,8 +113,21 @@ class _Layout:
             return True
         return any(_variant_of(path, base) for base in self._unloadable)
 
+    def old_layout(self, cassettes: list[Path]) -> dict[Path, Path]:
+        """The engine cassettes of the old layout among `cassettes` (outside every backend's
+        folder), each with its place now."""
+        from harness.backends.binding import CASSETTE_BACKENDS
+
+        folders = [(self.cassettes / b).absolute() for b in CASSETTE_BACKENDS]
+        return {
+            path: self.moved[path]
+            for path in cassettes
+            if path in self.moved and not any(path.is_relative_to(f) for f in folders)
+        }
+
     def stale(self) -> dict[Path, StaleEntries]:
-        """The stale lists of the latest report, by cassette."""
+        """The stale lists of the latest report, by cassette (of the backend that ran it)."""
+        from harness.backends.binding import CASSETTE_BACKENDS
         from harness.recording.audit import StaleEntries
         from harness.results import read_results, resolve_latest
         from harness.results.files import JSONL_NAME, RESULTS_NAME
@@ -109,9 +142,10 @@ class _Layout:
         found: dict[Path, StaleEntries] = {}
         for result in summary.results:
             scenario = self.scenarios.get(result.scenario_id)
-            if not result.stale or scenario is None or result.backend not in _CASSETTE_BACKENDS:
+            backend = result.backend or _DEFAULT_BACKEND
+            if not result.stale or scenario is None or backend not in CASSETTE_BACKENDS:
                 continue
-            found[self.cassette_of(scenario)] = StaleEntries(
+            found[self.cassette_of(scenario, backend)] = StaleEntries(
                 tuple(result.stale), source, source.stat().st_mtime
             )
         return found
@@ -142,7 +176,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
     cassettes, temps = find_cassette_files(targets)
     failed = layout.load_scenarios()
-    problems = audit_cassettes(cassettes, temps, in_use=layout.in_use, stale=layout.stale())
+    problems = audit_cassettes(
+        cassettes,
+        temps,
+        in_use=layout.in_use,
+        stale=layout.stale(),
+        moved=layout.old_layout(cassettes),
+    )
     _print_notes(failed)
     print(format_problems(problems, len(cassettes)))
     if not problems:

@@ -10,11 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from harness.models.scenario import Scenario
-    from harness.regression import Baseline
 
 __all__ = ["register"]
 
@@ -31,39 +26,17 @@ def _history(args: argparse.Namespace) -> Path | None:
     return Path(args.history) if args.history else None
 
 
-def _scenarios_of(side: Baseline, root: Path) -> list[Scenario]:
-    """The scenarios behind a batch, for their `regression:` thresholds (best effort: a file that
-    no longer loads leaves its scenarios on the project's thresholds, with a note)."""
-    from harness.errors import HarnessError
-    from harness.scenarios import load_scenarios
-
-    files = sorted({s.file for s in side.scenarios.values() if s.file})
-    existing = [f for f in files if (root / f).is_file() or Path(f).is_file()]
-    if not existing:
-        return []
-    try:
-        return load_scenarios(
-            [f if Path(f).is_file() else str(root / f) for f in existing], root=root
-        )
-    except HarnessError as exc:
-        print(
-            f"note: scenario files did not load, their own regression thresholds are not used:"
-            f"\n{exc}",
-            file=sys.stderr,
-        )
-        return []
-
-
 def _cmd_compare(args: argparse.Namespace) -> int:
     from harness.config import load_settings
-    from harness.regression import Thresholds, compare, load_baseline
+    from harness.regression import compare, load_baseline, thresholds_for
 
     root = _root()
     history = _history(args)
     baseline = load_baseline(args.baseline, history=history, root=root)
     current = load_baseline(args.current, history=history, root=root)
-    settings = load_settings(root)
-    thresholds = Thresholds.of(settings.regression, _scenarios_of(current, root))
+    thresholds, note = thresholds_for(current, root, load_settings(root).regression)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     report = compare(current, baseline, thresholds)
     rendered = {"text": report.to_text, "markdown": report.to_markdown, "json": report.to_json}
     print(rendered[args.format]().rstrip("\n"))

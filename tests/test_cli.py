@@ -20,9 +20,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from runner_helpers import HAPPY_TURNS, SCRIPT, STOCK, UNREACHABLE, write_scenario
+import yaml
+from runner_helpers import HAPPY_TURNS, INTAKE, SCRIPT, STOCK, UNREACHABLE, write_scenario
 
 from harness.cli import main
 from harness.models.result import Verdict
@@ -203,7 +205,7 @@ def _quick_and_slow(workdir: Path, *, quick: int = 1) -> None:
 
 
 def test_ctrl_c_keeps_the_finished_results_and_lists_the_rest(
-    workdir: Path, model_url: str
+    workdir: Path, model_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _quick_and_slow(workdir)
     env = {**os.environ, "OPENAI_BASE_URL": model_url}
@@ -227,6 +229,16 @@ def test_ctrl_c_keeps_the_finished_results_and_lists_the_rest(
     assert [(r.scenario_id, r.verdict) for r in summary.results] == [
         ("scenarios/a_quick0", Verdict.PASSED)
     ]
+    # The finished scenario's cassette is written (in the engine's folder), the interrupted one's
+    # is not, and nothing half-written is left; `--record-mode once` then records only it.
+    engine = workdir / "cassettes" / "engine"
+    assert sorted(_files(engine)) == ["a_quick0.json"]
+    quick = (engine / "a_quick0.json").read_bytes()
+    write_scenario(workdir, "b_slow", workflow=STOCK, turns=[{"start": {}}])
+    monkeypatch.setenv("OPENAI_BASE_URL", model_url)
+    assert main(["run", "scenarios", "--record-mode", "once"]) == 0
+    assert sorted(_files(engine)) == ["a_quick0.json", "b_slow.json"]
+    assert (engine / "a_quick0.json").read_bytes() == quick
 
 
 def test_a_reader_closing_the_pipe_stops_the_batch_cleanly(workdir: Path, model_url: str) -> None:
@@ -303,3 +315,189 @@ def test_a_reader_closing_the_pipe_early_is_not_an_error() -> None:
     done = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=False)
     assert done.stdout.strip() == "{"
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+SIMULATED_TURNS: list[dict[str, Any]] = [
+    {"start": {}},
+    {
+        "simulate": {"persona": "a calm patient", "goal": "check in", "max_turns": 5},
+        "expect": {"status": "completed", "says": {"contains": "Goodbye"}},
+    },
+]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_an_api_backend_rerecord_leaves_the_engine_cassettes_byte_identical(
+    workdir: Path,
+    model_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from runner_helpers import settings_for
+
+    from harness.server import create_app
+
+    write_scenario(workdir, "plain", turns=HAPPY_TURNS)
+    write_scenario(workdir, "sim", turns=SIMULATED_TURNS)
+    assert record(monkeypatch, model_url, "scenarios") == 0
+    engine = workdir / "cassettes" / "engine"
+    before = _files(engine)
+    assert sorted(before) == ["plain.json", "sim.json"]
+    app = create_app(settings_for(model_url))
+    with serve_asgi_in_thread(app) as served:
+        monkeypatch.setenv("HARNESS_API_URL", served)
+        monkeypatch.setenv("OPENAI_BASE_URL", model_url)  # the simulated user's LLM, recorded
+        capsys.readouterr()
+        assert main(["run", "scenarios", "--backend", "api", "--rerecord", "--json"]) == 0
+        recorded = json.loads(capsys.readouterr().out)["results"]
+        monkeypatch.setenv("OPENAI_BASE_URL", UNREACHABLE)
+        assert main(["run", "scenarios", "--backend", "api", "--json"]) == 0  # replays its own
+        replayed = json.loads(capsys.readouterr().out)["results"]
+    assert _files(engine) == before
+    # Only the harness's own calls (the simulated user's) are in the API backend's cassette.
+    api = workdir / "cassettes" / "api"
+    assert sorted(_files(api)) == ["sim.json"]
+    cassette = json.loads((api / "sim.json").read_text())
+    assert cassette["metadata"]["harness"]["backend"] == "api"
+    assert {i["request"]["body"].count("role-playing") > 0 for i in cassette["interactions"]} == {
+        True
+    }
+    for results in (recorded, replayed):  # nothing of the engine's is flagged stale
+        assert [(r["backend"], r["verdict"], r["stale"]) for r in results] == [
+            ("api", "passed", []),
+            ("api", "passed", []),
+        ]
+    assert main(["run", "scenarios"]) == 0  # the engine still replays its own cassettes
+    assert "stale" not in capsys.readouterr().out
+
+
+def test_recording_without_a_provider_exits_2_naming_the_settings(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_scenario(workdir, "happy", turns=HAPPY_TURNS)
+    write_scenario(workdir, "sim", workflow=STOCK, turns=SIMULATED_TURNS)
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("HARNESS_DEFAULT_MODEL", raising=False)
+    assert main(["run", "scenarios", "--rerecord"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: recording needs LLM providers that are not configured:\n")
+    assert (
+        "  provider 'default_provider': neither OPENAI_BASE_URL nor OPENAI_API_KEY is set, so its "
+        "calls would go to https://api.openai.com/v1 without a key; called by scenarios/happy "
+        "(node ask_name"
+    ) in err
+    assert "scenarios/sim (node chat (chat) of " in err  # the STOCK workflow's LLM node
+    assert "export OPENAI_BASE_URL" in err and "OPENAI_API_KEY" in err
+    assert "[tool.harness.providers.default_provider]" in err
+    assert "HARNESS_DEFAULT_MODEL names the model of nodes that name none (now gpt-4o-mini)" in err
+    assert not (workdir / "cassettes").exists()
+    assert not list((workdir / "reports").glob("2*"))  # no batch was started
+    # A provider name that is neither configured nor the platform's is named with its block.
+    custom = yaml.safe_load(Path(STOCK).read_text())
+    custom["workflow_config"]["llms_config"]["provider"] = "clinic_proxy"
+    (workdir / "custom.yaml").write_text(yaml.safe_dump(custom))
+    write_scenario(workdir, "custom", workflow=str(workdir / "custom.yaml"), turns=[{"start": {}}])
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert main(["run", "scenarios/custom.yaml", "--record-mode", "once"]) == 2
+    err = capsys.readouterr().err
+    assert "provider 'clinic_proxy': unknown LLM provider 'clinic_proxy'" in err
+    assert "add [tool.harness.providers.clinic_proxy] with base_url" in err
+    # Replay needs no provider: the missing cassette is the scenario's (loud) miss, exit 3.
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert main(["run", "scenarios/happy.yaml"]) == 3
+
+
+def test_an_llm_call_that_fails_while_recording_is_an_infrastructure_error(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_scenario(workdir, "down", turns=HAPPY_TURNS[:2])
+    (workdir / "harness.toml").write_text("max_retries = 0\n")  # fail at once, no back-off
+    # OPENAI_BASE_URL points at a port nothing listens on: configured, but down.
+    assert main(["run", "scenarios", "--rerecord", "--plain"]) == 3  # an error, not a failure
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("ERROR scenarios/down")
+    assert lines[1] == (
+        "      ! turn 2 (user: My name is Ana Ruiz): infrastructure error: 1 call(s) failed, so "
+        "the run went on without their answers (an LLM node says its default_error_message) "
+        "and the turn's checks were not run:"
+    )
+    assert lines[2].startswith(
+        "          - LLM call to default_provider (scripted-model) for node ask_name "
+        "(main_response) could not connect: "
+    )
+    assert "expected to contain" not in out  # no check judged the fallback text
+    assert "0 passed, 0 failed, 1 error(s)" in out
+    result = read_results(workdir / "reports" / "latest").results[0]
+    turn = result.attempts[0].turns[1]
+    assert turn.error is not None and "could not connect" in turn.error
+    assert turn.said == "I am sorry, there seems to be an issue. Could you please repeat?"
+    assert turn.outcomes == []
+    assert not (workdir / "cassettes" / "engine" / "down.json").exists()
+
+
+CANARY = "Xq~Z"  # a 4-character key: scrubbed wherever it appears, however short
+
+
+def test_a_4_character_canary_key_reaches_no_cassette_report_or_log(
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The model echoes the canary back (in a reply, and in an error body, as providers do with
+    # a bad key); the canary is the provider's key and the scenarios' secret variable.
+    echo = [
+        {
+            "when": {"system": "what brings them in", "last_user": "Ana Ruiz"},
+            "reply": {"text": f"What brings you in today? ({CANARY})"},
+        },
+        {
+            "when": {"system": "pharmacy question"},
+            "reply": {"error": {"status": 401, "body": {"error": {"message": f"key {CANARY}"}}}},
+        },
+    ]
+    script = {**SCRIPT, "rules": [*echo, *SCRIPT["rules"]]}
+    # The intake prompts and welcome use {{clinic_name}}: here a secret, not a dynamic variable.
+    intake = yaml.safe_load(Path(INTAKE).read_text())
+    del intake["dynamic_variables"]["clinic_name"]
+    (workdir / "intake.yaml").write_text(yaml.safe_dump(intake))
+    secret = {"clinic_name": {"env": "HARNESS_CANARY"}}
+    write_scenario(
+        workdir,
+        "intake",
+        workflow=str(workdir / "intake.yaml"),
+        turns=HAPPY_TURNS,
+        secret_variables=secret,
+    )
+    write_scenario(workdir, "stock", workflow=STOCK, turns=[{"start": {}}], secret_variables=secret)
+    monkeypatch.setenv("HARNESS_CANARY", CANARY)
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    with serve_scripted_model(ScriptedModel(script)) as url:
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        code = main(["run", "scenarios", "--rerecord", "--plain"])
+    out, err = capsys.readouterr()
+    assert code == 3, out  # the 401 is an infrastructure error; the intake scenario passed
+    assert "PASS  scenarios/intake" in out and "ERROR scenarios/stock" in out
+    assert "failed with HTTP 401" in out and "key **********" in out
+    said = read_results(workdir / "reports" / "latest").results[0].attempts[0].turns[0].said
+    assert said == "Welcome to **********. What is your full name?"  # used, then masked
+    written = [p for p in workdir.rglob("*") if p.is_file()]
+    files = [p for p in written if not p.is_relative_to(workdir / "scenarios")]
+    names = {p.relative_to(workdir).as_posix() for p in files}
+    report = next(p for p in (workdir / "reports").iterdir() if p.name.startswith("2"))
+    batch = f"reports/{report.name}"
+    for expected in ("results.json", "results.jsonl", "junit.xml", "summary.md"):
+        assert f"{batch}/{expected}" in names
+    assert {"cassettes/engine/intake.json", "reports/history.sqlite"} <= names
+    assert any(name.startswith(f"{batch}/artifacts/") for name in names)
+    cassette = (workdir / "cassettes" / "engine" / "intake.json").read_text()
+    assert "<REDACTED>" in cassette  # it was there to scrub
+    for path in files:
+        assert CANARY.encode() not in path.read_bytes(), path
+    for text in (out, err, caplog.text):
+        assert CANARY not in text

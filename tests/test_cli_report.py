@@ -72,7 +72,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     record(tokens, script(130, 26))  # the same scenario re-recorded: 120 -> 156 tokens (+30%)
     slow = root / "slow"
     shutil.copytree(base, slow)
-    cassette = slow / "cassettes" / "happy.json"
+    cassette = slow / "cassettes" / "engine" / "happy.json"
     data = json.loads(cassette.read_text(encoding="utf-8"))
     edited = 0
     for interaction in data["interactions"]:

@@ -58,7 +58,7 @@ async def test_a_recorded_scenario_replays_offline_after_the_model_stopped(tmp_p
         recorded = await run_scenarios(scenarios, options(tmp_path, url, "once"))
     replayed = await run_scenarios(scenarios, options(tmp_path, url))  # the server is gone
 
-    assert (tmp_path / "cassettes" / "happy.json").is_file()
+    assert (tmp_path / "cassettes" / "engine" / "happy.json").is_file()
     for summary in (recorded, replayed):
         result = summary.results[0]
         assert result.verdict is Verdict.PASSED, failures(result)
@@ -546,3 +546,79 @@ async def test_a_start_turn_can_start_elsewhere_with_a_welcome_message(
         result = summary.results[0]
         assert result.verdict is Verdict.PASSED, failures(result)
         assert result.attempts[0].turns[1].path[0] != "welcome"
+
+
+async def test_an_http_tool_that_cannot_be_reached_while_recording_is_the_turn_s_error(
+    tmp_path: Path,
+) -> None:
+    from harness.testing import load_script
+
+    root = Path(__file__).resolve().parents[1]
+    write_scenario(
+        tmp_path,
+        "pharmacy_down",
+        workflow=str(root / "scenarios" / "workflows" / "prescription_refill.json"),
+        dynamic_variables={"patient_name": "Ana Ruiz", "pharmacy_api": UNREACHABLE},
+        turns=[{"start": {}}, {"user": "I need to refill my lisinopril, last filled 28 days ago"}],
+    )
+    script = load_script(root / "scenarios" / "model" / "script.json")
+    with serve_scripted_model(ScriptedModel(script)) as url:
+        summary = await run_scenarios(
+            load(tmp_path, "pharmacy_down"), options(tmp_path, url, "all")
+        )
+    result = summary.results[0]
+    assert result.verdict is Verdict.ERROR
+    turn = result.attempts[0].turns[1]
+    assert turn.error is not None and turn.outcomes == []
+    assert "turn 2 (user: I need to refill" in turn.error
+    assert "infrastructure error: 1 call(s) failed" in turn.error
+    assert (
+        f"- GET {UNREACHABLE}/pharmacy/stock/lisinopril: ConnectError: " in turn.error
+        and turn.error.endswith("(no answer to record)")
+    )
+    assert turn.tool_calls and turn.tool_calls[-1].error  # the run went on as the platform's does
+    assert not (tmp_path / "cassettes" / "engine" / "pharmacy_down.json").exists()
+
+
+async def test_a_provider_error_is_an_infrastructure_error_that_never_shows_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    key = "Kq~Z"  # 4 characters, echoed back by the provider in its error body
+    monkeypatch.setenv("HARNESS_TEST_KEY", key)
+    body = {"error": {"message": f"Incorrect API key provided: {key}", "type": "auth"}}
+    script = {"rules": [], "default": {"error": {"status": 401, "body": body}}}
+    write_scenario(tmp_path, "bad_key", turns=HAPPY_TURNS[:2])
+    with serve_scripted_model(ScriptedModel(script)) as url:
+        base = options(tmp_path, url, "all")
+        assert base.settings is not None
+        provider = base.settings.providers["default_provider"]
+        block = provider.model_copy(update={"api_key_env": "HARNESS_TEST_KEY"})
+        settings = base.settings.model_copy(update={"providers": {"default_provider": block}})
+        summary = await run_scenarios(
+            load(tmp_path, "bad_key"), dataclasses.replace(base, settings=settings)
+        )
+    result = summary.results[0]
+    assert result.verdict is Verdict.ERROR
+    error = result.attempts[0].error or ""
+    assert "infrastructure error" in error and "failed with HTTP 401" in error
+    assert key not in error and "Incorrect API key provided: **********" in error
+    assert key not in result.model_dump_json()
+
+
+async def test_an_engine_cassette_in_the_old_layout_is_not_taken_for_a_missing_one(
+    tmp_path: Path, model_url: str
+) -> None:
+    write_scenario(tmp_path, "moved", turns=HAPPY_TURNS[:2])
+    recorded, _ = await record_and_replay(tmp_path, model_url, "moved")
+    assert recorded.results[0].verdict is Verdict.PASSED, failures(recorded.results[0])
+    new = tmp_path / "cassettes" / "engine" / "moved.json"
+    old = tmp_path / "cassettes" / "moved.json"
+    new.rename(old)  # where cassettes lived before each backend had its folder
+    summary = await run_scenarios(load(tmp_path, "moved"), options(tmp_path, UNREACHABLE))
+    error = summary.results[0].error or ""
+    assert summary.results[0].verdict is Verdict.ERROR
+    assert f"cassette {old} is in the old layout" in error and f"this one at {new}" in error
+    assert "harness cassettes check --prune" in error and f"git mv {old} {new}" in error
+    assert not new.exists()  # nothing recorded or written beside it

@@ -229,7 +229,7 @@ def test_the_same_ids_cassettes_and_reports_from_any_working_folder(
     monkeypatch.setenv("OPENAI_BASE_URL", model_url)
     assert main(["run", "scenarios", "--record-mode", "once", "--no-history"]) == 0
     cassettes = _files(project / "cassettes")
-    assert sorted(cassettes) == ["happy.json", "nested/again.json"]
+    assert sorted(cassettes) == ["engine/happy.json", "engine/nested/again.json"]
     elsewhere = project.parent / "elsewhere"
     elsewhere.mkdir()
     runs = {
@@ -311,7 +311,7 @@ def test_a_baseline_gives_deltas_and_fail_on_regression_exits_1(
         "Δ",
     ]
     # 30% more prompt tokens in every call of the scenario.
-    added = _scale_tokens(project / "cassettes" / "happy.json", 1.3)
+    added = _scale_tokens(project / "cassettes" / "engine" / "happy.json", 1.3)
     assert added > 0.2 * 515
     assert main(["run", "scenarios", "--baseline", baseline, "--fail-on-regression"]) == 1
     out = capsys.readouterr().out

@@ -5,6 +5,11 @@ A `BackendFactory` binds one scenario at a time (`async with factory.bind(scenar
 never share ids, clocks or recordings); `ApiFactory` shares one API client and opens the cassette
 only for what the harness itself asks an LLM (simulated users, evaluator workflow files).
 
+Cassettes are kept apart by backend (`scenario_cassette_path`): the engine's hold every call the
+workflow made (`cassettes/engine/<scenario path>.json`), the API backend's only the harness's own
+calls (`cassettes/api/<scenario path>.json`), so a run on one backend never rewrites, or flags as
+stale, what the other recorded.
+
 This is where concrete backends are built; the runner above only sees `ScenarioBinding`, the
 `Backend` protocol and the backend's declared `capabilities`.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,19 +28,22 @@ import httpx
 from harness.backends.base import Backend, Capability, RunTarget
 from harness.backends.engine import EngineBackend, FolderWorkflowRegistry, PlanCache
 from harness.config import HarnessSettings
-from harness.engine import ChatRequest, Engine, LLMClient
-from harness.errors import EngineError
+from harness.engine import ChatRequest, Engine, LLMCallError, LLMClient
+from harness.errors import EngineError, HarnessError
 from harness.models.api import WorkflowConfigFullyHydrated
 from harness.models.scenario import Scenario, TurnKind
 from harness.recording import (
     CassetteSession,
     MissContext,
+    RecordingFailure,
     RecordMode,
     cassette_path_for,
     open_cassette,
+    parse_record_mode,
 )
 
 __all__ = [
+    "CASSETTE_BACKENDS",
     "ApiFactory",
     "BackendFactory",
     "BindingConfig",
@@ -43,9 +51,15 @@ __all__ = [
     "HarnessLLM",
     "ScenarioBinding",
     "TransportWrapper",
+    "check_recording",
+    "legacy_cassette_path",
     "make_factory",
+    "needs_harness_llm",
     "scenario_cassette_path",
 ]
+
+CASSETTE_BACKENDS = ("engine", "api")
+"""The backends with cassettes of their own: each has a folder of that name under `cassettes/`."""
 
 
 TransportWrapper = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
@@ -109,6 +123,10 @@ class ScenarioBinding:
         cassette: the scenario's cassette session, when one is open.
         llm: the harness's own LLM (simulated users), when the scenario needs one.
         engine: an in-process engine for evaluator workflow files, when the scenario has one.
+        problems: the infrastructure failures the run itself hides, since the last call (an LLM
+            call that failed, so its node said its `default_error_message`; an HTTP or MCP
+            request that got no recordable answer while recording): the runner calls it after
+            each turn and makes each one the turn's error.
     """
 
     backend: Backend
@@ -117,11 +135,35 @@ class ScenarioBinding:
     cassette: CassetteSession | None = None
     llm: HarnessLLM | None = None
     engine: Engine | None = None
+    problems: Callable[[], list[str]] | None = None
 
     @property
     def capabilities(self) -> frozenset[Capability]:
         """What the scenario's backend can do."""
         return self.backend.capabilities
+
+
+class _EngineProblems:
+    """What went wrong under an engine scenario that its run does not show as an error."""
+
+    def __init__(self, llm: LLMClient, cassette: CassetteSession) -> None:
+        self._llm = llm
+        self._cassette = cassette
+        self._reported: list[RecordingFailure] = []
+
+    def take(self) -> list[str]:
+        found = [_described(failure) for failure in self._llm.take_failures()]
+        for failure in self._cassette.failures():
+            # An LLM call's failure is the client's to report (it names provider and model).
+            if failure.caller != "llm" and not any(failure is seen for seen in self._reported):
+                self._reported.append(failure)
+                found.append(f"{failure} (no answer to record)")
+        return found
+
+
+def _described(failure: LLMCallError) -> str:
+    hint = f" (hint: {failure.hint})" if failure.hint else ""
+    return f"{failure.message}{hint}"
 
 
 class BackendFactory(Protocol):
@@ -142,10 +184,33 @@ class BackendFactory(Protocol):
 def scenario_cassette_path(
     scenario: Scenario,
     *,
+    backend: str = "engine",
     cassettes_root: Path = Path("cassettes"),
     scenarios_root: Path = Path("scenarios"),
 ) -> Path:
-    """The scenario's cassette; a matrix combination gets its own (`name[a=1].json`)."""
+    """The scenario's cassette on `backend`: `<cassettes_root>/<backend>/<scenario path>.json`.
+
+    A matrix combination gets its own (`name[a=1].json`). Each backend has its own folder, so no
+    scenario path can make one backend's cassette the other's.
+    """
+    if backend not in CASSETTE_BACKENDS:
+        raise ValueError(f"no cassettes for backend {backend!r}: use one of {CASSETTE_BACKENDS}")
+    return _mirrored(scenario, cassettes_root / backend, scenarios_root)
+
+
+def legacy_cassette_path(
+    scenario: Scenario,
+    *,
+    cassettes_root: Path = Path("cassettes"),
+    scenarios_root: Path = Path("scenarios"),
+) -> Path:
+    """The scenario's cassette in the layout before backends were kept apart (no backend folder):
+    where `harness cassettes check --prune` moves engine cassettes from."""
+    return _mirrored(scenario, cassettes_root, scenarios_root)
+
+
+def _mirrored(scenario: Scenario, cassettes_root: Path, scenarios_root: Path) -> Path:
+    """The scenario's path under `scenarios_root`, mirrored under `cassettes_root` (`.json`)."""
     source = scenario.source
     if source is None:
         slug = re.sub(r"[^A-Za-z0-9_.\-\[\]=,]+", "_", scenario.id or scenario.name)
@@ -159,7 +224,22 @@ def scenario_cassette_path(
     return path
 
 
-def _needs_llm(scenario: Scenario) -> bool:
+def _refuse_legacy(path: Path, legacy: Path, mode: RecordMode | str) -> None:
+    """An engine cassette still in the layout before backends were kept apart is not silently
+    replayed as missing (nor recorded anew beside it): say how to move it."""
+    if parse_record_mode(mode) is RecordMode.ALL or path.exists() or not legacy.is_file():
+        return
+    raise HarnessError(
+        f"cassette {legacy} is in the old layout: the engine's cassettes now live in their own "
+        f"folder, this one at {path}",
+        hint=f"move every such cassette with: harness cassettes check --prune (or git mv "
+        f"{legacy} {path}); --rerecord records it again in the new place",
+    )
+
+
+def needs_harness_llm(scenario: Scenario) -> bool:
+    """Whether the harness itself calls an LLM for `scenario` (a simulated user, an evaluator
+    workflow file): the only calls an API-backend cassette holds."""
     named = scenario.evaluation is not None and scenario.evaluation.workflow is not None
     return named or any(t.kind is TurnKind.SIMULATE for t in scenario.turns)
 
@@ -193,18 +273,23 @@ class _CassetteOpener:
 
     @contextlib.asynccontextmanager
     async def open(
-        self, scenario: Scenario
+        self, scenario: Scenario, backend: str
     ) -> AsyncIterator[tuple[CassetteSession, httpx.AsyncClient]]:
         config = self.config
         file = scenario.source.file if scenario.source else None
-        path = scenario_cassette_path(
-            scenario, cassettes_root=config.cassettes_root, scenarios_root=config.scenarios_root
-        )
+        roots = {"cassettes_root": config.cassettes_root, "scenarios_root": config.scenarios_root}
+        path = scenario_cassette_path(scenario, backend=backend, **roots)
+        if backend == "engine":
+            legacy = legacy_cassette_path(scenario, **roots)
+            # A path inside a backend's folder is a cassette of the new layout (of another file).
+            if not any(legacy.is_relative_to(config.cassettes_root / b) for b in CASSETTE_BACKENDS):
+                _refuse_legacy(path, legacy, config.record_mode)
         session = open_cassette(
             path,
             config.record_mode,
             inner=config.inner_transport,
-            context=MissContext(scenario=scenario.name, scenario_path=file),
+            context=MissContext(scenario=scenario.name, scenario_path=file, backend=backend),
+            metadata={"backend": backend},
         )
         async with session:
             transport = session.transport
@@ -242,7 +327,7 @@ class EngineFactory:
             )
         workflow = self._opener.workflow(scenario.workflow)
         target = RunTarget(workflow=workflow, name=scenario.name)
-        async with self._opener.open(scenario) as (session, http):
+        async with self._opener.open(scenario, self.name) as (session, http):
             backend = self._opener.engine_backend(scenario, http)
             yield ScenarioBinding(
                 backend=backend,
@@ -251,6 +336,7 @@ class EngineFactory:
                 cassette=session,
                 llm=HarnessLLM(backend.llm),
                 engine=backend.engine,
+                problems=_EngineProblems(backend.llm, session).take,
             )
 
     async def aclose(self) -> None:
@@ -279,10 +365,10 @@ class ApiFactory:
             workflow=None if scenario.workflow_id else workflow,
             name=scenario.name,
         )
-        if not _needs_llm(scenario):
+        if not needs_harness_llm(scenario):
             yield ScenarioBinding(backend=self.backend, target=target, name=self.name)
             return
-        async with self._opener.open(scenario) as (session, http):
+        async with self._opener.open(scenario, self.name) as (session, http):
             helper = self._opener.engine_backend(scenario, http)
             yield ScenarioBinding(
                 backend=self.backend,
@@ -296,6 +382,27 @@ class ApiFactory:
     async def aclose(self) -> None:
         """Close the API client."""
         await self.backend.aclose()
+
+
+def check_recording(scenarios: Sequence[Scenario], backend: str, config: BindingConfig) -> None:
+    """Refuse a batch that would record calls to an LLM provider that is not configured
+    (`harness.backends.preflight`); nothing to check in replay. Call it before any scenario runs.
+
+    Raises:
+        ConfigError: a provider is not configured; the message names the setting to set.
+    """
+    if backend not in CASSETTE_BACKENDS:
+        return
+    from harness.backends.preflight import check_recording_providers
+
+    roots = {"cassettes_root": config.cassettes_root, "scenarios_root": config.scenarios_root}
+    check_recording_providers(
+        scenarios,
+        backend=backend,
+        record_mode=config.record_mode,
+        settings=config.settings,
+        cassette_of=lambda scenario: scenario_cassette_path(scenario, backend=backend, **roots),
+    )
 
 
 def make_factory(backend: str, config: BindingConfig) -> BackendFactory:

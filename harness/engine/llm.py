@@ -21,6 +21,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.config import HarnessSettings, ResolvedProvider
+from harness.engine.secrets import MASK
 from harness.errors import EngineError
 
 __all__ = [
@@ -38,6 +39,7 @@ RECORDED_LATENCY_HEADER = "x-harness-recorded-latency-ms"
 _RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER_SECONDS = 30.0
 _ERROR_EXCERPT_CHARS = 300
+_KEPT_FAILURES = 20
 
 
 class LLMCallError(EngineError):
@@ -199,6 +201,7 @@ class LLMClient:
         self.max_retries = settings.max_retries if max_retries is None else max_retries
         self.retry_base_seconds = retry_base_seconds
         self._providers: dict[str, ResolvedProvider] = {}
+        self._failures: list[LLMCallError] = []
         self._timeout = httpx.Timeout(
             connect=settings.connect_timeout_seconds,
             read=settings.read_timeout_seconds,
@@ -215,10 +218,21 @@ class LLMClient:
             self._providers[key] = found
         return found
 
+    def take_failures(self) -> list[LLMCallError]:
+        """The calls that failed since the last take (and forget them).
+
+        A node whose call fails says its `default_error_message`, as the platform's does, so the
+        run alone cannot tell a provider that was down from a workflow that misbehaved: the
+        runner takes these after each turn and reports them as infrastructure errors.
+        """
+        failures, self._failures = self._failures, []
+        return failures
+
     async def complete(
         self, req: ChatRequest, *, provider: str | None, context: Mapping[str, str]
     ) -> ChatResponse:
-        """Send one completion and return its answer.
+        """Send one completion and return its answer (a failure is also kept for
+        `take_failures`).
 
         Args:
             req: the request; `req.model` None means the provider's default model.
@@ -230,6 +244,19 @@ class LLMClient:
             HarnessError: infrastructure failures (such as a replay miss) pass through unchanged.
         """
         resolved = self.resolve(provider)
+        try:
+            return await self._complete(req, resolved, context)
+        except LLMCallError as exc:
+            failure = _without_key(exc, resolved.api_key)
+            self._failures.append(failure)
+            del self._failures[:-_KEPT_FAILURES]  # nobody takes them in `harness serve`
+            if failure is exc:
+                raise
+            raise failure from exc.__cause__
+
+    async def _complete(
+        self, req: ChatRequest, resolved: ResolvedProvider, context: Mapping[str, str]
+    ) -> ChatResponse:
         model = resolved.model_for(req.model)
         request = self.http.build_request(
             "POST",
@@ -237,7 +264,8 @@ class LLMClient:
             json=req.body(model),
             headers=_headers(resolved),
             timeout=self._call_timeout(req.timeout_ms),
-            extensions={"harness": dict(context)},
+            # `caller`: the runner reports a failed LLM call from `take_failures`, not twice.
+            extensions={"harness": {**context, "caller": "llm"}},
         )
         where = f"LLM call to {resolved.name} ({model}) for {_describe(context)}"
         retries = (
@@ -318,6 +346,18 @@ class LLMClient:
             if seconds is not None:
                 return min(max(seconds, 0.0), _MAX_RETRY_AFTER_SECONDS)
         return float(min(self.retry_base_seconds * 2 ** (attempt - 1), 8.0))
+
+
+def _without_key(exc: LLMCallError, key: str | None) -> LLMCallError:
+    """`exc` with the provider's key masked: a provider may echo it in an error body, and the
+    message reaches reports and logs. Any length counts (a 4-character key too)."""
+    if not key or (key not in exc.message and key not in (exc.hint or "")):
+        return exc
+    return LLMCallError(
+        exc.message.replace(key, MASK),
+        status_code=exc.status_code,
+        hint=exc.hint.replace(key, MASK) if exc.hint else None,
+    )
 
 
 def _headers(provider: ResolvedProvider) -> dict[str, str]:

@@ -216,6 +216,17 @@ class Scenario(ScenarioModel):
         default=None,
         description="Regression thresholds of this scenario (over [tool.harness.regression]).",
     )
+    skip: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Why the scenario is not run: it is reported `skipped` with this reason.",
+    )
+    xfail: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Why it is expected to fail (the pytest plugin marks it xfail; its result "
+        "keeps the real verdict).",
+    )
 
     _source: ScenarioSource | None = PrivateAttr(default=None)
 

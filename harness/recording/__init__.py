@@ -37,7 +37,7 @@ from harness.recording.session import (
     not_written,
     open_cassette,
 )
-from harness.recording.transport import RecordingTransport, ReplayTransport
+from harness.recording.transport import RecordingFailure, RecordingTransport, ReplayTransport
 
 __all__ = [
     "DEFAULT_VOLATILE_KEYS",
@@ -53,6 +53,7 @@ __all__ = [
     "MissContext",
     "NotWritten",
     "RecordMode",
+    "RecordingFailure",
     "RecordingTransport",
     "ReplayMissError",
     "ReplayTransport",

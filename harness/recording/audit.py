@@ -9,12 +9,15 @@ A cassette is reported when
 - **old format**: it was written by vcrpy or by an older harness (no or an older
   `metadata.harness.format`);
 - **unreadable**: it cannot be parsed (reported only: restore it from git, or re-record);
-- **temp file**: a `.NAME.*.tmp` file that a kill during a write left behind.
+- **temp file**: a `.NAME.*.tmp` file that a kill during a write left behind;
+- **old layout**: an engine cassette where it lived before cassettes were kept apart by backend
+  (`cassettes/<scenario path>.json`, now `cassettes/engine/<scenario path>.json`).
 
 This module knows files, not scenarios: the caller (the CLI) says which cassettes the scenarios
 use and what the last report found stale, so the audit follows whatever layout the runner uses.
-`prune` removes orphans, old-format cassettes and temp files, and rewrites a stale cassette
-without its unused interactions; it never touches an unreadable one.
+`prune` removes orphans, old-format cassettes and temp files, moves old-layout cassettes to their
+place, and rewrites a stale cassette without its unused interactions; it never touches an
+unreadable one.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class ProblemKind(StrEnum):
     OLD_FORMAT = "old format"
     UNREADABLE = "unreadable"
     TEMP_FILE = "temp file"
+    OLD_LAYOUT = "old layout"
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,14 @@ class CassetteProblem:
         path: the cassette (or temp file).
         detail: the explanation shown to the user.
         positions: for `stale`, the unused interactions' positions that can be pruned.
+        target: for `old layout`, where the cassette belongs now.
     """
 
     kind: ProblemKind
     path: Path
     detail: str
     positions: tuple[int, ...] = ()
+    target: Path | None = None
 
     def __str__(self) -> str:
         return f"{self.kind.value:<11} {display_path(self.path)}: {self.detail}"
@@ -121,6 +127,7 @@ def audit_cassettes(
     *,
     in_use: Callable[[Path], bool],
     stale: Mapping[Path, StaleEntries] | None = None,
+    moved: Mapping[Path, Path] | None = None,
 ) -> list[CassetteProblem]:
     """Every problem of `cassettes` (and the `temp_files` found beside them).
 
@@ -128,10 +135,15 @@ def audit_cassettes(
         in_use: True when some scenario uses the cassette at this (absolute) path; a cassette
             whose scenario could not be loaded should count as in use (it is not an orphan).
         stale: per cassette (absolute path), what the last report found unused.
+        moved: cassettes of an old layout (absolute path), each with where it belongs now.
     """
     stale = stale or {}
+    moved = moved or {}
     problems: list[CassetteProblem] = []
     for path in cassettes:
+        if path in moved:
+            problems.append(_old_layout(path, moved[path]))
+            continue
         metadata, error = _metadata(path)
         if not in_use(path):
             detail = _orphan_detail(path, metadata)
@@ -153,6 +165,14 @@ def audit_cassettes(
         for temp in temp_files
     ]
     return problems
+
+
+def _old_layout(path: Path, target: Path) -> CassetteProblem:
+    if target.exists():
+        detail = f"an old-layout copy of {display_path(target)}, which runs use instead"
+    else:
+        detail = f"in the old layout: runs look for it at {display_path(target)}"
+    return CassetteProblem(ProblemKind.OLD_LAYOUT, path, detail, target=target)
 
 
 def _metadata(path: Path) -> tuple[dict[str, object], str | None]:
@@ -222,21 +242,33 @@ def _replayable(path: Path) -> list[Interaction]:
 def prune(problems: Iterable[CassetteProblem]) -> list[str]:
     """Remove what `problems` found; one line per action taken (or skipped, and why).
 
-    Orphans, old-format cassettes and temp files are deleted; a stale cassette is rewritten
-    without the unused interactions (deleted when none is left). Unreadable cassettes, and
-    stale ones changed since their report, are left alone.
+    Orphans, old-format cassettes and temp files are deleted; an old-layout cassette is moved to
+    its place (deleted when a cassette is already there); a stale cassette is rewritten without
+    the unused interactions (deleted when none is left). Unreadable cassettes, and stale ones
+    changed since their report, are left alone.
     """
     done: list[str] = []
     for problem in problems:
         shown = display_path(problem.path)
         if problem.kind is ProblemKind.STALE:
             done.append(_prune_stale(problem))
+        elif problem.kind is ProblemKind.OLD_LAYOUT and problem.target is not None:
+            done.append(_move(problem.path, problem.target))
         elif problem.kind is ProblemKind.UNREADABLE:
             done.append(f"kept {shown}: unreadable (restore it from git, or re-record it)")
         else:
             problem.path.unlink(missing_ok=True)
             done.append(f"removed {shown} ({problem.kind.value})")
     return done
+
+
+def _move(path: Path, target: Path) -> str:
+    if target.exists():
+        path.unlink(missing_ok=True)
+        return f"removed {display_path(path)} (old layout; {display_path(target)} is used)"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    return f"moved {display_path(path)} to {display_path(target)}"
 
 
 def _prune_stale(problem: CassetteProblem) -> str:

@@ -41,12 +41,18 @@ class MissContext:
         scenario_path: the scenario file, used in the re-record command.
         turn: the turn number (1-based) being executed.
         rerecord_command: overrides the suggested command that re-records the cassette.
+        backend: the backend whose cassette this is (`api` adds `--backend api` to commands).
     """
 
     scenario: str | None = None
     scenario_path: str | None = None
     turn: int | None = None
     rerecord_command: str | None = None
+    backend: str | None = None
+
+
+def _backend_flag(context: MissContext) -> str:
+    return f" --backend {context.backend}" if context.backend not in (None, "engine") else ""
 
 
 @dataclass(frozen=True)
@@ -72,13 +78,13 @@ def rerecord_command(context: MissContext) -> str:
     if context.rerecord_command:
         return context.rerecord_command
     target = context.scenario_path or "<scenario file>"
-    return f"harness run {target} --rerecord"
+    return f"harness run {target}{_backend_flag(context)} --rerecord"
 
 
 def record_once_command(context: MissContext) -> str:
     """The command that records the scenario in `context` when it has no cassette yet."""
     target = context.scenario_path or "<scenario file>"
-    return f"harness run {target} --record-mode once"
+    return f"harness run {target}{_backend_flag(context)} --record-mode once"
 
 
 # What recording needs: it sends the workflow's LLM calls to a real (OpenAI-compatible) provider.

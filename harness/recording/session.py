@@ -34,9 +34,10 @@ from harness.recording.misses import (
     rerecord_command,
 )
 from harness.recording.modes import RecordMode, parse_record_mode
-from harness.recording.scrub import ScrubOptions
+from harness.recording.scrub import ScrubOptions, scrub_text, scrub_uri
 from harness.recording.transport import (
     CassetteState,
+    RecordingFailure,
     RecordingTransport,
     ReplayTransport,
     is_recordable_status,
@@ -166,6 +167,7 @@ class CassetteSession:
             rerecord_command=(
                 current.rerecord_command if rerecord_command is None else rerecord_command
             ),
+            backend=current.backend,
         )
 
     @property
@@ -197,6 +199,12 @@ class CassetteSession:
         lines += [f"  #{s.position} {s.method} {s.uri}  {s.summary}" for s in stale]
         lines.append(f"  re-record to drop them: {rerecord_command(self.context)}")
         return "\n".join(lines)
+
+    def failures(self) -> list[RecordingFailure]:
+        """Requests made while recording whose answer is not (yet) in the recording: a transport
+        error, a 429/5xx, an abandoned stream. A later identical request that is recorded (a
+        retry) settles one; any left when the scenario ends make it unwritable."""
+        return list(self._state.failures.values())
 
     @property
     def is_complete(self) -> bool:
@@ -289,7 +297,10 @@ class CassetteSession:
 
     def _miss(self, request: httpx.Request, key: RequestKey, body: bytes) -> Exception:
         state = self._state
-        text = body.decode("utf-8", "replace") if body else None
+        # The report is shown and stored (results.json): scrubbed as a recording would be.
+        scrub = state.scrub_for(request)
+        text = scrub_text(body.decode("utf-8", "replace"), scrub) if body else None
+        uri = scrub_uri(str(request.url), scrub)
         recorded = state.index.recorded_count(key)
         if recorded:
             reason = f"this exact request was recorded {recorded} time(s) and is now made once more"
@@ -312,14 +323,14 @@ class CassetteSession:
             node=_node_of(request),
             purpose=_purpose_of(request),
             method=request.method,
-            uri=str(request.url),
+            uri=uri,
             reason=f"{reason} (record mode {self.mode.value})",
             cassette_exists=self._existed,
             closest=closest,
             closest_position=position,
             diff=""
             if closest is None
-            else request_diff(closest, request.method, str(request.url), text, state.match),
+            else request_diff(closest, request.method, uri, text, state.match),
         )
 
 

@@ -55,6 +55,12 @@ class RecordingFailure:
     method: str
     uri: str
     why: str
+    node: str | None = None
+    """The node that made the request (the request's `harness` extension), when one did."""
+    purpose: str | None = None
+    """Why it was made (`main_response`, `mcp`, ...), from the same extension."""
+    caller: str | None = None
+    """What sent it (`llm`: the engine's LLM client), from the same extension."""
 
     def __str__(self) -> str:
         return f"{self.method} {self.uri}: {self.why}"
@@ -109,7 +115,17 @@ class CassetteState:
     def fail(self, key: RequestKey, request: httpx.Request, why: str) -> None:
         """Note a request sent while recording whose answer could not be recorded."""
         uri = scrub_uri(str(request.url), self.scrub_for(request))
-        self.failures[key] = RecordingFailure(request.method, uri, why)
+        labels = request.extensions.get("harness")
+        labels = labels if isinstance(labels, dict) else {}
+        node, purpose, caller = (labels.get(k) for k in ("node_logical_id", "purpose", "caller"))
+        self.failures[key] = RecordingFailure(
+            request.method,
+            uri,
+            scrub_text(why, self.scrub_for(request)),
+            None if node is None else str(node),
+            None if purpose is None else str(purpose),
+            None if caller is None else str(caller),
+        )
 
     def play(self, key: RequestKey) -> httpx.Response | None:
         """The next recorded response for `key`, or None on a miss."""

@@ -13,12 +13,16 @@ reference is docs/regressions.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
 from harness.models.regression import RegressionSettings, ScenarioRegression, Threshold
 from harness.regression.compare import SINGLE_RUN, Thresholds, compare
 from harness.regression.profile import Baseline, write_baseline
 from harness.regression.report import Change, RegressionReport, Skipped
+
+if TYPE_CHECKING:
+    from harness.models.scenario import Scenario
 
 __all__ = [
     "DEFAULT_BASELINE",
@@ -34,6 +38,7 @@ __all__ = [
     "Thresholds",
     "compare",
     "load_baseline",
+    "thresholds_for",
     "write_baseline",
 ]
 
@@ -118,3 +123,33 @@ def _from_history(path: Path, ref: str) -> Baseline:
         return baseline_from_history(connection, resolve_batch(connection, ref))
     finally:
         connection.close()
+
+
+def thresholds_for(
+    side: Baseline, root: Path, settings: RegressionSettings
+) -> tuple[Thresholds, str | None]:
+    """The thresholds that apply to a batch: the project's `settings` and the `regression:` keys
+    of the scenario files named in it (read, never run; best effort: when the files no longer
+    load, their scenarios keep the project's thresholds and the note says so).
+
+    Returns:
+        The thresholds, and a note for the user when scenario files did not load (else None).
+    """
+    scenarios, note = _scenarios_of(side, root)
+    return Thresholds.of(settings, scenarios), note
+
+
+def _scenarios_of(side: Baseline, root: Path) -> tuple[list[Scenario], str | None]:
+    from harness.scenarios import load_scenarios
+
+    files = sorted({s.file for s in side.scenarios.values() if s.file})
+    existing = [f for f in files if (root / f).is_file() or Path(f).is_file()]
+    if not existing:
+        return [], None
+    try:
+        paths = [f if Path(f).is_file() else str(root / f) for f in existing]
+        return load_scenarios(paths, root=root), None
+    except HarnessError as exc:
+        return [], (
+            f"scenario files did not load, their own regression thresholds are not used:\n{exc}"
+        )

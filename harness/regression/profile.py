@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from harness.errors import HarnessError
 from harness.models.result import AttemptResult, RunSummary, ScenarioResult, Verdict
+from harness.regression.stats import group_quantiles
 
 __all__ = [
     "BASELINE_FORMAT_VERSION",
@@ -98,19 +99,7 @@ class UsageTable:
 
     def quantiles(self, q: float) -> FloatArray:
         """The exact `q` quantile of every group (linear interpolation; NaN for no samples)."""
-        counts = self.counts
-        result = np.full(counts.size, np.nan)
-        has = counts > 0
-        if not has.any() or self.values.size == 0:
-            return result
-        position = q * (counts[has] - 1)
-        low = np.floor(position).astype(np.int64)
-        high = np.minimum(low + 1, counts[has] - 1)
-        fraction = position - low
-        start = self.offsets[has]
-        lower, upper = self.values[start + low], self.values[start + high]
-        result[has] = lower + fraction * (upper - lower)
-        return result
+        return group_quantiles(self.values, self.offsets, self.counts, q)
 
     @classmethod
     def build(cls, groups: Mapping[GroupKey, _Group], runs: Mapping[str, int]) -> UsageTable:

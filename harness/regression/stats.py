@@ -22,6 +22,7 @@ import numpy.typing as npt
 __all__ = [
     "fisher_exact",
     "fisher_floor",
+    "group_quantiles",
     "mann_whitney_u",
     "mann_whitney_u_floor",
     "quantile",
@@ -39,6 +40,27 @@ def quantile(samples: Sequence[float] | FloatArray, q: float) -> float | None:
     if values.size == 0:
         return None
     return float(np.quantile(values, q))
+
+
+def group_quantiles(
+    values: FloatArray, offsets: npt.NDArray[np.int64], counts: npt.NDArray[np.int64], q: float
+) -> FloatArray:
+    """The exact `q` quantile of many groups at once (as `quantile`; NaN for an empty group).
+
+    Group i's samples are `values[offsets[i]:offsets[i] + counts[i]]`, sorted within the group.
+    """
+    result = np.full(counts.size, np.nan)
+    has = counts > 0
+    if not has.any() or values.size == 0:
+        return result
+    position = q * (counts[has] - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, counts[has] - 1)
+    fraction = position - low
+    start = offsets[has]
+    lower, upper = values[start + low], values[start + high]
+    result[has] = lower + fraction * (upper - lower)
+    return result
 
 
 def _normal_sf(z: float) -> float:

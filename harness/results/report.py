@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from harness.checks.budgets import percentile
 from harness.models.result import CheckOutcome, RunSummary, ScenarioResult, Verdict
 
-__all__ = ["failure_line", "junit_xml", "summary_markdown"]
+__all__ = ["failure_line", "junit_xml", "scenario_measures", "summary_markdown"]
 
 _ROWS = 50
 """Rows per Markdown section before the rest are counted (a PR comment holds 65,536 chars)."""
@@ -41,7 +41,9 @@ def _failed_checks(result: ScenarioResult) -> list[str]:
     )
 
 
-def _measures(result: ScenarioResult) -> dict[str, str]:
+def scenario_measures(result: ScenarioResult) -> dict[str, str]:
+    """A test case's `<property>` values: tokens, LLM calls, latency (sum, p50, p95), e2e time,
+    attempts and cost (left out when unknown); the pytest plugin reports the same."""
     latencies = result.latencies_ms
     values: dict[str, str] = {
         "tokens": str(result.tokens),
@@ -73,7 +75,7 @@ def _case(suite: ET.Element, result: ScenarioResult) -> None:
         name=result.scenario_id,
         time=f"{result.duration_ms / 1000:.3f}",
     )
-    _properties(case, _measures(result))
+    _properties(case, scenario_measures(result))
     if result.verdict is Verdict.SKIPPED:
         ET.SubElement(case, "skipped", message=result.error or "skipped")
     elif result.verdict is Verdict.FAILED:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from harness.backends.binding import ScenarioBinding
 from harness.checks import RunView, check_turn, simulation_stop_reason
-from harness.models.api import Command, WorkflowRun, WorkflowRunInput
+from harness.models.api import WorkflowRun, WorkflowRunInput
 from harness.models.result import CheckOutcome, OutcomeStatus, TurnResult
 from harness.models.scenario import (
     SIMULATION_STOP_TOKEN,
@@ -30,6 +30,8 @@ from harness.runner.options import PhaseTimings
 from harness.runner.simulate import persona_reply
 
 __all__ = ["AttemptState", "describe_error", "run_turns"]
+
+_MASK = "**********"  # what a secret becomes in an error message (as the engine masks it)
 
 
 @dataclass
@@ -115,11 +117,12 @@ class _TurnLoop:
         if update:
             run_input = run_input.model_copy(update=update)
         started = time.perf_counter()
+        self._problems()  # anything left from before this turn (e.g. an evaluator) is not its
         try:
             with _measure(self.timings, "execute"):
                 result = await binding.backend.execute(binding.target, run_input)
         except Exception as exc:  # infrastructure: recorded as this turn's error
-            message = f"turn {index + 1} ({turn.label}): {describe_error(exc)}"
+            message = self._masked(f"turn {index + 1} ({turn.label}): {describe_error(exc)}")
             self.state.turns.append(
                 TurnResult(
                     index=len(self.state.turns),
@@ -136,11 +139,66 @@ class _TurnLoop:
         if self.timings is not None:
             self.timings.calls += 1
         self.state.run = result
-        return result, (time.perf_counter() - started) * 1000
+        wall_ms = (time.perf_counter() - started) * 1000
+        problems = self._problems()
+        if problems:
+            self._infrastructure_error(index, turn, label, result, wall_ms, problems)
+            return None
+        return result, wall_ms
+
+    def _problems(self) -> list[str]:
+        take = self.binding.problems
+        return take() if take is not None else []
+
+    def _infrastructure_error(
+        self,
+        index: int,
+        turn: Turn,
+        label: str,
+        run: WorkflowRun,
+        wall_ms: float,
+        problems: list[str],
+    ) -> None:
+        """The turn ran, but a call under it failed (the platform's fallback hid it): the turn
+        is kept as it ran, its checks are not run (they would judge the fallback text), and the
+        failure is the attempt's error, with its cause."""
+        causes = "\n".join(f"  - {problem}" for problem in problems)
+        message = self._masked(
+            f"turn {index + 1} ({turn.label}): infrastructure error: {len(problems)} call(s) "
+            f"failed, so the run went on without their answers (an LLM node says its "
+            f"default_error_message) and the turn's checks were not run:\n{causes}"
+        )
+        with _measure(self.timings, "checks"):
+            result = RunView.of_turn(run).to_turn_result(
+                index=len(self.state.turns),
+                turn=index,
+                kind=turn.kind.value,
+                label=label,
+                wall_ms=wall_ms,
+                error=message,
+            )
+        self.state.turns.append(result)
+        self.state.error = message
+
+    def _masked(self, message: str) -> str:
+        """`message` without the scenario's secret values (a provider or tool may echo one)."""
+        try:
+            secrets = self.scenario.secret_values(os.environ)
+        except ValueError:  # an unset secret is its own error; nothing to mask
+            return message
+        for value in sorted((v for v in secrets.values() if v), key=len, reverse=True):
+            message = message.replace(value, _MASK)
+        return message
 
     def _run_input(self, index: int, turn: Turn) -> WorkflowRunInput | None:
-        run_input = self.scenario.run_input_for(turn)
-        if run_input.command is not Command.START or not self.scenario.secret_variables:
+        return self._with_secrets(index, turn, self.scenario.run_input_for(turn))
+
+    def _with_secrets(
+        self, index: int, turn: Turn, run_input: WorkflowRunInput
+    ) -> WorkflowRunInput | None:
+        # Every turn carries them, as the platform's server fills them into each execution: the
+        # engine resolves them in that turn's templates and masks them in what it records.
+        if not self.scenario.secret_variables:
             return run_input
         try:
             secrets = self.scenario.secret_values(os.environ)
@@ -192,7 +250,10 @@ class _TurnLoop:
                 reason = "the simulated user reached the goal"
                 break
             label = f"{turn.label} #{sent + 1}"
-            done = await self._execute(index, turn, user_run_input(reply), label)
+            run_input = self._with_secrets(index, turn, user_run_input(reply))
+            if run_input is None:
+                return False
+            done = await self._execute(index, turn, run_input, label)
             if done is None:
                 return False
             sent += 1

@@ -59,9 +59,10 @@ def format_result(result: ScenarioResult) -> str:
         f"({result.duration_ms:.0f} ms, {tokens} tokens)"
     ]
     if result.stale:
+        backend = f" --backend {result.backend}" if result.backend == "api" else ""
         lines.append(
             f"      ~ {len(result.stale)} recorded interaction(s) never used (stale); "
-            f"re-record: harness run {result.file or result.scenario_id} --rerecord"
+            f"re-record: harness run {result.file or result.scenario_id}{backend} --rerecord"
         )
         lines += [f"        {entry}" for entry in result.stale[:_LIMIT]]
     if result.verdict is Verdict.SKIPPED:

@@ -150,6 +150,10 @@ async def run_scenario(
 ) -> ScenarioResult:
     """Run every repeat of `scenario` on `factory`'s backend and decide its verdict."""
     result = _base(scenario, factory.name, options.project_root)
+    if scenario.skip is not None:  # `skip: reason` in the file: never sent to any backend
+        result.verdict = Verdict.SKIPPED
+        result.error = f"skipped: {scenario.skip}"
+        return result
     if scenario.mocks.tools and Capability.TOOL_MOCKS not in factory.capabilities:
         result.verdict = Verdict.SKIPPED
         result.error = (

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness import __version__
+from harness.backends.binding import check_recording
 from harness.config import load_settings, project_root_for
 from harness.errors import HarnessError
 from harness.models.result import BatchInfo, RunSummary, ScenarioResult
@@ -50,6 +51,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_PIPE_CLOSED",
     "EXIT_USAGE",
+    "BatchRecorder",
     "NoScenarioError",
     "OutputWatcher",
     "Selection",
@@ -62,6 +64,7 @@ __all__ = [
     "exit_code",
     "regression_deltas",
     "run_suite",
+    "with_repeat",
 ]
 
 EXIT_OK = 0
@@ -165,8 +168,8 @@ def _matches(scenario: Scenario, selection: Selection) -> bool:
     )
 
 
-def _repeated(scenario: Scenario, runs: int) -> Scenario:
-    """`scenario` run `runs` times; a `min_pass` or `k` above that is lowered to it."""
+def with_repeat(scenario: Scenario, runs: int) -> Scenario:
+    """`scenario` run `runs` times (`--repeat`); a `min_pass` or `k` above that is lowered to it."""
     repeat = scenario.repeat
     update: dict[str, Any] = {"runs": runs}
     for key in ("min_pass", "k"):
@@ -234,6 +237,90 @@ def _batch_info(**fields: Any) -> BatchInfo:
     return batch_info(**fields)
 
 
+class BatchRecorder:
+    """One batch: its provenance, its sinks and its finished results.
+
+    `Suite.run` records through it, and so does a front end that runs scenarios one at a time
+    itself (the pytest plugin: `start`, `add` each result as its item finishes, `finish`), so
+    every front end writes the same batch, sink failures included.
+
+    Args:
+        root: the project root (`Suite.root`).
+        selection: how the scenarios were selected (stored in the provenance).
+        ids: the selected scenario ids, in run order (the rest are `not_run` at the end).
+        options: the run options (`Suite.options_for`): backend and record mode.
+        sinks: where results go (see `_Fanout`: a failing sink does not stop the others).
+        batch_id: the batch's id (default: a new one); argv: recorded in the provenance.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        selection: Selection,
+        ids: Sequence[str],
+        options: RunOptions,
+        sinks: Sequence[ResultSink] = (),
+        batch_id: str | None = None,
+        argv: Sequence[str] | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "started_at": datetime.now(UTC),
+            "backend": options.backend,
+            "record_mode": str(options.record_mode),
+            "selection": selection.to_json(),
+            "project_root": str(root),
+        }
+        fields.update({"batch_id": batch_id} if batch_id else {})
+        fields.update({"argv": list(argv)} if argv is not None else {})
+        self.batch = _batch_info(**fields)
+        self.ids = list(ids)
+        self.fanout = _Fanout(sinks)
+        self.results: list[ScenarioResult] = []
+        self._t0 = time.perf_counter()
+
+    @property
+    def failures(self) -> list[SinkFailure]:
+        """Sink calls that raised so far."""
+        return self.fanout.failures
+
+    def start(self) -> None:
+        """Tell every sink the batch starts with `ids` selected."""
+        self._t0 = time.perf_counter()
+        self.fanout.call("start", self.batch, self.ids)
+
+    def add(self, result: ScenarioResult) -> None:
+        """One scenario finished: keep it and hand it to every sink."""
+        self.results.append(result)
+        self.fanout.call("add", result)
+
+    def finish(
+        self,
+        *,
+        interrupted: bool = False,
+        before_finish: Callable[[RunSummary], None] | None = None,
+    ) -> RunSummary:
+        """The summary (results in the order of `ids`, the rest in `not_run`), given to
+        `before_finish` and then to every sink's `finish` (even if `before_finish` raises)."""
+        order = {sid: index for index, sid in enumerate(self.ids)}
+        results = sorted(self.results, key=lambda r: order.get(r.scenario_id, len(order)))
+        done = {r.scenario_id for r in results}
+        summary = RunSummary.from_results(
+            results,
+            batch=self.batch.model_copy(update={"finished_at": datetime.now(UTC)}),
+            harness_version=__version__,
+            duration_ms=(time.perf_counter() - self._t0) * 1000,
+            interrupted=interrupted,
+            not_run=[sid for sid in self.ids if sid not in done],
+        )
+        try:
+            if before_finish is not None:
+                before_finish(summary)
+        finally:
+            self.fanout.call("finish", summary)
+        return summary
+
+
 class Suite:
     """Selected scenarios under one project root, ready to run (once) into sinks.
 
@@ -285,7 +372,7 @@ class Suite:
             shards = assign_shards([s.id or s.name for s in loaded], selection.shard.total)
             loaded = [s for s in loaded if shards[s.id or s.name] == selection.shard.index]
         if selection.repeat is not None:
-            loaded = [_repeated(s, selection.repeat) for s in loaded]
+            loaded = [with_repeat(s, selection.repeat) for s in loaded]
         return cls(selection, root, loaded)
 
     def options_for(self, options: RunOptions) -> RunOptions:
@@ -325,46 +412,37 @@ class Suite:
         or a failing sink.
 
         Raises:
-            ConfigError: the backend cannot be set up from the settings.
+            ConfigError: the backend cannot be set up from the settings, or the batch records
+                and an LLM provider it calls is not configured.
         """
         options = self.options_for(options)
-        started = datetime.now(UTC)
-        fields: dict[str, Any] = {
-            "started_at": started,
-            "backend": options.backend,
-            "record_mode": str(options.record_mode),
-            "selection": self.selection.to_json(),
-            "project_root": str(self.root),
-        }
-        fields.update({"batch_id": batch_id} if batch_id else {})
-        fields.update({"argv": list(argv)} if argv is not None else {})
-        batch = _batch_info(**fields)
-        fanout = _Fanout(sinks)
-        fanout.call("start", batch, self.ids)
-        t0 = time.perf_counter()
-        results: list[ScenarioResult] = []
+        # Before any sink starts: a recording whose provider is not configured is a usage error.
+        check_recording(self.scenarios, options.backend, options.binding_config())
+        recorder = BatchRecorder(
+            root=self.root,
+            selection=self.selection,
+            ids=self.ids,
+            options=options,
+            sinks=sinks,
+            batch_id=batch_id,
+            argv=argv,
+        )
+        recorder.start()
+        fanout = recorder.fanout
         if fanout.pipe_closed:  # the reader left before the first scenario: run nothing
             self.stopped = Stop.PIPE_CLOSED
         else:
-            self.stopped, results = self._run(options, fanout)
-        summary = self._summary(results, batch, time.perf_counter() - t0)
-        try:
-            if before_finish is not None:
-                before_finish(summary)
-        finally:
-            fanout.call("finish", summary)
+            self.stopped = self._run(options, recorder)
+        summary = recorder.finish(interrupted=self.stopped is not None, before_finish=before_finish)
         if fanout.pipe_closed and self.stopped is None:
             self.stopped = Stop.PIPE_CLOSED  # the reader left after the last result
-        self.sink_failures = fanout.failures
+        self.sink_failures = recorder.failures
         return summary
 
-    def _run(
-        self, options: RunOptions, fanout: _Fanout
-    ) -> tuple[Stop | None, list[ScenarioResult]]:
-        runner: Runner | None = None
+    def _run(self, options: RunOptions, recorder: BatchRecorder) -> Stop | None:
+        fanout = recorder.fanout
 
         async def main() -> Stop | None:
-            nonlocal runner
             task = asyncio.current_task()
             loop = asyncio.get_running_loop()
 
@@ -382,7 +460,7 @@ class Suite:
                     sink.on_output_closed(closed_elsewhere)
 
             def finished(result: ScenarioResult) -> None:
-                fanout.call("add", result)
+                recorder.add(result)
                 if fanout.pipe_closed:
                     close()
 
@@ -396,25 +474,9 @@ class Suite:
             return None
 
         try:
-            stopped = asyncio.run(main())
+            return asyncio.run(main())
         except KeyboardInterrupt:
-            stopped = Stop.INTERRUPTED
-        return stopped, runner.results if runner is not None else []
-
-    def _summary(
-        self, results: list[ScenarioResult], batch: BatchInfo, seconds: float
-    ) -> RunSummary:
-        done = {r.scenario_id for r in results}
-        not_run = [sid for sid in self.ids if sid not in done]
-        finished = batch.model_copy(update={"finished_at": datetime.now(UTC)})
-        return RunSummary.from_results(
-            results,
-            batch=finished,
-            harness_version=__version__,
-            duration_ms=seconds * 1000,
-            interrupted=self.stopped is not None,
-            not_run=not_run,
-        )
+            return Stop.INTERRUPTED
 
 
 def run_suite(

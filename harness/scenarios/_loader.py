@@ -41,6 +41,7 @@ __all__ = [
     "SCENARIO_SUFFIXES",
     "SKIPPED_DIRS",
     "ValidationReport",
+    "derive_scenario_id",
     "discover_scenario_files",
     "load_scenario_file",
     "load_scenarios",
@@ -196,6 +197,12 @@ def _walk(folder: Path) -> list[Path]:
             if name != DEFAULTS_FILE and name.endswith(SCENARIO_SUFFIXES):
                 found.append(Path(current) / name)
     return found
+
+
+def derive_scenario_id(file: str | Path, root: str | Path) -> str:
+    """The id a scenario file's scenarios get without an `id:` key: its path relative to the
+    project root `root`, suffix dropped (`scenarios/clinic/booking`); a matrix adds `[...]`."""
+    return _derive_id(Path(file), Path(os.path.abspath(root)))
 
 
 def _derive_id(file: Path, root: Path) -> str:

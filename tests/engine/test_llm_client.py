@@ -113,7 +113,11 @@ async def test_requests_name_the_node_and_set_explicit_timeouts() -> None:
             context={"node_logical_id": "node_7", "purpose": "main_response"},
         )
     sent = recorder.requests[0]
-    assert sent.extensions["harness"] == {"node_logical_id": "node_7", "purpose": "main_response"}
+    assert sent.extensions["harness"] == {
+        "node_logical_id": "node_7",
+        "purpose": "main_response",
+        "caller": "llm",
+    }
     timeout = sent.extensions["timeout"]
     assert timeout == {"connect": 10.0, "read": 180.0, "write": 10.0, "pool": 180.0}
 

@@ -151,3 +151,16 @@ async def test_a_miss_without_a_cassette_says_to_record_it_with_once(
     assert hint.startswith("record this scenario first: harness run scenarios/new.yaml ")
     assert "--record-mode once" in hint and "--rerecord" not in hint
     assert all(needed in hint for needed in PROVIDER_SETTINGS)
+
+
+def test_an_api_backend_cassette_s_commands_name_the_backend() -> None:
+    from harness.recording.misses import miss_hint, record_once_command, rerecord_command
+
+    api = MissContext(scenario_path="scenarios/b.yaml", backend="api")
+    assert rerecord_command(api) == "harness run scenarios/b.yaml --backend api --rerecord"
+    assert (
+        record_once_command(api) == "harness run scenarios/b.yaml --backend api --record-mode once"
+    )
+    engine = MissContext(scenario_path="scenarios/b.yaml", backend="engine")
+    assert rerecord_command(engine) == "harness run scenarios/b.yaml --rerecord"
+    assert "OPENAI_BASE_URL" in miss_hint(api, cassette_exists=False)

@@ -1,0 +1,459 @@
+"""The pytest plugin (`harness.pytest_plugin`), driven through `pytester` on real projects.
+
+Each test writes a small harness project (a `harness.toml` makes it the project root) whose
+scenarios run the intake workflow of tests/data/workflows. Start-only scenarios make no LLM call
+and need no cassette; the regression-gate and JUnit tests record against the scripted model over
+real HTTP first (`--harness-record-mode all`), then replay offline. The xdist test and the
+import-time test run pytest in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy  # noqa: F401  (see below)
+import pandas  # noqa: F401  numpy refuses a second import in one process, and pytester's
+import pytest  # in-process runs drop the modules they imported: import them here, once
+import yaml
+from runner_helpers import HAPPY_TURNS, INTAKE, SCRIPT
+
+from harness.pytest_plugin._collect import Collector
+from harness.runner.suite import Selection, Suite, assign_shards
+from harness.testing import ScriptedModel, serve_scripted_model
+
+pytest_plugins = ["pytester"]
+
+START_ONLY = HAPPY_TURNS[:1]
+"""The intake workflow's start: a static welcome message, no LLM call (no cassette needed)."""
+NO_NOISE = ("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:randomly")
+CONFTEST_MODEL = """
+import os
+from harness.config import HarnessSettings, ProviderConfig
+
+def pytest_harness_run_options(config, options):
+    provider = ProviderConfig(base_url=os.environ["SCRIPTED_URL"], model="scripted-model",
+                              api_key_env=None)
+    options.settings = options.settings.model_copy(
+        update={"providers": {"default_provider": provider}, "max_retries": 0})
+"""
+
+
+def scenario(root: Path, relative: str, **fields: Any) -> Path:
+    """A scenario file `root/relative` running the intake workflow (start only by default)."""
+    data = {"version": 1, "name": Path(relative).stem, "workflow": INTAKE, **fields}
+    data.setdefault("turns", START_ONLY)
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A harness project as pytester's folder; LLM calls go nowhere unless recorded."""
+    root = pytester.path
+    (root / "harness.toml").write_text("# the project root\n", encoding="utf-8")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("HARNESS_API_URL", raising=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_url() -> Iterator[str]:
+    with serve_scripted_model(ScriptedModel(SCRIPT)) as url:
+        yield url
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(*NO_NOISE, *args)
+
+
+def collected_ids(result: pytest.RunResult) -> list[str]:
+    return [line for line in result.outlines if "::" in line]
+
+
+# ------------------------------------------------------------------ collection and ids
+
+
+def test_collects_the_scenarios_harness_run_selects_with_the_same_ids(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    scenario(project, "scenarios/alpha.yaml")
+    scenario(project, "scenarios/clinic/beta.yml")
+    scenario(project, "scenarios/clinic/days.yaml", matrix={"day": ["mon", "tue"]})
+    scenario(project, "elsewhere/gamma.scenario.yaml")
+    # Not scenarios: defaults, workflows, cassettes, hidden folders, other YAML, data files.
+    (project / "scenarios" / "_defaults.yaml").write_text("tags: [suite]\n")
+    for relative in (
+        "scenarios/workflows/flow.yaml",
+        "scenarios/cassettes/engine/alpha.yaml",
+        "scenarios/.hidden/x.yaml",
+        "elsewhere/compose.yaml",
+        "tests/data/model_script.yaml",
+        ".github/workflows/ci.yml",
+    ):
+        (project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project / relative).write_text("not: a scenario\n")
+
+    result = run(pytester, "--co", "-q", "scenarios", "elsewhere", "tests", ".github")
+
+    expected = Suite.select(
+        Selection(paths=("scenarios", "elsewhere/gamma.scenario.yaml")), cwd=project
+    ).ids
+    names = [line.split("::", 1)[1] for line in collected_ids(result)]
+    assert sorted(names) == sorted(expected)
+    assert "scenarios/clinic/days[day=tue]" in names
+    assert "elsewhere/gamma" in names
+    assert result.ret == 0
+
+
+def test_a_folder_named_scenarios_outside_a_harness_project_is_not_collected(
+    pytester: pytest.Pytester,
+) -> None:
+    scenario(pytester.path, "scenarios/alpha.yaml")  # no harness.toml: not a harness project
+    scenario(pytester.path, "scenarios/beta.scenario.yaml")  # the distinctive suffix still counts
+
+    result = run(pytester, "--co", "-q")
+
+    assert [line.split("::")[1] for line in collected_ids(result)] == ["scenarios/beta"]
+
+
+def test_the_scenario_roots_ini_option_replaces_the_default(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    scenario(project, "suites/one.yaml")
+    scenario(project, "scenarios/two.yaml")
+    pytester.makeini("[pytest]\nharness_scenario_roots = suites\n")
+
+    result = run(pytester, "--co", "-q", "suites", "scenarios")
+
+    assert [line.split("::")[1] for line in collected_ids(result)] == ["suites/one"]
+
+
+def test_the_projects_own_tests_data_is_not_collected() -> None:
+    """`pytest` in this repository (testpaths = tests) collects no scenario from tests/."""
+    tests = Path(__file__).parent
+    collector = Collector(roots=[], invocation_dir=tests.parent)
+    yaml_files = [*tests.rglob("*.yaml"), *tests.rglob("*.yml")]
+    assert yaml_files
+    assert not [f for f in yaml_files if collector.collects(f)]
+
+
+# ------------------------------------------------------------------ markers, skip, xfail
+
+
+def test_tags_are_registered_markers_and_skip_and_xfail_come_from_the_file(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    scenario(project, "scenarios/smoke.yaml", tags=["smoke", "fast"])
+    scenario(project, "scenarios/slowish.yaml", tags=["nightly"])
+    scenario(project, "scenarios/skipped.yaml", skip="the calendar API is being migrated")
+    failing = [{"start": {}, "expect": {"says": {"contains": "Goodbye"}}}]
+    scenario(project, "scenarios/known_bug.yaml", turns=failing, xfail="BUG-12: no goodbye yet")
+
+    result = run(pytester, "--strict-markers", "-rsx", "-m", "not nightly")
+    result.assert_outcomes(passed=1, skipped=1, xfailed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*skipped: the calendar API is being migrated*"])
+    result.stdout.fnmatch_lines(["*XFAIL*known_bug*BUG-12: no goodbye yet*"])
+
+    only = run(pytester, "--strict-markers", "-m", "smoke and fast")
+    only.assert_outcomes(passed=1, deselected=3)
+    keyword = run(pytester, "-k", "slowish")  # -k matches ids (and names)
+    keyword.assert_outcomes(passed=1, deselected=3)
+
+
+def test_a_skip_in_the_file_is_skipped_by_harness_run_too(project: Path) -> None:
+    scenario(project, "scenarios/skipped.yaml", skip="not today")
+    from harness.runner import RunOptions
+
+    summary = Suite.select(Selection(paths=("scenarios",)), cwd=project).run(RunOptions())
+    assert summary.skipped == 1
+    assert summary.results[0].error == "skipped: not today"
+
+
+# ------------------------------------------------------------------ options
+
+
+def test_options_have_names_of_their_own_and_ini_equivalents(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    help_text = run(pytester, "--help").stdout.str()
+    for option in (
+        "--harness-backend",
+        "--harness-record-mode",
+        "--harness-report-dir",
+        "--harness-baseline",
+        "--harness-fail-on-regression",
+        "--harness-repeat",
+        "--harness-shard",
+        "--harness-tb",
+        "harness_backend",
+        "harness_record_mode",
+        "harness_scenario_roots",
+    ):
+        assert option in help_text, option
+    # pytest-recording owns --record-mode and --block-network, pytest-xdist -n/--dist.
+    for foreign in ("  --record-mode", "  --block-network"):
+        assert foreign not in help_text
+
+    bad = run(pytester, "--harness-backend", "bogus")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "use engine or api" in bad.stderr.str()
+    lonely = run(pytester, "--harness-fail-on-regression")
+    assert "needs a baseline" in lonely.stderr.str()
+
+
+def test_ini_options_and_a_conftest_hook_set_the_run_options(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    scenario(project, "scenarios/alpha.yaml", repeat={"runs": 1})
+    pytester.makeini("[pytest]\nharness_repeat = 3\nharness_report_dir = out/reports\n")
+    pytester.makeconftest(
+        "seen = []\n"
+        "def pytest_harness_run_options(config, options):\n"
+        "    options.timeout_seconds = 42\n"
+        "    seen.append(options)\n"
+        "def pytest_harness_backend_factory(config, options):\n"
+        "    from harness.runner import make_factory\n"
+        "    assert options.timeout_seconds == 42\n"
+        "    return make_factory('engine', options.binding_config())\n"
+    )
+
+    result = run(pytester, "--harness-no-history")
+
+    result.assert_outcomes(passed=1)
+    results = json.loads(next((project / "out" / "reports").glob("*/results.json")).read_text())
+    assert len(results["results"][0]["attempts"]) == 3  # harness_repeat from the ini
+    assert results["batch"]["selection"]["repeat"] == 3
+
+
+# ------------------------------------------------------------------ failures
+
+
+def test_a_failure_is_a_per_turn_report_and_native_shows_the_traceback(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    turns = [
+        {
+            "start": {},
+            "expect": {
+                "says": {"contains": "Goodbye"},
+                "dynamic_variables": {"clinic_name": "Southside"},
+            },
+        }
+    ]
+    scenario(
+        project,
+        "scenarios/wrong.yaml",
+        turns=turns,
+        dynamic_variables={"clinic_name": "Northside"},
+        expect={"output": {"select": "dynamic_variables", "equals": {"clinic_name": "Eastside"}}},
+    )
+
+    result = run(pytester)
+
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "scenario scenarios/wrong failed: 0 of 1 run(s) passed" in out
+    assert "x turns[0] start -> waiting_for_user_input at ask_name" in out
+    assert 'turns[0].expect.says.contains: said text: expected to contain "Goodbye"' in out
+    assert "root['clinic_name']" in out  # the deepdiff path of the structured check
+    assert "re-run it: pytest 'scenarios/wrong.yaml::scenarios/wrong'" in out
+    assert "Traceback" not in out and "raise ScenarioFailure" not in out
+
+    native = run(pytester, "--harness-tb", "native")
+    assert "raise ScenarioFailure" in native.stdout.str()
+
+
+def test_a_cassette_miss_shows_its_diff_and_the_re_record_command(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    scenario(project, "scenarios/talks.yaml", turns=HAPPY_TURNS[:2])
+
+    result = run(pytester)
+
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "could not be decided (error)" in out
+    assert "cassette" in out
+    assert "pytest 'scenarios/talks.yaml::scenarios/talks' --harness-record-mode all" in out
+
+
+def test_a_malformed_file_is_one_failing_item_and_the_others_run(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    scenario(project, "scenarios/good.yaml")
+    broken = project / "scenarios" / "broken.yaml"
+    broken.write_text("version: 1\nname: broken\nturns: [\n  - start: {}\n")
+    typo = project / "scenarios" / "typo.yaml"
+    typo.write_text(f"version: 1\nname: typo\nworkflow: {INTAKE}\nturnz: []\n")
+
+    result = run(pytester, "-v")
+
+    result.assert_outcomes(passed=1, failed=2)
+    out = result.stdout.str()
+    assert "scenario file" in out and "does not load" in out
+    assert "scenarios/broken.yaml:" in out  # the loader's file:line
+    assert "scenarios/typo.yaml:4:1" in out and "turnz" in out
+
+
+# ------------------------------------------------------------------ results, JUnit, gate
+
+
+def test_junit_properties_and_results_in_the_history_of_harness_run(
+    pytester: pytest.Pytester, project: Path, model_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRIPTED_URL", model_url)
+    pytester.makeconftest(CONFTEST_MODEL)
+    scenario(project, "scenarios/talks.yaml", turns=HAPPY_TURNS[:2], tags=["smoke"])
+    scenario(project, "scenarios/quiet.yaml")
+    run(pytester, "--harness-record-mode", "all").assert_outcomes(passed=2)
+
+    result = run(pytester, "--junitxml", "junit.xml")
+
+    result.assert_outcomes(passed=2)
+    case = next(
+        c
+        for c in ET.parse(project / "junit.xml").iter("testcase")
+        if c.get("name") == "scenarios/talks"
+    )
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert int(properties["llm_calls"]) == 2 and int(properties["tokens"]) > 0
+    assert float(properties["latency_ms"]) >= 0 and "latency_p95_ms" in properties
+    assert case.get("classname") == "scenarios.talks.yaml"
+    with sqlite3.connect(project / "reports" / "history.sqlite") as db:
+        batches = db.execute("SELECT batch_id, status FROM batches ORDER BY batch_id").fetchall()
+        rows = db.execute(
+            "SELECT scenario_id, verdict, llm_calls FROM scenario_results WHERE batch_id = ?"
+            " ORDER BY scenario_id",
+            (batches[-1][0],),
+        ).fetchall()
+    assert [status for _, status in batches] == ["finished", "finished"]
+    assert rows == [("scenarios/quiet", "passed", 0), ("scenarios/talks", "passed", 2)]
+    summary = (project / "reports" / batches[-1][0] / "summary.md").read_text()
+    assert "2 passed" in summary
+
+
+def test_the_regression_gate_fails_the_session_with_a_summary_table(
+    pytester: pytest.Pytester, project: Path, model_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRIPTED_URL", model_url)
+    pytester.makeconftest(CONFTEST_MODEL)
+    scenario(project, "scenarios/talks.yaml", turns=HAPPY_TURNS[:2])
+    run(pytester, "--harness-record-mode", "all").assert_outcomes(passed=1)
+    from harness.regression import write_baseline
+    from harness.results import read_results
+
+    write_baseline(read_results(project / "reports" / "latest"), project / "baseline.json")
+    baseline = json.loads((project / "baseline.json").read_text())
+    talks = baseline["scenarios"]["scenarios/talks"]
+    for group in [talks["total"], *talks["nodes"].values()]:
+        group["tokens"] = max(1, group["tokens"] // 2)  # the recorded run now uses twice as many
+    (project / "baseline.json").write_text(json.dumps(baseline))
+
+    passing = run(pytester, "--harness-baseline", "baseline.json")
+    passing.assert_outcomes(passed=1)
+    assert passing.ret == 0  # compared and shown, but not a gate
+    gated = run(pytester, "--harness-baseline", "baseline.json", "--harness-fail-on-regression")
+
+    gated.assert_outcomes(passed=1)
+    assert gated.ret == pytest.ExitCode.TESTS_FAILED
+    out = gated.stdout.str()
+    assert "tokens/run" in out and "scenarios/talks" in out  # the table with its delta column
+    assert "regression gate (--harness-fail-on-regression): FAILED" in out
+    summary = (project / "reports" / "latest" / "summary.md").read_text()
+    assert "Regressions" in summary
+
+
+def test_a_bad_baseline_stops_the_session_before_anything_runs(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    scenario(project, "scenarios/alpha.yaml")
+    result = run(pytester, "--harness-baseline", "nowhere.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--harness-baseline" in result.stdout.str() + result.stderr.str()
+
+
+# ------------------------------------------------------------------ shards, xdist, import cost
+
+
+def test_shards_split_as_harness_run_shard(pytester: pytest.Pytester, project: Path) -> None:
+    for name in ("a", "b", "c", "d", "e"):
+        scenario(project, f"scenarios/{name}.yaml")
+    ids = Suite.select(Selection(paths=("scenarios",)), cwd=project).ids
+    split = assign_shards(ids, 2)
+
+    for index in (1, 2):
+        result = run(pytester, "--co", "-q", "--harness-shard", f"{index}/2")
+        names = sorted(line.split("::")[1] for line in collected_ids(result))
+        assert names == sorted(sid for sid, shard in split.items() if shard == index)
+
+
+def test_xdist_workers_share_one_batch_in_the_history(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    for name in ("a", "b", "c", "d"):
+        scenario(project, f"scenarios/{name}.yaml", tags=["smoke"])
+    scenario(project, "scenarios/failing.yaml", turns=[{"start": {}, "expect": {"node": "nope"}}])
+
+    result = pytester.runpytest_subprocess(*NO_NOISE, "-n", "2", "--junitxml", "junit.xml")
+
+    result.assert_outcomes(passed=4, failed=1)
+    assert "x turns[0] start" in result.stdout.str()  # the report crosses from the worker
+    with sqlite3.connect(project / "reports" / "history.sqlite") as db:
+        batches = db.execute("SELECT batch_id, status FROM batches").fetchall()
+        count = db.execute("SELECT count(*) FROM scenario_results").fetchone()[0]
+    assert len(batches) == 1 and batches[0][1] == "finished" and count == 5
+    results = json.loads((project / "reports" / batches[0][0] / "results.json").read_text())
+    assert [r["scenario_id"] for r in results["results"]] == sorted(
+        f"scenarios/{n}" for n in ("a", "b", "c", "d", "failing")
+    )
+    assert results["failed"] == 1 and results["not_run"] == []
+    properties = [p.get("name") for p in ET.parse(project / "junit.xml").iter("property")]
+    assert properties.count("tokens") == 5
+
+
+def test_the_plugin_imports_nothing_heavy_in_a_project_that_does_not_use_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_plain.py").write_text("def test_one():\n    pass\n")
+    (tmp_path / "config.yaml").write_text("a: 1\n")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "pytest",
+            "--co",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    imported = [
+        line.split("|")[-1].strip() for line in completed.stderr.splitlines() if "|" in line
+    ]
+    assert completed.returncode == 0, completed.stdout
+    assert "harness.pytest_plugin._collect" in imported  # the plugin was loaded
+    harness_modules = {m for m in imported if m.startswith("harness")}
+    assert harness_modules <= {
+        "harness",
+        "harness.errors",
+        "harness.pytest_plugin",
+        "harness.pytest_plugin._collect",
+        "harness.pytest_plugin.hookspecs",
+    }, harness_modules
+    assert not {"pydantic", "yaml", "httpx", "numpy"} & set(imported)
