@@ -104,7 +104,9 @@ def _print_end(args: argparse.Namespace, summary: RunSummary, report: Any, folde
     print("\n" + render_table(summary, deltas))
     if report is not None:
         print("\n" + report.to_text().rstrip())
-    print(format_summary(summary))
+    from harness.clock import since_process_start
+
+    print(format_summary(summary, wall_s=since_process_start()))
     print(f"reports: {folder}", flush=True)
 
 

@@ -86,8 +86,12 @@ def format_result(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
-def format_summary(summary: RunSummary) -> str:
-    """The totals line: passed, failed, errors, tokens, LLM latency and wall time."""
+def format_summary(summary: RunSummary, wall_s: float | None = None) -> str:
+    """The totals line: passed, failed, errors, tokens, LLM latency and wall time.
+
+    `wall_s` is the real elapsed time since the process started (`harness run` passes it:
+    interpreter start, imports, loading, running, report files and history); without it the
+    line shows the runner's own duration (`summary.duration_ms`)."""
     attempts = [a for r in summary.results for a in r.attempts]
     tokens = sum(a.tokens for a in attempts)
     latency = sum(a.latency_ms for a in attempts)
@@ -98,9 +102,15 @@ def format_summary(summary: RunSummary) -> str:
     return (
         f"{summary.total} scenario(s): {summary.passed} passed, {summary.failed} failed, "
         f"{summary.errored} error(s), {summary.skipped} skipped{note}; {tokens} tokens in "
-        f"{calls} LLM call(s), LLM latency {latency:.0f} ms{spent}; "
-        f"wall {summary.duration_ms / 1000:.2f} s"
+        f"{calls} LLM call(s), LLM latency {latency:.0f} ms{spent}; " + _wall_text(summary, wall_s)
     )
+
+
+def _wall_text(summary: RunSummary, wall_s: float | None) -> str:
+    runner = summary.duration_ms / 1000
+    if wall_s is None:
+        return f"wall {runner:.2f} s"
+    return f"wall {wall_s:.2f} s since process start (scenarios {runner:.2f} s)"
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:

@@ -1,0 +1,121 @@
+"""`harness run` exactly as the console script runs it, with a split of where the time went.
+
+Used by `benchmarks/e2e.py`: `python benchmarks/_timed_run.py OUT.json run ARGS...` runs
+`harness.cli.main(ARGS)` in this fresh process and writes to OUT.json the seconds since the
+process started at each point (`harness.clock`), plus the runner's phase totals. Nothing is
+mocked: the only additions are timers around the report sinks and the cassette transport.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.clock import since_process_start
+
+MARKS: dict[str, float] = {"interpreter_and_harness_package": since_process_start()}
+SINKS = {"reports": 0.0, "history": 0.0, "console": 0.0}
+
+
+class _FirstScenario:
+    """Marks the moment the first scenario starts loading (end of start-up)."""
+
+    seen = False
+
+
+def _timed(method: Any, bucket: str) -> Any:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            SINKS[bucket] += time.perf_counter() - started
+
+    return wrapper
+
+
+def _instrument() -> tuple[Any, Any]:
+    import httpx
+
+    from harness import cli_run
+    from harness.results.sinks import HistorySink, ReportFilesSink
+    from harness.runner import PhaseTimings
+    from harness.runner.console import ConsoleSink
+
+    for cls, bucket in (
+        (ReportFilesSink, "reports"),
+        (HistorySink, "history"),
+        (ConsoleSink, "console"),
+    ):
+        for name in ("start", "add", "finish"):
+            setattr(cls, name, _timed(getattr(cls, name), bucket))
+
+    class Timings(PhaseTimings):
+        def measure(self, phase: str) -> Any:
+            if not _FirstScenario.seen:
+                _FirstScenario.seen = True
+                MARKS["first_scenario_starts"] = since_process_start()
+            return super().measure(phase)
+
+    class TimedTransport(httpx.AsyncBaseTransport):
+        seconds = 0.0
+
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            started = time.perf_counter()
+            try:
+                return await self.inner.handle_async_request(request)
+            finally:
+                TimedTransport.seconds += time.perf_counter() - started
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    timings = Timings()
+    build = cli_run._options
+
+    def options(args: Any) -> Any:
+        built = build(args)
+        built.timings = timings
+        built.wrap_transport = TimedTransport
+        return built
+
+    cli_run._options = options  # type: ignore[assignment]
+    return timings, TimedTransport
+
+
+def main() -> int:
+    out, argv = Path(sys.argv[1]), sys.argv[2:]
+    from harness.cli import main as harness_main
+
+    MARKS["cli_imported"] = since_process_start()
+    timings, transport = _instrument()
+    MARKS["instrumented"] = since_process_start()
+    code = harness_main(argv)
+    MARKS["main_returned"] = since_process_start()
+    data = {
+        "exit_code": code,
+        "marks": MARKS,
+        "instrumenting_s": MARKS["instrumented"] - MARKS["cli_imported"],
+        "phases": {
+            "loading": timings.loading,
+            "execute": timings.execute,
+            "replay": transport.seconds,
+            "checks": timings.checks,
+            "calls": timings.calls,
+        },
+        "sinks": SINKS,
+    }
+    out.write_text(json.dumps(data))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
