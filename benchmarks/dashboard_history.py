@@ -1,7 +1,7 @@
 """A big history for the dashboard: 100,000 stored scenario results, and the time to first render.
 
 Run: `python benchmarks/dashboard_history.py [--results N] [--batches B] [--db PATH] [--no-time]`.
-Prints one JSON document. Target (issue 13): the dashboard's first render at most 3 s with
+Prints one JSON document. Target: the dashboard's first render at most 3 s with
 100,000 stored scenario results.
 
 1. Creates a history with `harness.results.history.HistoryStore` (its real schema and indexes),

@@ -1,7 +1,7 @@
 """What a user waits for: `harness run` from process start to exit, with a split that adds up.
 
 Run: `python benchmarks/e2e.py [--scenarios N] [--rounds R] [--keep DIR] [--skip-examples]`.
-Prints one JSON document. Targets (issue 15): 1,000 scenarios x 5 turns through `harness run`
+Prints one JSON document. Targets: 1,000 scenarios x 5 turns through `harness run`
 from process start in at most 6 s; start-up (process start until the first scenario starts) at
 most 0.3 s; at most 1 ms per single-turn replayed scenario (see `benchmarks/peers.py`); at most
 250 MB max RSS.
