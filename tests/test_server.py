@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from serve_helpers import conditional, direct, evaluator, hydrated, node, script
 
 from harness.backends.api import PlatformClient
 from harness.config import HarnessSettings
+from harness.engine import MemoryRunStore
 from harness.engine.registry import workflow_id_of
 from harness.errors import ApiError, ConfigError
 from harness.models.api import (
@@ -29,6 +31,7 @@ from harness.server import (
     create_app,
     is_loopback,
 )
+from harness.server.guard import MAX_BODY_BYTES
 from harness.testing import ScriptedModel, serve_asgi_in_thread, serve_scripted_model
 
 CAPTURED = Path(__file__).resolve().parents[2] / "shared" / "platform" / "corpus" / "runs"
@@ -520,3 +523,159 @@ def test_unexpected_errors_are_a_logged_json_500(
     assert "bug of harness serve" in body["hint"]
     error_id = body["detail"].split()[2].rstrip(":")
     assert any(error_id in r.getMessage() for r in caplog.records if r.name == "harness.server")
+
+
+# ------------------------------------------------------------- issue 14: hostile requests
+
+
+def _raw_exchange(base_url: str, request: bytes) -> tuple[bytes, bool]:
+    """Send raw HTTP/1.1 bytes; the whole answer and whether the server then closed the socket."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        closed = False
+        while True:
+            try:
+                chunk = sock.recv(65_536)
+            except TimeoutError:
+                break
+            if not chunk:
+                closed = True
+                break
+            answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            length = re.search(rb"content-length: (\d+)", head.lower())
+            if length and len(body) >= int(length.group(1)):
+                sock.settimeout(2)  # the answer is complete: does the server close?
+    return answer, closed
+
+
+class _FailingStore(MemoryRunStore):
+    """A store whose listing fails once (an unexpected bug), then works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def list(self, **query: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the store broke once")
+        return await super().list(**query)
+
+
+def test_a_500_closes_the_connection_and_never_poisons_later_listings(model_url: str) -> None:
+    app = create_app(scripted_settings(model_url), store=_FailingStore())
+    with serve_asgi_in_thread(app) as base_url:
+        request = b"GET /v1/workflow-runs HTTP/1.1\r\nHost: x\r\n\r\n"
+        answer, closed = _raw_exchange(base_url, request)
+        assert answer.startswith(b"HTTP/1.1 500"), answer[:200]
+        assert b"connection: close" in answer.lower()
+        assert closed
+        later = httpx.get(f"{base_url}/v1/workflow-runs")
+    assert later.status_code == 200
+    assert later.json()["total"] == 0
+
+
+def test_a_lone_surrogate_is_refused_naming_the_field_and_never_stored(
+    server: str, tmp_path: Path, model_url: str
+) -> None:
+    body = b'{"dynamic_variables": {"city": "Paris \\ud800"}}'
+    workflow = workflow_id_of(EVALUATED)
+    for base_url in (server,):
+        before = httpx.get(f"{base_url}/v1/workflow-runs").json()["total"]
+        answer = httpx.post(
+            f"{base_url}/v1/workflows/{workflow}/execute",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"] == ["body", "dynamic_variables", "city"]
+        assert "body.dynamic_variables.city" in answer.json()["message"]
+        assert "surrogate" in answer.json()["message"]
+        listing = httpx.get(f"{base_url}/v1/workflow-runs")
+        assert listing.status_code == 200
+        assert listing.json()["total"] == before
+    # Same through a SQLite store (where the surrogate used to fail at storage time).
+    app = create_app(scripted_settings(model_url), store=tmp_path / "runs.db")
+    with serve_asgi_in_thread(app) as base_url:
+        key = b'{"run_input": {"dynamic_variables": {"\\udfff": "x"}}}'
+        imported = httpx.post(f"{base_url}/v1/workflows", json=EVALUATED.model_dump(mode="json"))
+        workflow = imported.json()["workflow"]["_id"]
+        answer = httpx.post(
+            f"{base_url}/v1/workflows/{workflow}/execute",
+            content=key,
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["loc"] == ["body", "run_input", "dynamic_variables"]
+        assert httpx.get(f"{base_url}/v1/workflow-runs").json()["total"] == 0
+
+
+async def test_a_stored_lone_surrogate_still_renders_in_listings(model_url: str) -> None:
+    """Second line of defence: a bad string that got into a run (not from a request) renders."""
+    store = MemoryRunStore()
+    app = create_app(scripted_settings(model_url), store=store)
+    with serve_asgi_in_thread(app) as base_url:
+        workflow = httpx.post(
+            f"{base_url}/v1/workflows", json=EVALUATED.model_dump(mode="json")
+        ).json()["workflow"]["_id"]
+        run = httpx.post(f"{base_url}/v1/workflows/{workflow}/execute", json={}).json()
+        stored = await store.load(run["workflow_run_id"])
+        assert stored is not None
+        stored.run.dynamic_variables = {"bad": "\ud800"}
+        listing = httpx.get(f"{base_url}/v1/workflow-runs")
+    assert listing.status_code == 200
+    assert listing.json()["workflow_runs"][0]["workflow_run"]["dynamic_variables"] == {
+        "bad": "\ud800"
+    }
+
+
+def test_deep_nesting_is_a_422_naming_where(server: str) -> None:
+    workflow = workflow_id_of(EVALUATED)
+    url = f"{server}/v1/workflows/{workflow}/execute"
+    for depth in (70, 900, 100_000):
+        nested = "[" * depth + "]" * depth
+        body = f'{{"dynamic_variables": {{"x": {nested}}}}}'.encode()
+        answer = httpx.post(url, content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 422, (depth, answer.text[:300])
+        assert "nests deeper than 64 levels" in answer.json()["message"]
+    assert httpx.get(f"{server}/v1/workflow-runs").status_code == 200
+
+
+def test_request_bodies_are_limited_to_8_mib(server: str) -> None:
+    workflow = workflow_id_of(EVALUATED)
+    url = f"{server}/v1/workflows/{workflow}/execute"
+    big = b'{"dynamic_variables": {"x": "' + b"a" * MAX_BODY_BYTES + b'"}}'
+    answer = httpx.post(url, content=big, headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+    assert f"larger than {MAX_BODY_BYTES} bytes" in answer.json()["detail"]
+    # Without Content-Length (chunked): counted while reading, same answer.
+    chunks = (big[i : i + 1_000_000] for i in range(0, len(big), 1_000_000))
+    answer = httpx.post(url, content=chunks, headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+    assert httpx.post(url, json={}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 123 + "1" + ")" * 123, "NOT " * 5000 + "true", "(" * 900 + "1" + ")" * 900],
+    ids=["123-parentheses", "5000-nots", "900-parentheses"],
+)
+def test_a_deeply_nested_expression_is_a_400_naming_the_edge(server: str, expression: str) -> None:
+    edge = conditional("hello", "bye", "unused") | {
+        "logical_id": "deep",
+        "condition": {"condition_expression": expression},
+    }
+    flow = hydrated(
+        [
+            node("say_static", "hello", static_messages_config={"static_messages": ["Hi"]}),
+            node("say_static", "bye", static_messages_config={"static_messages": ["Bye"]}),
+        ],
+        [edge],
+    )
+    answer = httpx.post(f"{server}/v1/workflows", json=flow.model_dump(mode="json"))
+    assert answer.status_code == 400, answer.text[:300]
+    assert "edge 'deep' condition_expression" in answer.json()["detail"]
+    assert httpx.get(f"{server}/v1/workflow-runs").status_code == 200

@@ -34,6 +34,7 @@ from harness.errors import EngineError
 
 __all__ = [
     "FUNCTIONS",
+    "MAX_EXPRESSION_LENGTH",
     "BoolOp",
     "Call",
     "Compare",
@@ -167,6 +168,8 @@ class _Token:
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+MAX_EXPRESSION_LENGTH: Final = 100_000
+"""Longest expression parsed (parsing is linear: 100,000 characters take about 0.2 s)."""
 _MAX_NUMBER_LENGTH = 40
 _MAX_NESTING = 64
 """Parentheses, NOTs and function calls inside each other; deeper is refused, not recursed."""
@@ -469,4 +472,11 @@ def parse(text: str) -> Node:
     Raises:
         ExpressionError: with the column of the first problem.
     """
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(
+            text[:60] + "...",
+            1,
+            f"the expression is {len(text):,} characters long, more than the limit of "
+            f"{MAX_EXPRESSION_LENGTH:,}; split the condition",
+        )
     return _Parser(text).parse()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,6 +30,7 @@ _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUTS = 0x04000000
 _CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
 _MS_RDONLY = 0x1
 _MS_NOSUID = 0x2
@@ -38,6 +40,8 @@ _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_PRIVATE = 0x40000
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = 9
 _MNT_DETACH = 2
 _PIVOT_ROOT_SYSCALLS = {"x86_64": 155, "aarch64": 41}  # others: chroot only
 _ROOT_WORKDIR = "/work"
@@ -269,6 +273,86 @@ def _uid_mapped(uid: int) -> bool:
     return any(inside <= uid < inside + count for inside, _outside, count in ranges)
 
 
+def _die_with_parent(libc: Any, alive: Callable[[], bool]) -> bool:
+    """SIGKILL this process when its parent dies (PR_SET_PDEATHSIG); exit now if it already has.
+
+    The kernel forgets the setting on a uid change, so it is set again after dropping privileges.
+    """
+    armed = _prctl(libc, _PR_SET_PDEATHSIG, _SIGKILL, 0) == 0
+    if not alive():  # the parent died before the signal was armed: nobody is waiting for us
+        os._exit(3)
+    return armed
+
+
+_keep_alive: list[int] = []  # read end of a pipe only this process's parent holds open
+
+
+def _parent_alive() -> bool:
+    return all(_pipe_open(fd) for fd in _keep_alive)
+
+
+def _enter_pid_namespace(libc: Any) -> bool:
+    """Run the tool in a new PID namespace; False where the OS refuses one.
+
+    unshare(CLONE_NEWPID) applies to children only, so: this process (outside) forks the
+    namespace's PID 1, a minimal reaper, which forks PID 2, which goes on to run the tool (it sees
+    itself as PID 2 and no host PID). The tool is not PID 1 because the kernel drops signals that
+    PID 1 sends itself (e.g. `abort()`). Each process dies with its parent (parent-death signal),
+    and when PID 1 dies the kernel kills everything left in the namespace. The two reapers exit
+    as the tool did: PID 1 with 128 + the signal, this process by the signal itself.
+    """
+    if not _unshare(libc, _CLONE_NEWPID):
+        return False
+    if _fork_watched(libc) != 0:
+        return True  # not reached: the reaper outside exits with the tool
+    if _fork_watched(libc) != 0:
+        return True  # not reached: PID 1 exits with the tool
+    return True
+
+
+def _fork_watched(libc: Any) -> int:
+    """Fork; the parent waits and exits as the child did, the child dies with the parent."""
+    keep_alive_r, keep_alive_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(keep_alive_w)
+        os.set_blocking(keep_alive_r, False)
+        for fd in _keep_alive:
+            os.close(fd)
+        _keep_alive[:] = [keep_alive_r]
+        _die_with_parent(libc, _parent_alive)
+        return 0
+    os.close(keep_alive_r)
+    _relay_exit(pid, inside=os.getpid() == 1)
+    return pid  # not reached
+
+
+def _pipe_open(fd: int) -> bool:
+    try:
+        return os.read(fd, 1) != b""  # EOF: every writer (our parent) is gone
+    except BlockingIOError:
+        return True
+
+
+def _relay_exit(pid: int, *, inside: bool) -> None:
+    """Wait for `pid` and exit as it did; PID 1 cannot kill itself, so it exits with 128 + sig."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    sig = -code if code < 0 else (code - 128 if code > 128 and not inside else 0)
+    if inside and code < 0:
+        os._exit(128 + sig)
+    if sig:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(max(code, 0))
+
+
 def _drop_privileges(uid: int) -> None:
     os.setgroups([])
     os.setgid(uid)
@@ -295,13 +379,20 @@ def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     wants_libc = policy["isolate_network"] or policy["isolate_filesystem"] or policy["seccomp"]
     # Namespaces, mounts, prctl and seccomp are Linux system calls; elsewhere only the
     # portable layers apply (process, rlimits, timeout, audit hook).
-    libc = _libc() if wants_libc and sys.platform.startswith("linux") else None
+    linux = sys.platform.startswith("linux")
+    parent_pid = int(request.get("parent_pid") or os.getppid())
+    if linux:
+        _die_with_parent(_libc(), lambda: os.getppid() == parent_pid)
+    libc = _libc() if wants_libc and linux else None
     entered = {"net": False, "mount": False, "user": False}
     if libc is not None:
         entered = _enter_namespaces(libc, policy["isolate_network"], policy["isolate_filesystem"])
         layers["network"] = "namespace" if entered["net"] else "none"
         if entered["user"]:
             layers["user"] = "user-namespace"
+    layers["pids"] = "none"
+    if libc is not None and policy.get("isolate_pids", True):
+        layers["pids"] = "namespace" if _enter_pid_namespace(libc) else "none"
     workdir = os.path.join(base, "work")
     # Only ever mount inside our own new mount namespace: the same calls in the host's namespace
     # would change the host's mounts.
@@ -316,10 +407,32 @@ def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if uid is not None:
         _drop_privileges(uid)
         layers["user"] = f"uid {uid}"
+        if linux:  # in the PID namespace, ask the pipe from the reaper (PID 1), not getppid()
+            _die_with_parent(
+                _libc(), _parent_alive if _keep_alive else lambda: os.getppid() == parent_pid
+            )
+    for fd in _keep_alive:
+        os.close(fd)
+    _keep_alive.clear()
     if libc is not None and _prctl(libc, _PR_SET_NO_NEW_PRIVS, 1, 0) == 0 and policy["seccomp"]:
         layers["seccomp"] = "filter" if _install_seccomp(libc) else "none"
     _require(policy, layers)
     return workdir, layers
+
+
+def _forget_host_paths() -> None:
+    """Hide where the harness lives: the interpreter, the virtualenv and this script's path.
+
+    The parent compiles this script as `<sandbox>`, so frames and tracebacks do not name it either.
+    The standard library's own path stays visible (it is imported from there).
+    """
+    sys.argv = ["<sandbox>"]
+    sys.orig_argv = ["python"]
+    sys.executable = sys._base_executable = "python"  # type: ignore[attr-defined]
+    sys.prefix = sys.exec_prefix = sys.base_prefix
+    main = sys.modules.get("__main__")
+    if main is not None and hasattr(main, "__file__"):
+        del main.__file__
 
 
 def _require(policy: Mapping[str, Any], layers: Mapping[str, Any]) -> None:
@@ -492,6 +605,13 @@ def _result_message(
 ) -> dict[str, Any]:
     try:
         text = json.dumps(result, allow_nan=False)
+    except RecursionError:
+        return {
+            "ok": False,
+            "kind": "result",
+            "error": "the tool result nests too deeply to encode as JSON; return a flatter value",
+            "layers": layers,
+        }
     except (TypeError, ValueError) as exc:
         return {
             "ok": False,
@@ -523,6 +643,7 @@ def main() -> int:
         os.environ.update(
             {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         )
+        _forget_host_paths()
         # Forget ctypes: tool code that imports it again meets the audit hook.
         for name in [m for m in sys.modules if m.split(".")[0] in ("ctypes", "_ctypes")]:
             del sys.modules[name]

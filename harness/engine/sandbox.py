@@ -45,11 +45,13 @@ from harness.errors import ToolError
 
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
+    "MAX_RESULT_DEPTH",
     "Sandbox",
     "SandboxLimits",
     "SandboxPolicy",
     "SandboxReport",
     "ToolOutcome",
+    "sweep_stale_folders",
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -57,6 +59,14 @@ _CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
 # Per-run uids come from a range no distribution allocates to real users.
 _UID_RANGE = (2_000_000_000, 2_100_000_000)
 _GRACE_SECONDS = 5.0
+_TEMP_PREFIX = "harness-sandbox-"
+"""Sandbox folders are `harness-sandbox-<harness pid>-<random>` in the temp dir."""
+MAX_RESULT_DEPTH = 64
+"""Deepest nesting of a tool result (the engine, the store and the server recurse on it)."""
+# The child is compiled as `<sandbox>`, so tracebacks and frames never show the harness's path.
+_BOOTSTRAP = (
+    "import sys; p = sys.argv.pop(1); exec(compile(open(p, 'rb').read(), '<sandbox>', 'exec'))"
+)
 _STDERR_TAIL_BYTES = 16_384
 _ERROR_EXCERPT_CHARS = 600
 
@@ -110,6 +120,9 @@ class SandboxPolicy(BaseModel):
 
     limits: SandboxLimits = Field(default_factory=SandboxLimits)
     isolate_network: bool = Field(default=True, description="New network namespace.")
+    isolate_pids: bool = Field(
+        default=True, description="New PID namespace: the tool is PID 1 and sees no host PID."
+    )
     isolate_filesystem: bool = Field(default=True, description="Mount namespace + tmpfs chroot.")
     drop_privileges: bool = Field(default=True, description="Run as a random uid when root.")
     seccomp: bool = Field(
@@ -130,6 +143,7 @@ class SandboxReport(BaseModel):
     )
     user: str = Field(description='"uid N", "user-namespace" or "unchanged".')
     seccomp: str = Field(default="none", description='"filter" or "none".')
+    pids: str = Field(default="none", description='"namespace" or "none".')
     audit_hook: bool = False
     limits_refused: list[str] = Field(default_factory=list, description="rlimits the OS refused.")
 
@@ -174,6 +188,7 @@ class Sandbox:
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._semaphores = weakref.WeakKeyDictionary()
         self._rng = random.SystemRandom()
+        _sweep_once()
 
     async def probe(self) -> SandboxReport:
         """Run an empty tool and report which isolation layers the child got.
@@ -193,6 +208,7 @@ class Sandbox:
             filesystem=str(layers.get("filesystem", "none")),
             user=str(layers.get("user", "unchanged")),
             seccomp=str(layers.get("seccomp", "none")),
+            pids=str(layers.get("pids", "none")),
             audit_hook=bool(layers.get("audit_hook", False)),
             limits_refused=[str(name) for name in layers.get("limits_refused", [])],
         )
@@ -246,7 +262,7 @@ class Sandbox:
     ) -> dict[str, Any]:
         timeout = timeout_seconds or self.default_timeout_seconds
         async with self._semaphore():
-            base = tempfile.mkdtemp(prefix="harness-sandbox-")
+            base = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
             os.chmod(base, 0o711)  # the child's unprivileged uid must traverse it (no-chroot case)
             uid = self._rng.randrange(*_UID_RANGE) if os.geteuid() == 0 else None
             try:
@@ -281,6 +297,7 @@ class Sandbox:
             "workdir": base,
             "uid": uid,
             "cpu_seconds": cpu,
+            "parent_pid": os.getpid(),
             "policy": self.policy.model_dump(),
         }
         return json.dumps(request).encode()
@@ -291,6 +308,8 @@ class Sandbox:
             "-I",
             "-S",
             "-B",
+            "-c",
+            _BOOTSTRAP,
             str(_CHILD_SCRIPT),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -331,15 +350,9 @@ class Sandbox:
             }
         if exchange.overflow:
             return {"ok": False, "error": "the tool wrote more output than the result limit allows"}
-        line = exchange.stdout.strip().splitlines()[-1:] if exchange.stdout.strip() else []
-        if line:
-            try:
-                message = json.loads(line[0])
-            except ValueError:
-                message = None
-            if isinstance(message, dict) and "ok" in message:
-                return message
-        return {"ok": False, "error": self._explain_exit(exchange)}
+        if not exchange.stdout.strip():
+            return {"ok": False, "error": self._explain_exit(exchange)}
+        return _check_frame(exchange.stdout, self.policy.limits.max_result_bytes)
 
     def _explain_exit(self, exchange: _Exchange) -> str:
         code = exchange.returncode
@@ -355,6 +368,117 @@ class Sandbox:
                 return f"the tool process was killed by {name} (often the {limits.memory_mb} MB memory limit){detail}"
             return f"the tool process was killed by {name}{detail}"
         return f"the tool process exited with status {code} without a result{detail}"
+
+
+# ------------------------------------------------------------------ the result frame
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_frame(data: bytes, max_result_bytes: int) -> dict[str, Any]:
+    """Validate what came back on the result channel; never trust the child's own checks.
+
+    Tool code runs in the same process as the child's writer, so it can write on the result
+    descriptor itself. Whatever it writes must pass the same rules as a returned value: exactly
+    one success line, strict JSON (no NaN or Infinity), a known shape, the size and depth limits.
+    """
+    forged = {"ok": False, "error": "the tool wrote on the sandbox's result channel itself"}
+    lines = data.rstrip(b"\n").split(b"\n")
+    try:
+        message = json.loads(lines[-1], parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return forged
+    if not isinstance(message, dict) or not isinstance(message.get("ok"), bool):
+        return forged
+    # Several frames: the tool wrote some itself, or forked copies of the child each reported.
+    # A failure is still reported as such; a success among several frames is not trusted.
+    if len(lines) > 1 and (message["ok"] or any(b'"ok": true' in line for line in lines)):
+        return forged
+    if not message["ok"]:
+        return {**message, "error": str(message.get("error"))}
+    result = message.get("result")
+    if _depth(result) > MAX_RESULT_DEPTH:
+        return {
+            "ok": False,
+            "error": f"the tool result nests deeper than {MAX_RESULT_DEPTH} levels; "
+            "return a flatter value",
+        }
+    size = len(json.dumps(result))
+    if size > max_result_bytes:
+        return {
+            "ok": False,
+            "error": f"the tool result is {size} bytes of JSON, over the {max_result_bytes}-byte limit",
+        }
+    return message
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (iterative: never recurses)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+# ------------------------------------------------------------------ left-behind folders
+
+
+def sweep_stale_folders(temp_dir: str | None = None) -> list[str]:
+    """Remove sandbox folders whose harness process is gone (e.g. killed with SIGKILL).
+
+    A folder is named after the harness PID that made it; while that PID is alive it is left
+    alone. Runs once per process, when the first `Sandbox` is made. Returns the removed paths.
+    """
+    root = Path(temp_dir or tempfile.gettempdir())
+    removed: list[str] = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        owner = _owner_pid(entry.name)
+        if owner is None or owner == os.getpid() or _pid_alive(owner):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_uid == os.geteuid():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(str(entry))
+    return removed
+
+
+def _owner_pid(name: str) -> int | None:
+    if not name.startswith(_TEMP_PREFIX):
+        return None
+    pid = name[len(_TEMP_PREFIX) :].split("-", 1)[0]
+    return int(pid) if pid.isdigit() and "-" in name[len(_TEMP_PREFIX) :] else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+_swept = False
+
+
+def _sweep_once() -> None:
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_stale_folders()
 
 
 # ------------------------------------------------------------------ process helpers
@@ -432,13 +556,14 @@ def _kill_uid(uid: int | None) -> None:
     """SIGKILL every live process whose real uid is the run's private uid (never 0, never shared)."""
     if uid is None or uid < _UID_RANGE[0]:
         return
-    for _ in range(50):  # a forking process can create new ones while we scan
+    for _ in range(100):  # a forking process can create new ones while we scan
         found = [pid for pid in _pids() if _live_uid(pid) == uid]
         if not found:
             return
         for pid in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)  # a killed process takes a moment to exit (freeing its memory)
 
 
 def _pids() -> list[int]:

@@ -5,7 +5,9 @@ keeps them in an embedded SQLite database in WAL mode, so that another process c
 by id. It writes O(turn) per save, not O(run): the run header and the engine state are upserted,
 each input/output pair is written once, and the hydrated config only with the run's first save.
 A per-process cache, validated by a sequence number, spares re-reading a run that no other
-process touched.
+process touched; it is bounded (`CACHE_MAX_RUNS` runs, `CACHE_MAX_BYTES` of their JSON) and
+evicts the least recently used run first. `MemoryRunStore(max_runs=N)` keeps at most N runs,
+dropping the oldest finished run first (`harness serve` without `--store` keeps 1,000).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import math
 import sqlite3
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -29,6 +32,8 @@ from harness.models.api import (
 )
 
 __all__ = [
+    "CACHE_MAX_BYTES",
+    "CACHE_MAX_RUNS",
     "MemoryRunStore",
     "RunNotFoundError",
     "RunStore",
@@ -37,6 +42,10 @@ __all__ = [
 ]
 
 _SCHEMA_VERSION = 1
+CACHE_MAX_RUNS = 256
+"""Runs a `SqliteRunStore` keeps parsed in memory (least recently used evicted first)."""
+CACHE_MAX_BYTES = 32 * 1024 * 1024
+"""Bytes of stored JSON the cached runs may add up to (objects take a few times more)."""
 
 
 class RunNotFoundError(EngineError):
@@ -95,13 +104,25 @@ def _check_paging(page: int, size: int) -> None:
 class MemoryRunStore:
     """Runs in a dict, by `workflow_run_id`; objects are kept, not copied."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_runs: int | None = None) -> None:
+        """Keep every run, or at most `max_runs` (the oldest finished run is dropped first)."""
         self._runs: dict[str, StoredRun] = {}
+        self.max_runs = max_runs
 
     async def save(self, run: WorkflowRun, state: RunState) -> None:
         if run.workflow_run_id is None:
             raise EngineError("cannot store a run without a workflow_run_id")
         self._runs[run.workflow_run_id] = StoredRun(run, state)
+        if self.max_runs is not None and len(self._runs) > self.max_runs:
+            self._evict(keep=run.workflow_run_id)
+
+    def _evict(self, keep: str) -> None:
+        # Oldest first (dicts keep insertion order); a finished run before one still waiting.
+        victim = next(
+            (k for k, s in self._runs.items() if k != keep and s.run.status in _FINISHED),
+            next(k for k in self._runs if k != keep),
+        )
+        del self._runs[victim]
 
     async def load(self, run_id: str) -> StoredRun | None:
         return self._runs.get(run_id)
@@ -157,13 +178,59 @@ class _Cached:
     seq: int
     stored: StoredRun
     pairs_written: int
+    nbytes: int
+    pair_bytes: int = 0
+
+
+_FINISHED = frozenset(
+    {
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.ABORTED_LOOPING_RISK,
+        RunStatus.NOT_STARTED,
+    }
+)
+
+
+class _LRU:
+    """The run cache: least recently used first out, bounded in entries and in JSON bytes."""
+
+    def __init__(self, max_runs: int, max_bytes: int) -> None:
+        self.max_runs = max_runs
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._items: OrderedDict[str, _Cached] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, run_id: str) -> _Cached | None:
+        item = self._items.get(run_id)
+        if item is not None:
+            self._items.move_to_end(run_id)
+        return item
+
+    def put(self, run_id: str, item: _Cached) -> None:
+        old = self._items.pop(run_id, None)
+        self.nbytes += item.nbytes - (old.nbytes if old is not None else 0)
+        self._items[run_id] = item
+        while self._items and (len(self._items) > self.max_runs or self.nbytes > self.max_bytes):
+            _, evicted = self._items.popitem(last=False)
+            self.nbytes -= evicted.nbytes
 
 
 class SqliteRunStore:
     """Runs in a SQLite database (WAL mode); safe to share between processes."""
 
-    def __init__(self, path: str | Path) -> None:
-        """Open (or create) the database at `path`.
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        cache_max_runs: int = CACHE_MAX_RUNS,
+        cache_max_bytes: int = CACHE_MAX_BYTES,
+    ) -> None:
+        """Open (or create) the database at `path`; cache at most so many runs / JSON bytes.
 
         Raises:
             EngineError: the file is not a run store of a version this code reads.
@@ -177,7 +244,7 @@ class SqliteRunStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_DDL)
         self._check_version()
-        self._cache: dict[str, _Cached] = {}
+        self._cache = _LRU(cache_max_runs, cache_max_bytes)
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -206,6 +273,7 @@ class SqliteRunStore:
                 exclude={"input_output_pairs", "workflow_config_fully_hydrated"}
             )
             pairs = run.input_output_pairs
+            state_json = state.model_dump_json()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._db.execute("SELECT seq FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -214,20 +282,27 @@ class SqliteRunStore:
                 if cached is not None and row is not None and row[0] == cached.seq:
                     written = cached.pairs_written if cached.stored.run is run else 0
                 if row is None:
-                    self._insert(run, state, header, seq)
+                    self._insert(run, state_json, header, seq)
                 else:
                     self._db.execute(
                         "UPDATE runs SET status=?, seq=?, header=?, state=? WHERE run_id=?",
-                        (run.status.value, seq, header, state.model_dump_json(), run_id),
+                        (run.status.value, seq, header, state_json, run_id),
                     )
-                self._write_pairs(run_id, pairs, written)
+                pair_bytes = self._write_pairs(run_id, pairs, written)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._cache[run_id] = _Cached(seq, StoredRun(run, state), len(pairs))
+            # Size estimate: this save's JSON plus the pairs already written (the last one rewritten
+            # is counted twice: an overestimate, which only evicts earlier).
+            if cached is not None and written:
+                pair_bytes += cached.pair_bytes
+            nbytes = len(header) + len(state_json) + pair_bytes
+            self._cache.put(
+                run_id, _Cached(seq, StoredRun(run, state), len(pairs), nbytes, pair_bytes)
+            )
 
-    def _insert(self, run: WorkflowRun, state: RunState, header: str, seq: int) -> None:
+    def _insert(self, run: WorkflowRun, state_json: str, header: str, seq: int) -> None:
         config = run.workflow_config_fully_hydrated
         self._db.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, "
@@ -239,22 +314,22 @@ class SqliteRunStore:
                 seq,
                 header,
                 None if config is None else config.model_dump_json(),
-                state.model_dump_json(),
+                state_json,
             ),
         )
 
     def _write_pairs(
         self, run_id: str, pairs: list[WorkflowRunInputOutputPair], written: int
-    ) -> None:
+    ) -> int:
+        """Write the pairs from the last one already written on; the bytes of JSON written."""
         # The engine only appends pairs and fills the last one during a turn, so pairs before the
         # last one this process wrote are final. After another process's write, rewrite them all.
         if written == 0:
             self._db.execute("DELETE FROM pairs WHERE run_id=?", (run_id,))
         start = max(written - 1, 0)
-        self._db.executemany(
-            "INSERT OR REPLACE INTO pairs VALUES (?, ?, ?)",
-            [(run_id, i, pairs[i].model_dump_json()) for i in range(start, len(pairs))],
-        )
+        rows = [(run_id, i, pairs[i].model_dump_json()) for i in range(start, len(pairs))]
+        self._db.executemany("INSERT OR REPLACE INTO pairs VALUES (?, ?, ?)", rows)
+        return sum(len(body) for _, _, body in rows)
 
     async def load(self, run_id: str) -> StoredRun | None:
         with self._lock:
@@ -267,11 +342,14 @@ class SqliteRunStore:
             cached = self._cache.get(run_id)
             if cached is not None and cached.seq == seq:
                 return cached.stored
-            stored = self._read(run_id, header, config, state)
-            self._cache[run_id] = _Cached(seq, stored, len(stored.run.input_output_pairs))
+            stored, nbytes = self._read(run_id, header, config, state)
+            pairs = len(stored.run.input_output_pairs)
+            self._cache.put(run_id, _Cached(seq, stored, pairs, nbytes))
             return stored
 
-    def _read(self, run_id: str, header: str, config: str | None, state: str) -> StoredRun:
+    def _read(
+        self, run_id: str, header: str, config: str | None, state: str
+    ) -> tuple[StoredRun, int]:
         bodies = self._db.execute(
             "SELECT body FROM pairs WHERE run_id=? ORDER BY idx", (run_id,)
         ).fetchall()
@@ -289,7 +367,8 @@ class SqliteRunStore:
                 f"{state_data.get('version')}; this harness reads version {STATE_VERSION}",
                 hint="finish the run with the harness version that started it",
             )
-        return StoredRun(run, RunState.model_validate(state_data))
+        nbytes = len(header) + len(config or "") + len(state) + sum(len(b) for (b,) in bodies)
+        return StoredRun(run, RunState.model_validate(state_data)), nbytes
 
     async def get(self, run_id: str) -> WorkflowRun | None:
         stored = await self.load(run_id)

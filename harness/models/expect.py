@@ -74,13 +74,44 @@ def _listify(value: Any) -> Any:
     return [value] if value is not None and not isinstance(value, list) else value
 
 
+MAX_REGEX_LENGTH = 2_000
+"""Longest regex a scenario may give (docs/reliability.md)."""
+MAX_REGEX_NESTING = 50
+"""Deepest nesting of groups in a regex (Python's parser recurses per level)."""
+
+
 def _compiled(regex: str | None) -> str | None:
     if regex is not None:
+        _check_regex_size(regex)
         try:
             re.compile(regex)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from None
     return regex
+
+
+def _check_regex_size(regex: str) -> None:
+    """Refuse a regex too long or too deeply nested before Python's parser sees it."""
+    if len(regex) > MAX_REGEX_LENGTH:
+        raise ValueError(
+            f"a regex of {len(regex):,} characters is longer than the limit of {MAX_REGEX_LENGTH:,}"
+        )
+    depth = deepest = 0
+    escaped = False
+    for char in regex:  # counts escaped and in-class parentheses too: an overestimate is safe
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    if deepest > MAX_REGEX_NESTING:
+        raise ValueError(
+            f"a regex nested {deepest} groups deep is more than the limit of {MAX_REGEX_NESTING}"
+        )
 
 
 # ------------------------------------------------------------------ numbers and values
@@ -298,6 +329,9 @@ class OutputExpect(ScenarioModel):
     tolerance: float | None = Field(default=None, ge=0, description="Absolute numeric tolerance.")
 
 
+_LATEST_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
 class SchemaCheck(ScenarioModel):
     """A selected value validated against a JSON Schema."""
 
@@ -310,10 +344,25 @@ class SchemaCheck(ScenarioModel):
         from jsonschema.exceptions import SchemaError
         from jsonschema.validators import validator_for
 
+        dialect = v.get("$schema", _LATEST_DIALECT)
+        if not isinstance(dialect, str):
+            raise ValueError(
+                f"`$schema` must be a dialect URI string, got {type(dialect).__name__}; use e.g. "
+                f'"{_LATEST_DIALECT}", or leave `$schema` out'
+            )
         try:
-            validator_for(v).check_schema(v)
+            validator = validator_for({"$schema": dialect}, default=None)  # None: unknown
+            if validator is None:
+                raise ValueError(
+                    f"unknown `$schema` dialect {dialect[:80]!r}; use e.g. "
+                    f'"{_LATEST_DIALECT}", or leave `$schema` out'
+                )
+            validator.check_schema(v)
         except SchemaError as exc:
             raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        except (TypeError, AttributeError, ValueError, LookupError, RecursionError) as exc:
+            # e.g. `$schema: 5`: jsonschema looks the dialect up by string and crashes on others
+            raise ValueError(f"not a valid JSON Schema: {exc}") from None
         return v
 
 

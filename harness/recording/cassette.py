@@ -18,14 +18,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from harness.errors import HarnessError
+from harness.recording.yaml_limits import check_node_graph, scalar_nodes
 
 __all__ = [
     "HARNESS_CASSETTE_FORMAT",
     "LATENCY_HEADER",
+    "MAX_DEPTH",
+    "MAX_NUMBER_LENGTH",
+    "MAX_VALUES",
     "TEMP_SUFFIX",
     "VCR_CASSETTE_VERSION",
     "CassetteFormatError",
@@ -42,6 +47,13 @@ HARNESS_CASSETTE_FORMAT = 1
 LATENCY_HEADER = "x-harness-recorded-latency-ms"
 TEMP_SUFFIX = ".tmp"
 _YAML_SUFFIXES = (".yaml", ".yml")
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_DEPTH = 64
+"""Deepest nesting a cassette may have (a vcrpy cassette nests 5 levels; bodies are text)."""
+MAX_VALUES = 1_000_000
+"""Most values a cassette may expand to, counting every YAML alias and merge expansion."""
+MAX_NUMBER_LENGTH = 400
+"""Longest integer in a cassette, in characters."""
 _FILE_MODE = 0o666  # less the umask, as `open()` would create it
 
 
@@ -106,34 +118,79 @@ class Interaction:
         """
         try:
             request, response = data["request"], data["response"]
-            body = request.get("body")
-            if isinstance(body, bytes):
-                body = body.decode("utf-8")
-            response_body = response["body"]["string"]
-            if isinstance(response_body, bytes):
-                response_body = response_body.decode("utf-8")
+            status = response["status"]
             return cls(
-                method=str(request["method"]).upper(),
-                uri=str(request["uri"]),
-                request_body=body,
+                method=_text(request["method"], "request.method").upper(),
+                uri=_uri(request["uri"]),
+                request_body=_body(request.get("body"), "request.body"),
                 request_headers=_header_lists(request.get("headers") or {}),
-                status=int(response["status"]["code"]),
-                reason=str(response["status"].get("message") or ""),
+                status=_status(status["code"]),
+                reason=_text(status.get("message") or "", "response.status.message"),
                 response_headers=_header_lists(response.get("headers") or {}),
-                response_body=response_body or "",
+                response_body=_body(response["body"]["string"], "response.body.string") or "",
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             raise CassetteFormatError(
-                f"{where}: malformed interaction ({type(exc).__name__}: {exc})",
+                f"{where}: malformed interaction ({problem})",
                 hint="fix the file by hand or re-record the scenario with --rerecord",
-            ) from exc
+            ) from None
 
 
-def _header_lists(headers: dict[str, Any]) -> dict[str, list[str]]:
+# Each field must have its recorded type: `str()` of a deeply nested value (or a huge one) would
+# spend the time and stack the limits are there to bound.
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"`{field}` must be a string, got {type(value).__name__}")
+    return value
+
+
+def _body(value: Any, field: str) -> str | None:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"`{field}` is binary, not UTF-8 text") from None
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"`{field}` must be a string, got {type(value).__name__}")
+    return value
+
+
+def _status(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        shown = repr(value)[:40] if isinstance(value, int | float | str) else type(value).__name__
+        raise ValueError(f"`response.status.code` must be an HTTP status (100-599), got {shown}")
+    return value
+
+
+def _uri(value: Any) -> str:
+    uri = _text(value, "request.uri")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 -- parsing the port is what raises for `http://h:x/`
+    except ValueError as exc:
+        raise ValueError(f"`request.uri` is not a URL ({exc}): {uri[:80]!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"`request.uri` must be an http(s) URL, got {uri[:80]!r}")
+    return uri
+
+
+def _header_lists(headers: Any) -> dict[str, list[str]]:
+    if not isinstance(headers, dict):
+        raise ValueError(f"headers must be a mapping, got {type(headers).__name__}")
     return {
-        str(name): [str(v) for v in values] if isinstance(values, list) else [str(values)]
+        _text(name, "header name"): [_scalar(v) for v in values]
+        if isinstance(values, list)
+        else [_scalar(values)]
         for name, values in headers.items()
     }
+
+
+def _scalar(value: Any) -> str:
+    """A header value: text, or a number / bool that YAML typed (vcrpy writes them as text)."""
+    if isinstance(value, str | int | float | bool):
+        return str(value)
+    raise ValueError(f"a header value must be text, got {type(value).__name__}")
 
 
 def load_cassette(path: Path) -> list[Interaction] | None:
@@ -161,22 +218,69 @@ def load_cassette(path: Path) -> list[Interaction] | None:
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
     try:
-        if path.suffix in _YAML_SUFFIXES:
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            data = yaml.load(text, Loader=loader)  # a safe loader: plain data only
-        else:
-            data = json.loads(text)
-    except (ValueError, yaml.YAMLError) as exc:
+        data = _load_yaml(text) if path.suffix in _YAML_SUFFIXES else _load_json(text)
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
         raise CassetteFormatError(
             f"{path}: not a readable cassette: {exc}",
             hint="restore it from git, or re-record the scenario with --rerecord",
-        ) from exc
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise CassetteFormatError(
             f"{path}: not a vcrpy cassette (no `interactions` list)",
             hint="cassettes are written by the harness or by vcrpy; re-record with --rerecord",
         )
     return data
+
+
+def _load_json(text: str) -> Any:
+    data = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int)
+    _check_depth(data)
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not JSON (a cassette holds plain JSON values)")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise ValueError(
+            f"a number of {len(text):,} characters is longer than the limit of {MAX_NUMBER_LENGTH}"
+        )
+    return int(text)
+
+
+def _check_depth(data: Any) -> None:
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+def _load_yaml(text: str) -> Any:
+    """YAML through a safe loader, its node graph checked before any value is built: an alias
+    bomb or a `<<:` merge chain is refused by its expanded size instead of being expanded."""
+    loader = _SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_node_graph(node, max_values=MAX_VALUES, max_depth=MAX_DEPTH)
+        _check_ints(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_ints(root: yaml.Node) -> None:
+    for node in scalar_nodes(root):
+        if node.tag.endswith(":int"):
+            _bounded_int(node.value.replace("_", ""))
 
 
 def _check_versions(path: Path, data: dict[str, Any]) -> None:

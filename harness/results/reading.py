@@ -11,6 +11,7 @@ does not know is refused with a hint.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ __all__ = [
     "read_run_outputs",
     "result_from_json",
 ]
+
+_log = logging.getLogger(__name__)
 
 JSONL_KIND = "harness-results"
 """The `kind` of a results.jsonl header line."""
@@ -145,7 +148,7 @@ def read_results(path: str | Path) -> RunSummary:
         return migrate_summary(data, path.parent.name)
     except HarnessError as exc:
         raise HarnessError(f"{path}: {exc.message}", hint=exc.hint) from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
         raise HarnessError(
             f"{path}: not a readable results file: {exc}",
             hint="give a results.json or results.jsonl written by `harness run`",
@@ -153,25 +156,27 @@ def read_results(path: str | Path) -> RunSummary:
 
 
 def _from_lines(path: Path, text: str) -> RunSummary:
-    """A summary of the lines written so far; a last line cut short by a kill is left out."""
-    lines = text.split("\n")
+    """A summary of the lines written so far; a last line cut short by a kill is left out (with a
+    warning), and the complete lines before it stand."""
     complete = text.endswith("\n")
-    lines = [line for line in lines if line.strip()]
+    lines = [(n, line) for n, line in enumerate(text.split("\n"), start=1) if line.strip()]
     if not lines:
         raise ValueError("the file is empty")
-    header = json.loads(lines[0])
+    header = json.loads(lines[0][1])
     if not isinstance(header, dict) or header.get("kind") != JSONL_KIND:
         raise ValueError("the first line is not a harness results header")
     version = _version(header)
     results: list[ScenarioResult] = []
-    body = lines[1:]
-    for number, line in enumerate(body, start=2):
+    last = lines[-1][0]
+    for number, line in lines[1:]:
         try:
             results.append(result_from_json(line))
-        except ValueError:
-            if number == len(body) + 1 and not complete:
-                break  # the line being written when the batch was killed
-            raise
+        except (ValueError, RecursionError) as exc:
+            if number == last and not complete:
+                # the line being written when the batch was killed
+                _log.warning("%s: line %d was cut short and is left out", path, number)
+                break
+            raise ValueError(f"line {number}: {exc}") from None
     if version == RESULT_FORMAT_VERSION and isinstance(header.get("batch"), dict):
         batch = BatchInfo.model_validate(header["batch"])
     else:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,8 +28,11 @@ __all__ = [
     "ScenarioLoadError",
     "allowed_keys",
     "format_issues",
+    "is_dir",
+    "is_file",
     "issue_at",
     "issues_from_validation",
+    "list_folder",
     "suggest",
 ]
 
@@ -218,3 +223,27 @@ def _turn_issue(message: str, path: tuple[Step, ...], document: Document) -> Sce
             key_path = (*path, key)
             return issue_at(document.locate(key_path), key_path, f"unknown key `{key}`", hint)
     return issue_at(document.locate(path), path, message)
+
+
+def is_file(path: str | Path) -> bool:
+    """`Path.is_file`, False instead of OSError (a 300-character name is ENAMETOOLONG)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return False
+
+
+def is_dir(path: str | Path) -> bool:
+    """`Path.is_dir`, False instead of OSError."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def list_folder(folder: str | Path) -> list[str]:
+    """The names in `folder` (for "did you mean" hints), empty when it cannot be listed."""
+    try:
+        return os.listdir(folder) if is_dir(folder) else []
+    except (OSError, ValueError):
+        return []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from typing import Any
 
@@ -18,10 +19,12 @@ from harness.models.selector import Step
 from harness.scenarios._issues import ScenarioIssue, issue_at, suggest
 from harness.scenarios._yaml import Document
 
-__all__ = ["MAX_COMBINATIONS", "Combination", "expand_matrix", "matrix_id"]
+__all__ = ["MAX_COMBINATIONS", "MAX_EXPANDED_VALUES", "Combination", "expand_matrix", "matrix_id"]
 
-MAX_COMBINATIONS = 10_000
-"""More combinations than this is almost certainly a mistake."""
+MAX_COMBINATIONS = 5_000
+"""More combinations than this is almost certainly a mistake (checked before they are built)."""
+MAX_EXPANDED_VALUES = 2_000_000
+"""Most values all the combinations of one file may build together (combinations x values)."""
 
 Combination = dict[str, Any]
 
@@ -41,12 +44,24 @@ def expand_matrix(
         return [], issues
     names = set(combinations[0]) if combinations else set()
     base = {k: v for k, v in data.items() if k != "matrix"}
+    # The matrix's own keys are not copied into each combination (a 2,000-value matrix would
+    # otherwise copy 2,000 locations 2,000 times).
+    located = {k: v for k, v in document.locations.items() if k[:1] != ("matrix",)}
+    total = len(combinations) * (_size(base) + len(located))
+    if total > MAX_EXPANDED_VALUES:  # each combination copies the whole scenario
+        where = ("matrix",)
+        message = (
+            f"{len(combinations):,} combinations of this scenario would build {total:,} values, "
+            f"more than the limit of {MAX_EXPANDED_VALUES:,}"
+        )
+        hint = "use fewer combinations or a smaller scenario"
+        return [], [issue_at(document.locate(where), where, message, hint)]
     expanded: list[tuple[Combination, Document]] = []
     for combination in combinations:
         substituted, problems = _substitute(base, combination, names, (), document)
         if problems:
             return [], problems
-        expanded.append((combination, _with_variables(document, substituted, combination)))
+        expanded.append((combination, _with_variables(document, located, substituted, combination)))
     return expanded, []
 
 
@@ -70,6 +85,9 @@ def _combinations(document: Document, matrix: Any) -> tuple[list[Combination], l
                         "give a non-empty list of values",
                     )
                 ]
+        size = math.prod(len(values) for values in matrix.values())
+        if size > MAX_COMBINATIONS:  # checked before the product is built: 12 lists of 10 is 10^12
+            return [], [_too_many(document, size)]
         combos = [
             dict(zip(matrix, values, strict=True)) for values in itertools.product(*matrix.values())
         ]
@@ -99,9 +117,28 @@ def _combinations(document: Document, matrix: Any) -> tuple[list[Combination], l
             )
         ]
     if len(combos) > MAX_COMBINATIONS:
-        message = f"{len(combos)} combinations is more than the limit of {MAX_COMBINATIONS}"
-        return [], [issue_at(document.locate(where), where, message)]
+        return [], [_too_many(document, len(combos))]
     return combos, []
+
+
+def _too_many(document: Document, size: int) -> ScenarioIssue:
+    where = ("matrix",)
+    message = f"{size:,} combinations is more than the limit of {MAX_COMBINATIONS:,}"
+    hint = "list the combinations you need (`matrix: [{a: 1, b: 2}, ...]`) or split the file"
+    return issue_at(document.locate(where), where, message, hint)
+
+
+def _size(value: Any) -> int:
+    """How many values `value` holds (itself included), without recursion."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _substitute(
@@ -159,9 +196,14 @@ def _substitute_text(
     return _PLACEHOLDER.sub(replace, text), []
 
 
-def _with_variables(document: Document, data: dict[str, Any], combination: Combination) -> Document:
+def _with_variables(
+    document: Document,
+    located: dict[tuple[Step, ...], Any],
+    data: dict[str, Any],
+    combination: Combination,
+) -> Document:
     """The combination's document: its values added to `dynamic_variables`."""
-    locations = dict(document.locations)
+    locations = dict(located)
     variables = data.get("dynamic_variables")
     if variables is None or isinstance(variables, dict):
         data["dynamic_variables"] = {**(variables or {}), **combination}

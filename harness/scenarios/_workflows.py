@@ -23,8 +23,22 @@ from pydantic import ValidationError
 from harness.models.api import WorkflowConfigFullyHydrated
 from harness.models.selector import Step
 from harness.scenarios._declared import Declared, declared_at
-from harness.scenarios._issues import ScenarioIssue, issue_at, issues_from_validation, suggest
-from harness.scenarios._yaml import Document, Location, YamlProblem, parse_yaml
+from harness.scenarios._issues import (
+    ScenarioIssue,
+    is_dir,
+    is_file,
+    issue_at,
+    issues_from_validation,
+    suggest,
+)
+from harness.scenarios._yaml import (
+    MAX_DEPTH,
+    MAX_NUMBER_LENGTH,
+    Document,
+    Location,
+    YamlProblem,
+    parse_yaml,
+)
 
 __all__ = [
     "WORKFLOWS_FOLDER",
@@ -55,7 +69,7 @@ def find_workflow_files(paths: Sequence[str | Path]) -> list[Path]:
     found: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw)
-        candidates = [path] if path.is_file() else list(_walk_workflows(path))
+        candidates = [path] if is_file(path) else list(_walk_workflows(path))
         for file in candidates:
             if is_workflow_file(file):
                 found.setdefault(os.path.abspath(file), file)
@@ -63,7 +77,7 @@ def find_workflow_files(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def _walk_workflows(folder: Path) -> Iterator[Path]:
-    if not folder.is_dir():
+    if not is_dir(folder):
         return
     for current, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -105,12 +119,51 @@ def _parse(path: Path) -> tuple[_Parsed | None, list[ScenarioIssue]]:
         message = f"cannot read the workflow file: {exc}"
         return None, [ScenarioIssue(name, None, None, None, message)]
     try:
-        data = json.loads(text) if path.suffix == ".json" else parse_yaml(text, name).data
+        data = _load_json(text) if path.suffix == ".json" else parse_yaml(text, name).data
     except json.JSONDecodeError as exc:
         return None, [ScenarioIssue(name, exc.lineno, exc.colno, None, f"invalid JSON: {exc.msg}")]
     except YamlProblem as exc:
         return None, [issue_at(exc.location, (), exc.message)]
+    except (ValueError, RecursionError) as exc:  # too deep, a number too long
+        return None, [ScenarioIssue(name, 1, 1, None, f"invalid JSON: {exc}")]
     return _Parsed(name, text, data), []
+
+
+def _load_json(text: str) -> Any:
+    """JSON with the YAML loader's limits: numbers and nesting (docs/reliability.md)."""
+    data = json.loads(text, parse_int=_json_int, parse_float=_json_float)
+    if _depth(data) > MAX_DEPTH:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep; flatten the data")
+    return data
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise ValueError(_too_long(text))
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise ValueError(_too_long(text))
+    return float(text)
+
+
+def _too_long(text: str) -> str:
+    return f"a number of {len(text):,} characters is longer than the limit of {MAX_NUMBER_LENGTH}"
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def read_workflow(path: Path) -> tuple[WorkflowConfigFullyHydrated | None, list[ScenarioIssue]]:

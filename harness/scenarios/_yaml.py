@@ -5,6 +5,12 @@ position of the key or item that holds it. Measured on a typical scenario: ~0.4 
 ~7.8 ms for ruamel.yaml's round-trip loader (which would take most of the 10 s budget for a
 1,000-scenario suite). Scalars follow YAML 1.2's core schema, as ruamel.yaml does: `yes`, `no`,
 `on`, `off` stay strings (a user saying "no" must stay "no"), and dates stay strings.
+
+Limits (docs/reliability.md): hostile text ends in a `YamlProblem` with file:line:col, in bounded
+time and memory. Nesting deeper than `MAX_DEPTH`, more than `MAX_VALUES` values built (an alias is
+rebuilt each time it is used, so alias bombs and `<<:` merge chains count every expansion), and
+numbers longer than `MAX_NUMBER_LENGTH` characters are refused; libyaml itself refuses flow nesting
+deeper than 1,000 before any of this runs.
 """
 
 from __future__ import annotations
@@ -17,8 +23,25 @@ from typing import Any, NamedTuple
 import yaml
 
 from harness.models.selector import Step
+from harness.recording.yaml_limits import GraphLimitError, check_node_graph
 
-__all__ = ["Document", "Location", "YamlProblem", "parse_yaml"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NUMBER_LENGTH",
+    "MAX_VALUES",
+    "Document",
+    "Location",
+    "YamlProblem",
+    "parse_yaml",
+]
+
+MAX_DEPTH = 100
+"""Deepest nesting of mappings and lists a file may have (a scenario needs fewer than 15)."""
+MAX_VALUES = 200_000
+"""Most values (scalars, mappings, lists) one file may build, counting every alias expansion."""
+MAX_NUMBER_LENGTH = 400
+"""Longest number, in characters (Python refuses ints over 4,300 digits; floats lose precision
+long before 400)."""
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -48,6 +71,7 @@ for _name, _pattern, _first in _RESOLVERS:
     )
 
 _STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 _MERGE_KEY = "<<"
 
 
@@ -106,6 +130,11 @@ def parse_yaml(text: str, file: str) -> Document:
         raise YamlProblem(f"invalid YAML: {exc}", Location(file, 1, 1)) from None
     document = Document(file=file, data=None, locations={(): Location(file, 1, 1)})
     if node is not None:
+        try:  # measured on the node graph first: an alias bomb is refused before it is built
+            check_node_graph(node, max_values=MAX_VALUES, max_depth=MAX_DEPTH)
+        except GraphLimitError as exc:
+            mark = exc.node.start_mark
+            raise YamlProblem(str(exc), Location(file, mark.line + 1, mark.column + 1)) from None
         document.data = _Builder(document).build(node, ())
     return document
 
@@ -114,6 +143,7 @@ class _Builder:
     def __init__(self, document: Document) -> None:
         self.document = document
         self.active: set[int] = set()
+        self.built = 0
 
     def _at(self, node: yaml.Node) -> Location:
         mark = node.start_mark
@@ -122,6 +152,7 @@ class _Builder:
     def build(self, node: yaml.Node, path: tuple[Step, ...]) -> Any:
         if id(node) in self.active:
             raise YamlProblem("recursive alias: an anchor refers to itself", self._at(node))
+        self._count(node)
         self.active.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -131,6 +162,21 @@ class _Builder:
             return self._scalar(node)
         finally:
             self.active.discard(id(node))
+
+    def _count(self, node: yaml.Node) -> None:
+        """Enforce the depth and size limits before building one more value."""
+        self.built += 1
+        if self.built > MAX_VALUES:
+            raise YamlProblem(
+                f"the file expands to more than {MAX_VALUES:,} values (aliases `*name` and "
+                "`<<:` merges are counted each time they are used); write the values out or "
+                "split the file",
+                self._at(node),
+            )
+        if len(self.active) >= MAX_DEPTH:
+            raise YamlProblem(
+                f"nested more than {MAX_DEPTH} levels deep; flatten the data", self._at(node)
+            )
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[Step, ...]) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -175,13 +221,33 @@ class _Builder:
             return None
         if tag == "tag:yaml.org,2002:bool":
             return value.lower() == "true"
-        if tag == "tag:yaml.org,2002:int":
-            return _to_int(value)
-        if tag == "tag:yaml.org,2002:float":
-            return _to_float(value)
+        if tag in (_INT, _FLOAT):
+            return self._number(node)
         if tag in (_MAP, _SEQ):  # explicit !!map / !!seq on a scalar
             raise YamlProblem(f"`{value}` is not a {tag.rsplit(':', 1)[1]}", self._at(node))
         raise YamlProblem(f"unsupported YAML tag {tag}; use plain values", self._at(node))
+
+    def _number(self, node: yaml.Node) -> int | float:
+        try:
+            return _to_number(node.tag, node.value)
+        except ValueError as exc:
+            raise YamlProblem(str(exc), self._at(node)) from None
+
+
+def _to_number(tag: str, text: str) -> int | float:
+    """Raises ValueError (a clear message) for a number too long or not a number at all."""
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise ValueError(
+            f"a number of {len(text):,} characters is longer than the limit of "
+            f"{MAX_NUMBER_LENGTH}; quote it to keep it as text"
+        )
+    kind = "an integer" if tag == _INT else "a number"
+    try:
+        return _to_int(text) if tag == _INT else _to_float(text)
+    except ValueError:
+        raise ValueError(
+            f"`{text[:40]}` is not {kind}; drop the `!!` tag or fix the value"
+        ) from None
 
 
 def _to_int(text: str) -> int:

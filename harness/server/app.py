@@ -45,9 +45,18 @@ from harness.models.api import (
     turn_response,
 )
 from harness.server.catalog import WorkflowCatalog
-from harness.server.errors import NotFoundError, error_response, install_error_handlers
+from harness.server.errors import (
+    NotFoundError,
+    SafeJSONResponse,
+    error_response,
+    install_error_handlers,
+)
+from harness.server.guard import BodyGuard
 
-__all__ = ["EngineFactory", "create_app", "default_engine_factory"]
+__all__ = ["MEMORY_STORE_MAX_RUNS", "EngineFactory", "create_app", "default_engine_factory"]
+
+MEMORY_STORE_MAX_RUNS = 1_000
+"""Runs `harness serve` keeps without `--store` (the oldest finished run is dropped first)."""
 
 EngineFactory = Callable[[httpx.AsyncClient, WorkflowCatalog], Engine]
 """Builds the engine once the server's event loop runs: (its httpx client, the catalog)."""
@@ -76,7 +85,8 @@ def default_engine_factory(
     def build(http: httpx.AsyncClient, catalog: WorkflowCatalog) -> Engine:
         run_store: RunStore
         if store is None:
-            run_store = MemoryRunStore()
+            # Bounded: a long-lived server must not grow with every run (use --store to keep all).
+            run_store = MemoryRunStore(max_runs=MEMORY_STORE_MAX_RUNS)
         elif isinstance(store, str | Path):
             run_store = SqliteRunStore(store)
         else:
@@ -141,7 +151,7 @@ class _BearerAuth:
 
 
 def _json(model: Any) -> JSONResponse:
-    return JSONResponse(model.model_dump(mode="json", by_alias=True))
+    return SafeJSONResponse(model.model_dump(mode="json", by_alias=True))
 
 
 def _without_create_metadata(workflow: WorkflowConfigFullyHydrated) -> WorkflowConfigFullyHydrated:
@@ -339,6 +349,7 @@ def create_app(
 
     app.state.catalog = catalog
     app.state.engine_holder = holder
+    app.add_middleware(BodyGuard)  # inside the token check: a stranger's body is never read
     if token:
         app.add_middleware(_BearerAuth, token=token)
     return app

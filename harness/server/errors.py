@@ -10,6 +10,7 @@ in the log; the fuzz tests keep that path unreachable from any input.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from starlette.exceptions import HTTPException
 from harness.engine import RunNotFoundError
 from harness.errors import GraphValidationError, HarnessError, RunConflictError
 
-__all__ = ["NotFoundError", "error_response", "install_error_handlers"]
+__all__ = ["NotFoundError", "SafeJSONResponse", "error_response", "install_error_handlers"]
 
 log = logging.getLogger("harness.server")
 
@@ -38,7 +39,21 @@ def error_response(
 ) -> JSONResponse:
     """A JSON error answer: `{"detail": ..., "status": ..., **extra}`."""
     body = {"detail": detail, "status": status, **{k: v for k, v in extra.items() if v}}
-    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+    return SafeJSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that always renders: text that is not valid Unicode is sent as `\\u` escapes.
+
+    The request guard keeps lone surrogates out of stored runs; this is the second line, so one
+    bad string (e.g. from a tool result) can never turn every later listing into a 500.
+    """
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
 def _status_of(exc: HarnessError) -> int:
@@ -73,9 +88,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     error_id = uuid.uuid4().hex[:12]
     log.error("error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+    # `Connection: close`: after an unexpected error the connection's state is unknown, so the
+    # client is told to reconnect instead of finding the socket dropped under its next request.
     return error_response(
         500,
         f"internal error {error_id}: {type(exc).__name__}: {exc}",
+        headers={"connection": "close"},
         hint="this is a bug of harness serve: report it with the request and the server log",
     )
 

@@ -11,15 +11,26 @@ import asyncio
 import fnmatch
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.engine.sandbox import Sandbox, SandboxLimits, SandboxPolicy, SandboxReport, ToolOutcome
+from harness.engine.sandbox import (
+    MAX_RESULT_DEPTH,
+    Sandbox,
+    SandboxLimits,
+    SandboxPolicy,
+    SandboxReport,
+    ToolOutcome,
+    sweep_stale_folders,
+)
 
 LIMITS = SandboxLimits(memory_mb=256, max_file_mb=8, disk_mb=32, processes=8)
 CANARY = "canary-secret-5f2b9c1e"
@@ -476,6 +487,7 @@ async def test_without_real_root_the_other_layers_still_apply(
         "network": "namespace",
         "filesystem": "private-root",
         "seccomp": "filter" if os.uname().machine == "x86_64" else "none",
+        "pids": "namespace",
         "audit_hook": False,
         "limits_refused": [],
     }
@@ -503,3 +515,155 @@ async def test_ctypes_cannot_open_a_user_namespace(sandbox: Sandbox, layers: San
         assert "blocked by the harness sandbox: import ('ctypes')" in (outcome.error or "")
     elif layers.seccomp == "filter":
         assert "unshare(CLONE_NEWUSER) refused" in (outcome.error or "")
+
+
+# ------------------------------------------------------------- issue 14: channel, PIDs, cleanup
+
+# Tool code that writes its own frame on every descriptor that could be the result channel,
+# then exits before the child's real frame: the parent must validate what it reads.
+FORGE = (
+    "import os\n\ndef forge():\n"
+    "    for fd in range(3, 40):\n"
+    "        try:\n"
+    "            os.write(fd, FRAME)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    os._exit(0)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (b'{"ok": true, "result": NaN}\n', "result channel itself"),
+        (b'{"ok": true, "result": Infinity}\n', "result channel itself"),
+        (b'{"ok": true, "result": "' + b"x" * 1_010_000 + b'"}\n', "over the 1000000-byte limit"),
+        (b'{"ok": true, "result": ' + b"[" * 200 + b"]" * 200 + b"}\n", "nests deeper than 64"),
+        (b'{"ok": true, "result": 1}\n{"ok": true, "result": 2}\n', "result channel itself"),
+        (b"garbage\n", "result channel itself"),
+    ],
+    ids=["nan", "infinity", "oversized", "deep", "two-frames", "garbage"],
+)
+async def test_a_forged_result_frame_is_validated_by_the_parent(
+    sandbox: Sandbox, frame: bytes, expected: str
+) -> None:
+    outcome = await sandbox.run_python(FORGE.replace("FRAME", repr(frame)), {})
+    assert not outcome.success, outcome
+    assert expected in (outcome.error or "")
+    await assert_still_works(sandbox)
+
+
+async def test_a_deeply_nested_result_is_refused(full_sandbox: Sandbox) -> None:
+    deep = MAX_RESULT_DEPTH + 1
+    code = f"def deep():\n    value = 1\n    for _ in range({deep}):\n        value = [value]\n    return value\n"
+    outcome = await full_sandbox.run_python(code, {})
+    assert not outcome.success
+    assert f"nests deeper than {MAX_RESULT_DEPTH} levels" in (outcome.error or "")
+    very = code.replace(str(deep), "100000")
+    outcome = await full_sandbox.run_python(very, {})
+    assert not outcome.success and "nests too deeply" in (outcome.error or "")
+    ok = await full_sandbox.run_python(code.replace(str(deep), str(MAX_RESULT_DEPTH - 1)), {})
+    assert ok.success
+
+
+async def test_tool_code_sees_no_host_pid_or_host_path(
+    full_sandbox: Sandbox, layers: SandboxReport
+) -> None:
+    code = (
+        "import os, sys, traceback\n\ndef look():\n"
+        "    frames = [f.filename for f in traceback.extract_stack()]\n"
+        "    main = sys.modules['__main__']\n"
+        "    return {'pid': os.getpid(), 'ppid': os.getppid(), 'text': repr([frames, sys.argv,\n"
+        "        sys.orig_argv, sys.executable, sys.prefix, sys.exec_prefix,\n"
+        "        getattr(main, '__file__', None), os.getcwd(), dict(os.environ)])}\n"
+    )
+    outcome = await full_sandbox.run_python(code, {})
+    assert outcome.success, outcome
+    seen = outcome.result
+    harness_root = str(Path(__file__).resolve().parents[2])
+    assert harness_root not in seen["text"]
+    assert sys.prefix not in seen["text"] or sys.prefix == sys.base_prefix
+    assert "_sandbox_child" not in seen["text"]
+    if layers.pids == "namespace":
+        assert (seen["pid"], seen["ppid"]) == (2, 1)
+    assert seen["pid"] != os.getpid() and seen["ppid"] != os.getpid()
+
+
+HARNESS_WITH_A_SLOW_TOOL = """
+import asyncio, sys
+from harness.engine.sandbox import Sandbox
+
+async def main():
+    print("started", flush=True)
+    await Sandbox().run_python("import time\\ndef slow():\\n    time.sleep(120)\\n", {},
+                               timeout_seconds=120)
+
+asyncio.run(main())
+"""
+
+
+def _descendants(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as handle:
+                    parents[int(name)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_sandbox_children_and_folders_do_not_outlive_a_killed_harness(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS_WITH_A_SLOW_TOOL], env=env, stdout=subprocess.PIPE
+    )
+    try:
+        assert harness.stdout is not None and harness.stdout.readline() == b"started\n"
+        deadline = time.monotonic() + 20
+        children: set[int] = set()
+        while time.monotonic() < deadline:
+            children = _descendants(harness.pid)
+            if len(children) >= 2 and list(tmp_path.glob("harness-sandbox-*")):
+                break
+            time.sleep(0.05)
+        assert children, "the sandbox child never started"
+        time.sleep(0.5)  # let the tool reach its sleep
+        children = _descendants(harness.pid)
+    finally:
+        harness.send_signal(signal.SIGKILL)
+        harness.wait()
+        if harness.stdout is not None:
+            harness.stdout.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.05)
+    assert not [pid for pid in children if _alive(pid)], "a sandbox process survived the harness"
+    left = list(tmp_path.glob(f"harness-sandbox-{harness.pid}-*"))
+    assert left, "SIGKILL leaves the folder: the next start removes it"
+    # A folder of a live process (pid 1) is kept; the dead harness's folder goes at the next start.
+    alive = tmp_path / "harness-sandbox-1-keepme"
+    alive.mkdir()
+    starter = subprocess.run(
+        [sys.executable, "-c", "from harness.engine.sandbox import Sandbox; Sandbox()"],
+        env=env,
+        check=True,
+    )
+    assert starter.returncode == 0
+    assert not any(path.exists() for path in left)
+    assert alive.exists()
+    assert sweep_stale_folders(str(tmp_path)) == []

@@ -184,3 +184,44 @@ def test_run_state_serialises(tmp_path: Path) -> None:
     state = RunState()
     state.main_thread().deliver(["hi"])
     assert RunState.model_validate_json(state.model_dump_json()) == state
+
+
+async def test_the_sqlite_cache_is_bounded_in_runs_and_bytes(
+    tmp_path: Path, llm: LLMClient, clock: FixedClock
+) -> None:
+    """Issue 14: the per-process cache used to keep every run forever (~36 KB each)."""
+    store = SqliteRunStore(tmp_path / "runs.db", cache_max_runs=5, cache_max_bytes=10**9)
+    engine = Engine(llm=llm, clock=clock, store=store)
+    done = workflow([say_static("a", "A")])
+    ids = [(await engine.execute(done, start())).workflow_run_id or "" for _ in range(12)]
+    assert len(store._cache) == 5
+    # Evicted runs still load (from the database) and come back into the cache.
+    first = await store.load(ids[0])
+    assert first is not None and first.run.status is RunStatus.COMPLETED
+    assert store._cache.get(ids[0]) is not None and len(store._cache) == 5
+    assert (await store.list(size=50)).total == 12
+
+    tiny = SqliteRunStore(tmp_path / "runs.db", cache_max_runs=100, cache_max_bytes=1)
+    for run_id in ids:
+        assert await tiny.get(run_id) is not None
+    assert len(tiny._cache) == 0 and tiny._cache.nbytes == 0
+    sized = SqliteRunStore(tmp_path / "runs.db", cache_max_runs=100, cache_max_bytes=10**9)
+    for run_id in ids:
+        await sized.load(run_id)
+    per_run = sized._cache.nbytes / len(ids)
+    assert 500 < per_run < 100_000  # JSON bytes of a small run: a real estimate, not 0
+
+
+async def test_the_memory_store_can_be_bounded_dropping_finished_runs_first(
+    llm: LLMClient, clock: FixedClock
+) -> None:
+    store = MemoryRunStore(max_runs=3)
+    engine = Engine(llm=llm, clock=clock, store=store)
+    waiting = await engine.execute(CHAT, start())  # parks waiting for the user
+    assert waiting.status is RunStatus.WAITING_FOR_USER_INPUT
+    done = workflow([say_static("a", "A")])
+    finished = [(await engine.execute(done, start())).workflow_run_id for _ in range(4)]
+    page = await store.list(size=10)
+    assert page.total == 3
+    kept = {run.workflow_run_id for run in page.items}
+    assert kept == {waiting.workflow_run_id, *finished[-2:]}
