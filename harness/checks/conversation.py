@@ -3,7 +3,6 @@ events and errors. Each returns outcomes (data) and never raises for a failed ex
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from harness.checks.matching import (
@@ -13,6 +12,7 @@ from harness.checks.matching import (
     subset_match,
 )
 from harness.checks.matching import subkey as _k
+from harness.checks.regexes import RegexTimeoutError, regex_search
 from harness.checks.view import RunView
 from harness.models.api import RunStatus
 from harness.models.expect import (
@@ -77,7 +77,6 @@ def check_termination_source(
 def check_says(expected: TextExpect, view: RunView, key: str | None = None) -> list[CheckOutcome]:
     """The said text equals / contains / does not contain / matches."""
     said = view.said
-    flags = re.IGNORECASE if expected.ignore_case else 0
     fold = str.casefold if expected.ignore_case else str
     got = short(said)
     results = []
@@ -124,14 +123,17 @@ def check_says(expected: TextExpect, view: RunView, key: str | None = None) -> l
             )
         )
     if expected.regex is not None:
-        ok = re.search(expected.regex, said, flags) is not None
+        try:
+            ok, wanted = regex_search(expected.regex, said, ignore_case=expected.ignore_case), ""
+        except RegexTimeoutError as exc:
+            ok, wanted = False, f" ({exc})"
         results.append(
             outcome(
                 ok,
                 "says.regex",
                 _k(key, "regex"),
                 "said text",
-                f"to match /{expected.regex}/",
+                f"to match /{expected.regex}/{wanted}",
                 got,
                 expected=expected.regex,
                 actual=said,

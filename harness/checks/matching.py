@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import math
 import operator
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from harness.checks.regexes import RegexTimeoutError, regex_search
 from harness.models.expect import CountRange, ValueMatch
 from harness.models.result import CheckOutcome, OutcomeStatus
 
@@ -219,7 +219,7 @@ def value_problems(match: ValueMatch, value: Any, exists: bool = True) -> list[s
         ),
         (
             match.regex is not None
-            and not (isinstance(value, str) and re.search(match.regex, value)),
+            and not (isinstance(value, str) and _search(match.regex, value)),
             f"matching /{match.regex}/",
         ),
     ]
@@ -230,6 +230,13 @@ def value_problems(match: ValueMatch, value: Any, exists: bool = True) -> list[s
         if size is None or count_problem(match.length, size):
             problems.append(f"of length {describe_count(match.length)}")
     return problems
+
+
+def _search(pattern: str, value: str) -> bool:
+    try:
+        return regex_search(pattern, value)
+    except RegexTimeoutError:  # out of time: it does not match (the check fails, bounded)
+        return False
 
 
 def _numeric_problems(match: ValueMatch, value: Any) -> list[str]:
