@@ -365,7 +365,7 @@ def test_pathological_text_is_cheap_and_stays_verbatim(text: str) -> None:
 
     started = time.perf_counter()
     out = substitute(text, {"x": "v", **REFS}, {})
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2.0  # the bound of docs/reliability.md; was seconds
     assert out in (text, text.replace("{{ name }}", "ana"))
 
 

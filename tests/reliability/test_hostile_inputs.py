@@ -244,9 +244,9 @@ def test_evaluation_never_raises(text: str) -> None:
 
 
 def test_long_chains_are_linear_and_bounded() -> None:
-    with within(0.5):  # 11,000 operands: just under the length limit
+    with within():  # 11,000 operands: just under the length limit (149 ms measured)
         assert evaluate_expression(" AND ".join(["true"] * 11_000), {}, {}) is True
-    with within(0.5), pytest.raises(HarnessError, match="more than the limit of 100,000"):
+    with within(), pytest.raises(HarnessError, match="more than the limit of 100,000"):
         evaluate_expression(" AND ".join(["true"] * 50_000), {}, {})
 
 
