@@ -19,6 +19,7 @@ from harness.models.api.base import JsonDict, PlatformModel
 from harness.models.api.prompts import Condition, StaticMessagesConfig
 
 __all__ = [
+    "BaseEntityConfig",
     "BaseNodeConfig",
     "GlobalConditionEdgeEvaluationMethod",
     "GlobalNodeConfig",
@@ -78,8 +79,8 @@ class SelfLoopConfig(PlatformModel):
         return self
 
 
-class BaseNodeConfig(PlatformModel):
-    """Fields every node type shares (`BaseEntityConfig` + `BaseNodeConfig` of the platform)."""
+class BaseEntityConfig(PlatformModel):
+    """Fields every node and edge shares (the platform's `BaseEntityConfig`)."""
 
     logical_id: str | None = None
     name: str | None = None
@@ -88,6 +89,11 @@ class BaseNodeConfig(PlatformModel):
     version_number: int | None = 0
     disabled: bool = False
     miscellaneous: JsonDict = Field(default_factory=dict)
+
+
+class BaseNodeConfig(BaseEntityConfig):
+    """Fields every node type shares (the platform's `BaseNodeConfig`)."""
+
     primary_category: str | None = None
     secondary_category: str | None = None
     is_start: bool = False

@@ -29,6 +29,7 @@ from harness.models.api.llm_nodes import (
     WorkflowRunEvaluatorNodeConfig,
 )
 from harness.models.api.nodes import (
+    BaseEntityConfig,
     NoOpNodeConfig,
     SayStaticNodeConfig,
     UnsupportedNodeConfig,
@@ -173,14 +174,7 @@ class EvaluateWhileWaitingConfig(PlatformModel):
     max_transitions_per_wait: int = Field(default=3, ge=1)
 
 
-class _EdgeBase(PlatformModel):
-    logical_id: str | None = None
-    name: str | None = None
-    description: str | None = None
-    workflow_id: str | None = None
-    version_number: int | None = 0
-    disabled: bool = False
-    miscellaneous: JsonDict = Field(default_factory=dict)
+class _EdgeBase(BaseEntityConfig):
     source_node_logical_id: str | None = None
     destination_node_logical_id: str | None = None
 
