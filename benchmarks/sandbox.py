@@ -1,12 +1,22 @@
-"""Cost of the inline-Python sandbox: cold start, per layer, a warm-worker estimate, throughput.
+"""What a sandboxed inline-Python tool call costs a user, next to the interpreter-start floor.
 
-Run: `python benchmarks/sandbox.py [--calls 40]`; prints one JSON document.
+Run: `python benchmarks/sandbox.py [--calls 40] [--gap-ms 50]`; prints one JSON document.
 
-- `interpreter_start_ms`: `python -I -S -c pass`, the floor of any fresh child.
-- `cold_call_ms`: `Sandbox.run_python` of a trivial tool, end to end, per policy.
-- `warm_worker_estimate_ms`: the same child started ahead of time, timed from the moment the
-  request is written (what a pool of pre-started one-shot workers would save at best).
-- `throughput_calls_per_s`: trivial tools at concurrency 1 and at the CPU count.
+Every call goes through the engine's real tool path (`ToolRunner.run` of an `inline_python`
+tool, as a tool node or an LLM tool call runs it) and runs a trivial tool (`return x + 1`, a few
+microseconds), so the time of a call is our own overhead. Figures in ms (p50 / p95 / min):
+
+- `interpreter_start_ms`: `python -I -S -c pass`, spawn to exit: the floor of any fresh process.
+- `worker_boot_ms`: one worker from spawn until it reported ready (interpreter, imports, every
+  isolation layer): what a call waits on top when no pre-started worker is idle.
+- `call_ms`: call start to result with pre-started workers idle, per policy, calls `--gap-ms`
+  apart (a workflow's LLM and engine work spaces its tool calls): what a user waits for.
+- `first_call_ms`: the first call of a fresh pool (nothing started ahead): once per run and
+  policy, and whenever calls come faster than workers boot.
+- `back_to_back_ms`: calls at concurrency 1 with no gap: the pool runs dry, so this is bounded
+  by how fast workers boot.
+- `throughput_calls_per_s`: trivial tools at concurrency 1 and at the CPU count, no gap.
+- `overhead_over_floor_ms`: `call_ms` p50 (all layers) minus `interpreter_start_ms` p50.
 """
 
 from __future__ import annotations
@@ -19,15 +29,33 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
-from harness.engine.sandbox import _CHILD_SCRIPT, Sandbox, SandboxPolicy
+import httpx
+
+from harness.engine._sandbox_pool import stop_idle_workers
+from harness.engine._sandbox_workers import start_worker
+from harness.engine.sandbox import Sandbox, SandboxPolicy
+from harness.engine.tools import ToolRunner
+from harness.models.api.tools import InlinePythonTool
 
 __all__ = ["main"]
 
-TRIVIAL = "def ping(x):\n    return x + 1\n"
+TOOL = InlinePythonTool(name="ping", code="def ping(x):\n    return x + 1\n")
+POLICIES = {
+    "all_layers": SandboxPolicy(),
+    "no_audit_hook": SandboxPolicy(audit_hook=False),
+    "no_namespaces": SandboxPolicy(isolate_network=False, isolate_filesystem=False),
+    "process_and_rlimits_only": SandboxPolicy(
+        isolate_network=False,
+        isolate_filesystem=False,
+        isolate_pids=False,
+        drop_privileges=False,
+        seccomp=False,
+        audit_hook=False,
+    ),
+}
 
 
 def _summary(samples_ms: list[float]) -> dict[str, float]:
@@ -48,86 +76,102 @@ def interpreter_start(calls: int) -> dict[str, float]:
     return _summary(samples)
 
 
-async def cold_calls(policy: SandboxPolicy, calls: int) -> dict[str, float]:
-    sandbox = Sandbox(policy)
+def worker_boot(calls: int) -> dict[str, float]:
+    """Spawn a worker and read its ready frame (the worker is then stopped unused)."""
     samples = []
-    for n in range(calls):
+    for _ in range(calls):
         started = time.perf_counter()
-        outcome = await sandbox.run_python(TRIVIAL, {"x": n})
-        assert outcome.result == n + 1, outcome
+        worker = start_worker(sys.executable, SandboxPolicy().model_dump())
+        assert worker.process.stdout is not None
+        ready = worker.process.stdout.readline()
         samples.append((time.perf_counter() - started) * 1000)
+        assert json.loads(ready)["ready"], ready
+        worker.discard()
     return _summary(samples)
 
 
-def warm_estimate(calls: int) -> dict[str, float]:
-    """Start the child, let it finish booting, then time only request -> result."""
-    sandbox = Sandbox()
-    samples = []
-    for n in range(calls):
-        base = tempfile.mkdtemp(prefix="harness-bench-")
-        os.chmod(base, 0o711)
-        uid = 2_050_000_000 + n if os.geteuid() == 0 else None
-        request = sandbox._request(TRIVIAL, {"x": n}, None, base, uid, 10.0)
-        child = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-B", str(_CHILD_SCRIPT)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={"PATH": "/usr/bin:/bin"},
-            start_new_session=True,
-        )
-        time.sleep(0.15)  # the interpreter is up and blocked reading stdin
-        started = time.perf_counter()
-        out, _ = child.communicate(request)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert json.loads(out)["result"] == n + 1
-        os.rmdir(base)
+async def _timed_call(runner: ToolRunner, n: int) -> float:
+    started = time.perf_counter()
+    outcome = await runner.run(TOOL, {"x": n}, dynamic={}, runtime={})
+    elapsed = (time.perf_counter() - started) * 1000
+    assert outcome.success and outcome.result == n + 1, outcome
+    return elapsed
+
+
+async def calls_with_gap(policy: SandboxPolicy, calls: int, gap_s: float) -> dict[str, float]:
+    async with httpx.AsyncClient() as http:
+        runner = ToolRunner(http=http, sandbox=Sandbox(policy))
+        await _timed_call(runner, -1)  # creates the pool; later calls find workers started
+        samples = []
+        for n in range(calls):
+            await asyncio.sleep(gap_s)
+            samples.append(await _timed_call(runner, n))
     return _summary(samples)
+
+
+async def first_calls(policy: SandboxPolicy, calls: int) -> dict[str, float]:
+    samples = []
+    async with httpx.AsyncClient() as http:
+        for n in range(calls):
+            stop_idle_workers(reap=False)  # a fresh pool: nothing started ahead
+            runner = ToolRunner(http=http, sandbox=Sandbox(policy))
+            samples.append(await _timed_call(runner, n))
+    return _summary(samples)
+
+
+async def back_to_back(calls: int) -> dict[str, float]:
+    async with httpx.AsyncClient() as http:
+        runner = ToolRunner(http=http, sandbox=Sandbox())
+        return _summary([await _timed_call(runner, n) for n in range(calls)])
 
 
 async def throughput(calls: int, concurrency: int) -> float:
     sandbox = Sandbox(max_concurrency=concurrency)
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(sandbox.run_python(TRIVIAL, {"x": n}) for n in range(calls)))
+    outcomes = await asyncio.gather(
+        *(sandbox.run_python(TOOL.code or "", {"x": n}) for n in range(calls))
+    )
     assert all(o.success for o in outcomes)
     return round(calls / (time.perf_counter() - started), 1)
 
 
-async def run(calls: int) -> dict[str, Any]:
+async def run(calls: int, gap_s: float) -> dict[str, Any]:
     report = await Sandbox().probe()
-    policies = {
-        "all_layers": SandboxPolicy(),
-        "no_audit_hook": SandboxPolicy(audit_hook=False),
-        "no_namespaces": SandboxPolicy(isolate_network=False, isolate_filesystem=False),
-        "process_and_rlimits_only": SandboxPolicy(
-            isolate_network=False, isolate_filesystem=False, drop_privileges=False, audit_hook=False
-        ),
-    }
     cpus = os.cpu_count() or 1
-    return {
+    floor = interpreter_start(calls)
+    boot = worker_boot(min(calls, 20))
+    call_ms = {name: await calls_with_gap(p, calls, gap_s) for name, p in POLICIES.items()}
+    first = {name: await first_calls(p, min(calls, 10)) for name, p in POLICIES.items()}
+    stop_idle_workers(reap=False)
+    result = {
         "benchmark": "sandbox",
         "python": platform.python_version(),
         "cpus": cpus,
         "layers": report.model_dump(),
         "calls_per_sample": calls,
-        "interpreter_start_ms": interpreter_start(calls),
-        "cold_call_ms": {
-            name: await cold_calls(policy, calls) for name, policy in policies.items()
-        },
-        "warm_worker_estimate_ms": warm_estimate(calls),
+        "gap_ms": round(gap_s * 1000),
+        "interpreter_start_ms": floor,
+        "worker_boot_ms": boot,
+        "call_ms": call_ms,
+        "first_call_ms": first,
+        "back_to_back_ms": await back_to_back(calls),
         "throughput_calls_per_s": {
             "concurrency_1": await throughput(calls, 1),
             f"concurrency_{cpus}": await throughput(calls, cpus),
         },
+        "overhead_over_floor_ms": round(call_ms["all_layers"]["p50"] - floor["p50"], 2),
     }
+    stop_idle_workers(reap=False)
+    return result
 
 
 def main() -> None:
     """Run the benchmark and print the JSON report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--calls", type=int, default=40, help="samples per measurement")
+    parser.add_argument("--gap-ms", type=float, default=50, help="pause between calls of `call_ms`")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.calls)), indent=2))
+    print(json.dumps(asyncio.run(run(args.calls, args.gap_ms / 1000)), indent=2))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,25 @@
 """Entry script of the sandbox child: isolate this process, then run one tool function.
 
-Run by `harness.engine.sandbox` as `python -I -S -B _sandbox_child.py` (isolated mode: no
-site-packages, no PYTHON* variables, no user site, no bytecode writes). It imports only the standard
-library, because nothing else is on the path of an isolated interpreter.
+Run by `harness.engine._sandbox_workers` as `python -I -S -B` (isolated mode: no site-packages, no
+PYTHON* variables, no user site, no bytecode writes), which loads this script compiled as
+`<sandbox>`. It imports only the standard library, because nothing else is on the path of an
+isolated interpreter.
 
-Protocol: one JSON request on stdin (`code`, `arguments`, `function_name`, `workdir`, `uid`,
-`policy`); one JSON line on the original stdout: `{"ok": true, "result": ...}` or
-`{"ok": false, "kind": ..., "error": ...}`, both with `layers` (the isolation actually applied).
+Protocol (a worker is started, and isolated, before its call is known):
+1. stdin, first line: the set-up (`workdir`, `uid`, `parent_pid`, `policy`);
+2. stdout: `{"ready": true, "layers": ...}` once every isolation layer is in place (no tool code
+   has run yet), or a set-up failure frame, then exit;
+3. stdin, the rest until EOF: the call (`code`, `arguments`, `function_name`, `cpu_seconds`);
+   an empty call means "exit without running anything";
+4. stdout: one JSON line, `{"ok": true, "result": ...}` or `{"ok": false, "kind": ..., "error": ...}`,
+   both with `layers` (the isolation actually applied).
 Anything the tool prints goes to stderr, so it can never be mistaken for the result.
 
 Order matters: namespaces and mounts need root, so they come first; then the switch to an
 unprivileged uid; then resource limits (a process can lower them, never raise the hard limit
 again); then the audit hook (our own set-up opens files and calls libc, which the hook refuses).
+Everything up to the uid switch and seccomp happens before the call arrives; the limits (the CPU
+limit depends on the call's timeout) and the audit hook come after, right before the tool runs.
 """
 
 from __future__ import annotations
@@ -21,8 +29,12 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any
+
+# Importing typing would cost every worker several ms of boot; the names serve mypy only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 __all__ = ["main"]
 
@@ -630,46 +642,72 @@ def _result_message(
     return {"ok": True, "result": result, "layers": layers}
 
 
+def _prepare(setup: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Boot half: every isolation layer that needs no call (done before the call is known)."""
+    workdir, layers = _isolate(setup)
+    os.environ.clear()
+    os.environ.update(
+        {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    )
+    _forget_host_paths()
+    # Forget ctypes: tool code that imports it again meets the audit hook.
+    for name in [m for m in sys.modules if m.split(".")[0] in ("ctypes", "_ctypes")]:
+        del sys.modules[name]
+    return workdir, layers
+
+
+def _arm(
+    policy: Mapping[str, Any], call: Mapping[str, Any], workdir: str, layers: dict[str, Any]
+) -> None:
+    """Call half: resource limits (the CPU limit follows the call's timeout), then the audit hook."""
+    refused = _set_limits(policy["limits"], int(call["cpu_seconds"]))
+    if refused:
+        layers["limits_refused"] = refused
+        if policy["require_isolation"]:
+            raise SetupError(f"required resource limits refused by the OS: {', '.join(refused)}")
+    if policy["audit_hook"]:
+        sys.addaudithook(_make_audit_hook(workdir, _read_roots()))
+        layers["audit_hook"] = True
+
+
+def _setup_failure(exc: Exception) -> dict[str, Any]:
+    return {"ok": False, "kind": "setup", "error": f"sandbox set-up failed: {exc}", "layers": {}}
+
+
 def main() -> int:
-    """Read the request, isolate, run the tool, write one JSON line; the exit code is 0 or 3 (set-up)."""
-    request = json.loads(sys.stdin.buffer.read())
+    """Isolate, report ready, read one call, run it, write one JSON line; exit 0, or 3 (set-up).
+
+    The set-up line comes first on stdin; the call follows once the parent has read the ready
+    frame, so a worker can be started (and isolated) before its call is known.
+    """
+    stdin = sys.stdin.buffer
+    setup = json.loads(stdin.readline())
     result_fd = os.dup(1)
     os.dup2(2, 1)  # the tool's prints go to stderr, never into the result channel
-    policy = request["policy"]
-    limits = policy["limits"]
+    policy = setup["policy"]
     try:
-        workdir, layers = _isolate(request)
-        os.environ.clear()
-        os.environ.update(
-            {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-        )
-        _forget_host_paths()
-        # Forget ctypes: tool code that imports it again meets the audit hook.
-        for name in [m for m in sys.modules if m.split(".")[0] in ("ctypes", "_ctypes")]:
-            del sys.modules[name]
-        refused = _set_limits(limits, int(request["cpu_seconds"]))
-        if refused:
-            layers["limits_refused"] = refused
-            if policy["require_isolation"]:
-                raise SetupError(
-                    f"required resource limits refused by the OS: {', '.join(refused)}"
-                )
-        if policy["audit_hook"]:
-            sys.addaudithook(_make_audit_hook(workdir, _read_roots()))
-            layers["audit_hook"] = True
+        workdir, layers = _prepare(setup)
     except Exception as exc:  # a set-up failure is reported, never a crash without a message
-        _emit(
-            result_fd,
-            {"ok": False, "kind": "setup", "error": f"sandbox set-up failed: {exc}", "layers": {}},
-        )
+        _emit(result_fd, _setup_failure(exc))
+        return 3
+    # Written before any tool code runs, so the parent can trust it (e.g. the PID namespace).
+    _emit(result_fd, {"ready": True, "layers": layers})
+    data = stdin.read()
+    if not data.strip():
+        return 0  # the harness closed this worker without a call (pool shut down)
+    call = json.loads(data)
+    try:
+        _arm(policy, call, workdir, layers)
+    except Exception as exc:
+        _emit(result_fd, _setup_failure(exc))
         return 3
     try:
-        result = _run_tool(request)
+        result = _run_tool(call)
     except BaseException as exc:  # the tool's failure is data for the parent, whatever it is
-        kind, text = _describe(exc, limits)
+        kind, text = _describe(exc, policy["limits"])
         _emit(result_fd, {"ok": False, "kind": kind, "error": text, "layers": layers})
         return 0
-    _emit(result_fd, _result_message(result, limits, layers))
+    _emit(result_fd, _result_message(result, policy["limits"], layers))
     return 0
 
 

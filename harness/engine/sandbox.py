@@ -16,6 +16,11 @@ Layers, outermost first (each one holds even if the next is bypassed):
    ctypes, and file access outside the working directory (defence in depth: audit hooks are not
    a security boundary on their own, CPython says so).
 
+Every call gets a fresh child that serves only that call. To keep the interpreter's start and
+the set-up of layers 1-3 off the call's path, children are started ahead of their call, a few
+per (interpreter, policy), and isolate themselves while they wait (`_sandbox_pool`,
+`_sandbox_workers`).
+
 Where a layer is unavailable (not Linux, not root and no user namespaces) the run carries on
 without it unless `SandboxPolicy.require_isolation` is set; `Sandbox.probe()` reports what applied.
 See docs/sandbox.md for the attacks tested and what to use for untrusted configs.
@@ -28,20 +33,21 @@ import contextlib
 import json
 import math
 import os
-import random
 import shutil
 import signal
 import sys
 import tempfile
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ToolError
+
+if TYPE_CHECKING:
+    from harness.engine._sandbox_workers import Exchange
 
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
@@ -51,23 +57,13 @@ __all__ = [
     "SandboxPolicy",
     "SandboxReport",
     "ToolOutcome",
+    "stop_idle_workers",
     "sweep_stale_folders",
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
-_CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
-# Per-run uids come from a range no distribution allocates to real users.
-_UID_RANGE = (2_000_000_000, 2_100_000_000)
-_GRACE_SECONDS = 5.0
-_TEMP_PREFIX = "harness-sandbox-"
-"""Sandbox folders are `harness-sandbox-<harness pid>-<random>` in the temp dir."""
 MAX_RESULT_DEPTH = 64
 """Deepest nesting of a tool result (the engine, the store and the server recurse on it)."""
-# The child is compiled as `<sandbox>`, so tracebacks and frames never show the harness's path.
-_BOOTSTRAP = (
-    "import sys; p = sys.argv.pop(1); exec(compile(open(p, 'rb').read(), '<sandbox>', 'exec'))"
-)
-_STDERR_TAIL_BYTES = 16_384
 _ERROR_EXCERPT_CHARS = 600
 
 
@@ -148,21 +144,11 @@ class SandboxReport(BaseModel):
     limits_refused: list[str] = Field(default_factory=list, description="rlimits the OS refused.")
 
 
-@dataclass
-class _Exchange:
-    """What came back from one child process."""
-
-    stdout: bytes
-    stderr: bytes
-    returncode: int | None
-    timed_out: bool
-    overflow: bool
-
-
 class Sandbox:
     """Runs inline Python tool code in an isolated, resource-limited child interpreter.
 
-    Safe to share between tasks and event loops; each call is its own process.
+    Safe to share between tasks and event loops; each call is its own process (started ahead of
+    the call, and shared with no other call). `stop_idle_workers()` stops the waiting ones.
     """
 
     def __init__(
@@ -179,7 +165,8 @@ class Sandbox:
             policy: isolation layers and limits; the defaults suit tool code from configs.
             python: interpreter for the child; default: the one running the harness.
             default_timeout_seconds: wall-clock limit when a call gives none.
-            max_concurrency: children alive at once; default: the number of CPUs.
+            max_concurrency: calls running at once, and children kept started ahead for this
+                interpreter and policy; default: the number of CPUs.
         """
         self.policy = policy or SandboxPolicy()
         self.python = python or sys.executable
@@ -187,7 +174,6 @@ class Sandbox:
         self.max_concurrency = max_concurrency or os.cpu_count() or 2
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
         self._semaphores = weakref.WeakKeyDictionary()
-        self._rng = random.SystemRandom()
         _sweep_once()
 
     async def probe(self) -> SandboxReport:
@@ -261,15 +247,24 @@ class Sandbox:
         function_name: str | None,
     ) -> dict[str, Any]:
         timeout = timeout_seconds or self.default_timeout_seconds
+        cpu = self.policy.limits.cpu_seconds or math.ceil(timeout) + 1
+        call = {
+            "code": code,
+            "arguments": arguments,
+            "function_name": function_name,
+            "cpu_seconds": cpu,
+        }
+        cap = self.policy.limits.max_result_bytes + 65_536
+        # Imported on first use: a run without inline-Python tools never loads the workers.
+        from harness.engine._sandbox_pool import worker_pool
+
         async with self._semaphore():
-            base = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
-            os.chmod(base, 0o711)  # the child's unprivileged uid must traverse it (no-chroot case)
-            uid = self._rng.randrange(*_UID_RANGE) if os.geteuid() == 0 else None
+            pool = worker_pool(self.python, self.policy.model_dump(), self.max_concurrency)
+            worker = await pool.acquire()
             try:
-                request = self._request(code, arguments, function_name, base, uid, timeout)
-                exchange = await self._spawn_and_wait(request, timeout, uid)
+                exchange = await worker.exchange(json.dumps(call).encode(), timeout, cap)
             finally:
-                shutil.rmtree(base, ignore_errors=True)
+                pool.release(worker)
         return self._interpret(exchange, timeout)
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -279,69 +274,7 @@ class Sandbox:
             semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
         return semaphore
 
-    def _request(
-        self,
-        code: str,
-        arguments: dict[str, Any],
-        function_name: str | None,
-        base: str,
-        uid: int | None,
-        timeout: float,
-    ) -> bytes:
-        limits = self.policy.limits
-        cpu = limits.cpu_seconds or math.ceil(timeout) + 1
-        request = {
-            "code": code,
-            "arguments": arguments,
-            "function_name": function_name,
-            "workdir": base,
-            "uid": uid,
-            "cpu_seconds": cpu,
-            "parent_pid": os.getpid(),
-            "policy": self.policy.model_dump(),
-        }
-        return json.dumps(request).encode()
-
-    async def _spawn_and_wait(self, request: bytes, timeout: float, uid: int | None) -> _Exchange:
-        proc = await asyncio.create_subprocess_exec(
-            self.python,
-            "-I",
-            "-S",
-            "-B",
-            "-c",
-            _BOOTSTRAP,
-            str(_CHILD_SCRIPT),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=tempfile.gettempdir(),
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            start_new_session=True,
-        )
-        assert proc.stdin and proc.stdout and proc.stderr  # PIPE was requested for all three
-        cap = self.policy.limits.max_result_bytes + 65_536
-        feeder = asyncio.ensure_future(_feed(proc.stdin, request))
-        head = asyncio.ensure_future(_read_head(proc.stdout, cap))
-        tail = asyncio.ensure_future(_read_tail(proc.stderr, _STDERR_TAIL_BYTES))
-        waiter = asyncio.ensure_future(proc.wait())
-        everything: list[asyncio.Future[Any]] = [feeder, head, tail, waiter]
-        try:
-            timed_out = await _wait_for_exit(proc, waiter, timeout)
-            if timed_out:
-                _kill_group(proc.pid)  # the child is still alive, so its group id is still its own
-            _kill_uid(uid)  # leftovers that left the group (setsid) or outlived the child
-            # Pipes reach EOF once every holder is dead; drain them so the transport closes.
-            await asyncio.wait(everything, timeout=_GRACE_SECONDS)
-        finally:
-            if proc.returncode is None:
-                _kill_group(proc.pid)
-            _kill_uid(uid)
-            for future in everything:
-                future.cancel()
-        stdout, overflow = _result_or(head, (b"", False))
-        return _Exchange(stdout, _result_or(tail, b""), proc.returncode, timed_out, overflow)
-
-    def _interpret(self, exchange: _Exchange, timeout: float) -> dict[str, Any]:
+    def _interpret(self, exchange: Exchange, timeout: float) -> dict[str, Any]:
         """Turn what the child left behind into a message dict (`ok`, `result` / `error`)."""
         if exchange.timed_out:
             return {
@@ -354,7 +287,7 @@ class Sandbox:
             return {"ok": False, "error": self._explain_exit(exchange)}
         return _check_frame(exchange.stdout, self.policy.limits.max_result_bytes)
 
-    def _explain_exit(self, exchange: _Exchange) -> str:
+    def _explain_exit(self, exchange: Exchange) -> str:
         code = exchange.returncode
         limits = self.policy.limits
         stderr = _excerpt(exchange.stderr)
@@ -428,6 +361,20 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+# ------------------------------------------------------------------ children started ahead
+
+
+def stop_idle_workers() -> int:
+    """Stop the children started ahead that still wait for a call; remove their folders.
+
+    Later calls start fresh ones. Returns how many were stopped, once no process of their
+    private uids is left (tests use it before looking for processes a call left behind).
+    """
+    from harness.engine._sandbox_pool import stop_idle_workers as stop
+
+    return stop()
+
+
 # ------------------------------------------------------------------ left-behind folders
 
 
@@ -437,6 +384,8 @@ def sweep_stale_folders(temp_dir: str | None = None) -> list[str]:
     A folder is named after the harness PID that made it; while that PID is alive it is left
     alone. Runs once per process, when the first `Sandbox` is made. Returns the removed paths.
     """
+    from harness.engine._sandbox_workers import TEMP_PREFIX  # loaded with the first Sandbox
+
     root = Path(temp_dir or tempfile.gettempdir())
     removed: list[str] = []
     try:
@@ -444,7 +393,7 @@ def sweep_stale_folders(temp_dir: str | None = None) -> list[str]:
     except OSError:
         return removed
     for entry in entries:
-        owner = _owner_pid(entry.name)
+        owner = _owner_pid(entry.name, TEMP_PREFIX)
         if owner is None or owner == os.getpid() or _pid_alive(owner):
             continue
         with contextlib.suppress(OSError):
@@ -454,11 +403,11 @@ def sweep_stale_folders(temp_dir: str | None = None) -> list[str]:
     return removed
 
 
-def _owner_pid(name: str) -> int | None:
-    if not name.startswith(_TEMP_PREFIX):
+def _owner_pid(name: str, prefix: str) -> int | None:
+    if not name.startswith(prefix):
         return None
-    pid = name[len(_TEMP_PREFIX) :].split("-", 1)[0]
-    return int(pid) if pid.isdigit() and "-" in name[len(_TEMP_PREFIX) :] else None
+    pid = name[len(prefix) :].split("-", 1)[0]
+    return int(pid) if pid.isdigit() and "-" in name[len(prefix) :] else None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -481,105 +430,13 @@ def _sweep_once() -> None:
         sweep_stale_folders()
 
 
-# ------------------------------------------------------------------ process helpers
+# ------------------------------------------------------------------ helpers
 
 
 def _elapsed_ms(started: float | None) -> float:
     return 0.0 if started is None else round((time.perf_counter() - started) * 1000, 3)
 
 
-_T = TypeVar("_T")
-
-
-def _result_or(future: asyncio.Future[_T], default: _T) -> _T:
-    if future.done() and not future.cancelled() and future.exception() is None:
-        return future.result()
-    return default
-
-
 def _excerpt(data: bytes) -> str:
     text = data.decode("utf-8", "replace").strip()
     return text if len(text) <= _ERROR_EXCERPT_CHARS else "..." + text[-_ERROR_EXCERPT_CHARS:]
-
-
-async def _wait_for_exit(
-    proc: asyncio.subprocess.Process, waiter: asyncio.Future[Any], timeout: float
-) -> bool:
-    """Wait until the child exits; True on timeout.
-
-    `Process.wait()` also waits for the pipes to close, which a process the tool left behind can
-    hold open forever; the return code is set as soon as the child itself exits.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while proc.returncode is None:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return True
-        await asyncio.wait({waiter}, timeout=min(remaining, 0.05))
-    return False
-
-
-async def _feed(stream: asyncio.StreamWriter, data: bytes) -> None:
-    # The child may die before reading everything: a broken pipe is its failure, not ours.
-    with contextlib.suppress(ConnectionError, BrokenPipeError):
-        stream.write(data)
-        await stream.drain()
-        stream.close()
-
-
-async def _read_head(stream: asyncio.StreamReader, cap: int) -> tuple[bytes, bool]:
-    """Read to EOF keeping at most `cap` bytes (draining the rest so the child never blocks)."""
-    kept = bytearray()
-    overflow = False
-    while chunk := await stream.read(65_536):
-        room = cap - len(kept)
-        kept += chunk[:room]
-        overflow = overflow or len(chunk) > room
-    return bytes(kept), overflow
-
-
-async def _read_tail(stream: asyncio.StreamReader, cap: int) -> bytes:
-    """Read to EOF keeping the last `cap` bytes (error messages are at the end)."""
-    kept = b""
-    while chunk := await stream.read(65_536):
-        kept = (kept + chunk)[-cap:]
-    return kept
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def _kill_uid(uid: int | None) -> None:
-    """SIGKILL every live process whose real uid is the run's private uid (never 0, never shared)."""
-    if uid is None or uid < _UID_RANGE[0]:
-        return
-    for _ in range(100):  # a forking process can create new ones while we scan
-        found = [pid for pid in _pids() if _live_uid(pid) == uid]
-        if not found:
-            return
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.005)  # a killed process takes a moment to exit (freeing its memory)
-
-
-def _pids() -> list[int]:
-    try:
-        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return []
-
-
-def _live_uid(pid: int) -> int | None:
-    """The real uid of a process, or None if it is gone or a zombie (dead, awaiting its reaper)."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as handle:
-            fields = dict(line.split(b":", 1) for line in handle if b":" in line)
-        if fields.get(b"State", b"").split()[:1] in ([b"Z"], [b"X"]):
-            return None
-        return int(fields[b"Uid"].split()[0])
-    except (OSError, ValueError, KeyError, IndexError):
-        return None

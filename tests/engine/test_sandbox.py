@@ -29,6 +29,7 @@ from harness.engine.sandbox import (
     SandboxPolicy,
     SandboxReport,
     ToolOutcome,
+    stop_idle_workers,
     sweep_stale_folders,
 )
 
@@ -69,7 +70,13 @@ def assert_contained(outcome: ToolOutcome, *leaks: str) -> None:
 
 
 def private_uid_processes() -> list[int]:
-    """Live processes still running under a sandbox uid (there must be none after a call)."""
+    """Live processes still running under a sandbox uid (there must be none after a call).
+
+    The workers started ahead for later calls run under their own private uids; they have run
+    no tool, so they are stopped first. Processes of other harness processes on the machine
+    (their own workers) are not ours: only our descendants and orphans count.
+    """
+    stop_idle_workers()
     found = []
     for name in os.listdir("/proc"):
         try:
@@ -78,9 +85,30 @@ def private_uid_processes() -> list[int]:
             uid, state = int(fields["Uid"].split()[0]), fields["State"].split()[0]
         except (OSError, KeyError, ValueError):
             continue
-        if 2_000_000_000 <= uid < 2_100_000_000 and state not in ("Z", "X"):
+        sandboxed = 2_000_000_000 <= uid < 2_100_000_000 and state not in ("Z", "X")
+        if sandboxed and _ours_or_orphaned(int(name)):
             found.append(int(name))
     return found
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _ours_or_orphaned(pid: int) -> bool:
+    """Started by this process (any depth), or left to init (e.g. a daemon that escaped)."""
+    parent = _parent_pid(pid)
+    if parent in (0, 1):
+        return True
+    while parent not in (None, 0, 1):
+        if parent == os.getpid():
+            return True
+        parent = _parent_pid(parent)
+    return False
 
 
 # ------------------------------------------------------------------ normal behaviour
@@ -594,9 +622,11 @@ import asyncio, sys
 from harness.engine.sandbox import Sandbox
 
 async def main():
+    sandbox = Sandbox()
+    await sandbox.run_python("def quick():\\n    return 1\\n", {})  # workers now wait idle too
     print("started", flush=True)
-    await Sandbox().run_python("import time\\ndef slow():\\n    time.sleep(120)\\n", {},
-                               timeout_seconds=120)
+    await sandbox.run_python("import time\\ndef slow():\\n    time.sleep(120)\\n", {},
+                             timeout_seconds=120)
 
 asyncio.run(main())
 """
@@ -667,3 +697,107 @@ def test_sandbox_children_and_folders_do_not_outlive_a_killed_harness(tmp_path: 
     assert not any(path.exists() for path in left)
     assert alive.exists()
     assert sweep_stale_folders(str(tmp_path)) == []
+
+
+# ------------------------------------------------------------------ pre-started workers
+
+
+async def test_each_call_gets_a_fresh_process_that_shares_nothing(
+    full_sandbox: Sandbox, layers: SandboxReport
+) -> None:
+    leave = (
+        "import builtins, os\n\ndef leave():\n    with open('left.txt', 'w') as f:\n"
+        "        f.write('x')\n    builtins.LEFT = 1\n    return os.getuid()\n"
+    )
+    look = (
+        "import builtins, os\n\ndef look():\n    return {'file': os.path.exists('left.txt'),"
+        " 'global': hasattr(builtins, 'LEFT'), 'uid': os.getuid()}\n"
+    )
+    first = await full_sandbox.run_python(leave, {})
+    second = await full_sandbox.run_python(look, {})
+    assert first.success and second.success, (first, second)
+    assert second.result["file"] is False and second.result["global"] is False
+    if layers.user.startswith("uid "):
+        assert second.result["uid"] != first.result
+
+
+HARNESS_USING_WORKERS = """
+import asyncio, os
+from harness.engine.sandbox import Sandbox, stop_idle_workers
+
+def children():
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                    found.append(int(name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+async def main():
+    sandbox = Sandbox(max_concurrency=2)
+    print(len(children()), flush=True)
+    code = "def one():\\n    return 1\\n"
+    for _ in range(3):
+        assert (await sandbox.run_python(code, {})).success
+    outcomes = await asyncio.gather(*(sandbox.run_python(code, {}) for _ in range(5)))
+    assert all(outcome.success for outcome in outcomes)
+    print(stop_idle_workers(), flush=True)
+    assert (await sandbox.run_python(code, {})).success
+    print(" ".join(map(str, children())), flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_start_lazily_stay_bounded_and_go_at_exit(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", HARNESS_USING_WORKERS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    before_any_tool, idle, last_children = done.stdout.splitlines()
+    assert before_any_tool == "0"  # a run without inline-Python tools starts no process
+    assert 1 <= int(idle) <= 2  # at most max_concurrency wait between calls
+    assert [pid for pid in map(int, last_children.split()) if _alive(pid)] == []
+    assert list(tmp_path.glob("harness-sandbox-*")) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_during_a_tool_call_leaves_no_process_and_no_folder(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS_WITH_A_SLOW_TOOL],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert harness.stdout is not None and harness.stdout.readline() == b"started\n"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(_descendants(harness.pid)) < 3:
+            time.sleep(0.05)
+        time.sleep(0.5)  # let the tool reach its sleep and the idle workers boot
+        children = _descendants(harness.pid)
+        harness.send_signal(signal.SIGINT)
+        harness.wait(timeout=30)
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait()
+        for pipe in (harness.stdout, harness.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert len(children) >= 3, "the call's worker and the idle ones were running"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.05)
+    assert not [pid for pid in children if _alive(pid)], "a sandbox process survived Ctrl-C"
+    assert list(tmp_path.glob("harness-sandbox-*")) == []

@@ -1,0 +1,194 @@
+"""A few sandbox workers started ahead, so a tool call does not wait for an interpreter to boot.
+
+- Lazy: the first call of an (interpreter, policy) creates its pool; a run without inline
+  Python starts nothing.
+- Bounded: at most `size` idle workers per pool (the sandbox's `max_concurrency`), at most
+  `_MAX_POOLS` pools (the least recently used one is closed when another is needed).
+- One use each: a used worker is discarded and a fresh one started in the background.
+- No leaks: workers arm `PR_SET_PDEATHSIG` at boot and are started from one long-lived thread
+  (the signal fires when the *thread* that started a process exits, not only the process), so
+  they die with a SIGKILLed harness; at interpreter exit idle workers are killed and their
+  folders removed; a worker whose stdin closes without a call exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import concurrent.futures
+import json
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from harness.engine._sandbox_workers import Worker, kill_uid, start_worker
+
+__all__ = ["WorkerPool", "stop_idle_workers", "worker_pool"]
+
+_MAX_POOLS = 4
+
+
+_spawner_executor: concurrent.futures.ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawner() -> concurrent.futures.ThreadPoolExecutor:
+    """The one long-lived thread that starts and discards workers; see the module docstring."""
+    global _spawner_executor
+    with _spawner_lock:
+        if _spawner_executor is None:
+            _spawner_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="harness-sandbox-workers"
+            )
+        return _spawner_executor
+
+
+def _in_background(work: Callable[[], object]) -> None:
+    """Run `work` on the spawner thread; inline once the interpreter is exiting."""
+    try:
+        _spawner().submit(work)
+    except RuntimeError:  # cannot schedule new futures after interpreter shutdown
+        work()
+
+
+def _discard_started(future: concurrent.futures.Future[Worker]) -> None:
+    """A worker started for a call that was cancelled meanwhile: nobody will use it."""
+    if not future.cancelled() and future.exception() is None:
+        future.result().discard()
+
+
+# ------------------------------------------------------------------ the pool
+
+
+class WorkerPool:
+    """Idle workers of one (interpreter, policy); at most `size` wait at any time."""
+
+    def __init__(self, python: str, policy: dict[str, Any], size: int) -> None:
+        self.python = python
+        self.policy = policy
+        self.size = size
+        self._lock = threading.Lock()
+        self._idle: collections.deque[Worker] = collections.deque()
+        self._starting = 0
+        self._closed = False
+
+    async def acquire(self) -> Worker:
+        """A worker for one call: an idle one, else one started now; give it back to `release`.
+
+        Raises:
+            OSError: the interpreter could not be started.
+        """
+        with self._lock:
+            worker = self._idle.popleft() if self._idle else None
+        if worker is not None:
+            return worker
+        started = _spawner().submit(start_worker, self.python, self.policy)
+        try:
+            return await asyncio.wrap_future(started)
+        except asyncio.CancelledError:
+            started.add_done_callback(_discard_started)
+            raise
+
+    def release(self, worker: Worker) -> None:
+        """Discard a used worker and start replacements in the background.
+
+        Replacements start after the call rather than when it began, so their boot does not
+        compete for the CPU with the call that is being waited for.
+        """
+        _in_background(worker.discard)
+        self._refill()
+
+    def close(self) -> list[Worker]:
+        """Stop handing out workers; discard the idle ones (blocks a moment) and return them."""
+        with self._lock:
+            self._closed = True
+            idle = list(self._idle)
+            self._idle.clear()
+        for worker in idle:
+            worker.discard()
+        return idle
+
+    def _refill(self) -> None:
+        with self._lock:
+            missing = 0 if self._closed else self.size - len(self._idle) - self._starting
+            self._starting += max(missing, 0)
+        for _ in range(missing):
+            _spawner().submit(self._start_idle)
+
+    def _start_idle(self) -> None:
+        try:
+            worker: Worker | None = start_worker(self.python, self.policy)
+        except OSError:
+            worker = None  # the next call starts its own worker and reports the error
+        with self._lock:
+            self._starting -= 1
+            keep = worker is not None and not self._closed
+            if keep and worker is not None:
+                self._idle.append(worker)
+        if worker is not None and not keep:
+            worker.discard()
+
+
+_pools: collections.OrderedDict[tuple[str, str], WorkerPool] = collections.OrderedDict()
+_pools_lock = threading.Lock()
+_inherited: list[WorkerPool] = []  # pools of the parent of a fork(): never used, never collected
+
+
+def worker_pool(python: str, policy: dict[str, Any], size: int) -> WorkerPool:
+    """The process-wide pool for `python` and `policy` (created on first use), at least `size`."""
+    key = (python, json.dumps(policy, sort_keys=True))
+    with _pools_lock:
+        pool = _pools.pop(key, None) or WorkerPool(python, policy, size)
+        pool.size = max(pool.size, size)
+        _pools[key] = pool  # most recently used last
+        evicted = [_pools.popitem(last=False)[1] for _ in range(len(_pools) - _MAX_POOLS)]
+    for old in evicted:
+        _spawner().submit(old.close)
+    return pool
+
+
+def stop_idle_workers(*, reap: bool = True) -> int:
+    """Kill every idle worker and remove its folder; later calls start fresh ones.
+
+    Args:
+        reap: also wait until no process of the workers' uids is left (a /proc scan each);
+            at interpreter exit the kill alone is enough.
+
+    Returns:
+        How many idle workers were stopped.
+    """
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    # On the spawner thread, so workers whose start was already queued are stopped as well.
+    stopped = [worker for pool in pools for worker in _on_spawner(pool.close)]
+    if reap:
+        for worker in stopped:
+            kill_uid(worker.uid)
+    return len(stopped)
+
+
+def _on_spawner(close: Callable[[], list[Worker]]) -> list[Worker]:
+    """Run `close` after every start queued before it (inline once the thread has shut down)."""
+    try:
+        return _spawner().submit(close).result()
+    except RuntimeError:  # the interpreter is exiting: no start can be in flight any more
+        return close()
+
+
+atexit.register(stop_idle_workers, reap=False)
+
+
+def _forget_after_fork() -> None:
+    """In a forked child, the parent's workers are not ours: start from scratch."""
+    global _pools_lock, _spawner_lock, _spawner_executor
+    _inherited.extend(_pools.values())
+    _pools.clear()
+    _pools_lock, _spawner_lock = threading.Lock(), threading.Lock()
+    _spawner_executor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
