@@ -91,6 +91,10 @@ class UsageTotals(BaseModel):
         self.by_model.append(entry)
         return entry
 
+    def call_count(self) -> int:
+        """Calls counted so far (every `add` counts one)."""
+        return sum(e.call_count for e in self.by_model)
+
     def token_usage(self) -> LLMTokenUsage:
         """The run's `llm_token_usage`."""
         rows = [

@@ -29,6 +29,7 @@ from harness.models.api import (
     GlobalConditionEvaluationMethod,
     NodeConfig,
     NodeOutput,
+    NodeRunOutput,
     WorkflowConfigFullyHydrated,
     WorkflowRun,
 )
@@ -162,7 +163,8 @@ class TurnContext:
     log: EventLog
     rng: random.Random
     dynamic: dict[str, Any]
-    outputs: list[NodeOutput]
+    outputs: list[NodeRunOutput]
+    """The typed outputs of the thread's node runs this turn (the run output's list itself)."""
     max_node_runs: int
     thread_id: str = "0"
     node_runs: int = 0

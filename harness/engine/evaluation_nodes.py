@@ -41,6 +41,7 @@ Rules *(chosen where the platform is silent)*:
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -298,8 +299,19 @@ class EvaluationHook:
     """
 
     def __init__(self, engine: Engine, *, turn_by_turn: bool) -> None:
-        self.engine = engine
+        # Weak: the engine holds its hooks, and that cycle kept each finished scenario's engine
+        # (its runs and events) alive until a garbage collection found it, which was most of
+        # the collector's time in a long batch.
+        self._engine = weakref.ref(engine)
         self.turn_by_turn = turn_by_turn
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the hook belongs to."""
+        engine = self._engine()
+        if engine is None:  # only a hook kept past its engine's life gets here
+            raise EngineError("the engine of this evaluation hook no longer exists")
+        return engine
 
     def _config(self, run: WorkflowRun) -> EvaluationConfig | None:
         config = run.workflow_config_fully_hydrated

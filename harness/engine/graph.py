@@ -316,12 +316,16 @@ class WorkflowGraph:
         nodes: nodes by logical id, in config order.
         edges: edges by logical id, in config order.
         start_node: where a run starts.
+        node_names: node logical id -> name (what edge and navigation events name).
+        edge_names: edge logical id -> name.
     """
 
     def __init__(self, workflow: WorkflowConfigFullyHydrated) -> None:
         self.workflow = workflow
         self.nodes: dict[str, NodeConfig] = {n.node_id: n for n in workflow.node_configs}
         self.edges: dict[str, EdgeConfig] = {e.edge_id: e for e in workflow.edge_configs}
+        self.node_names: dict[str, str | None] = {k: n.name for k, n in self.nodes.items()}
+        self.edge_names: dict[str, str | None] = {k: e.name for k, e in self.edges.items()}
         start = next((n for n in workflow.node_configs if n.is_start), None)
         if start is None:
             raise GraphValidationError(list(_start_problems(workflow)))

@@ -28,6 +28,7 @@ __all__ = [
 TOOL_NODE_TYPES = frozenset({"tool_node", "http_request"})
 """Node types whose runs count as the iteration's tool calls (not the LLM nodes' tool loops)."""
 
+_NODE_RUN_BOUNDS = frozenset({EventType.START_NODE_RUN, EventType.END_NODE_RUN})
 _LLM_EVENTS = frozenset(
     {EventType.SAY_LLM, EventType.WORKER_LLM, EventType.CONDITION_EVALUATOR_LLM}
 )
@@ -36,8 +37,10 @@ _LLM_EVENTS = frozenset(
 def record_node_history(state: RunState, events: Iterable[RunEvent]) -> None:
     """Append the nodes this iteration entered to each thread's history (in the state)."""
     for event in events:
+        if event.type != EventType.START_NODE_RUN:
+            continue
         node = event.origin_node_logical_id
-        if event.type == EventType.START_NODE_RUN and node:
+        if node:
             thread = event.origin_thread_id or "0"
             state.nodes_history.setdefault(thread, []).append(node)
 
@@ -57,9 +60,11 @@ def end_state_miscellaneous(state: RunState) -> dict[str, Any]:
 
 def pair_snapshot(pair: WorkflowRunInputOutputPair) -> dict[str, Any]:
     """The pair as `end_workflow_iteration` embeds it: its events left out (they follow)."""
-    data = pair.model_dump(mode="json", by_alias=True, exclude={"comments", "ratings"})
+    # The events are left out of the dump rather than dumped and dropped: they are most of it.
+    leave_out: dict[str, Any] = {"comments": True, "ratings": True, "run_output": {"events"}}
+    data = pair.model_dump(mode="json", by_alias=True, exclude=leave_out)
     if data.get("run_output") is not None:
-        data["run_output"]["events"] = []
+        data["run_output"] = {"events": [], **data["run_output"]}  # the key stays first
     return data
 
 
@@ -82,8 +87,10 @@ def _llm_latencies(events: list[RunEvent]) -> dict[str, float]:
     """Latency per distinct LLM call (one response id = one call, however many events)."""
     calls: dict[str, float] = {}
     for index, event in enumerate(events):
+        if event.type not in _LLM_EVENTS:
+            continue
         info = event.get("llm_usage_info")
-        if event.type not in _LLM_EVENTS or not isinstance(info, dict):
+        if not isinstance(info, dict):
             continue
         response_id = info.get("llm_response_id")
         latency = info.get("response_latency_milliseconds")
@@ -97,10 +104,12 @@ def _tool_latencies(events: list[RunEvent]) -> list[float]:
     started: dict[tuple[str | None, str | None], float] = {}
     latencies: list[float] = []
     for event in events:
+        if event.type not in _NODE_RUN_BOUNDS:
+            continue
         key = (event.origin_node_logical_id, event.origin_node_run_id)
         if event.type == EventType.START_NODE_RUN:
             started[key] = event.timestamp
-        elif event.type == EventType.END_NODE_RUN:
+        else:
             output = event.get("run_output")
             kind = output.get("type") if isinstance(output, dict) else None
             if kind in TOOL_NODE_TYPES and key in started:

@@ -8,10 +8,15 @@ are in docs/engine.md.
 
 from __future__ import annotations
 
+import functools
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import JsonValue
+from pydantic import BaseModel, JsonValue
 
 from harness.engine.companions import (
     active_companion_thread_ids,
@@ -35,8 +40,6 @@ from harness.models.api import (
     AnyNodeRunOutput,
     Command,
     EventType,
-    NodeOutput,
-    NodeRunOutput,
     RecordedRunInput,
     RunEvent,
     RunOutput,
@@ -96,15 +99,13 @@ def _context(
     log = EventLog(
         engine.clock,
         rng,
-        node_names={node_id: node.name for node_id, node in graph.nodes.items()},
-        edge_names={edge_id: edge.name for edge_id, edge in graph.edges.items()},
+        node_names=graph.node_names,
+        edge_names=graph.edge_names,
         edge_runs=state.edge_run_counters,
     )
-    outputs: list[NodeOutput] = []
+    outputs: list[AnyNodeRunOutput] = []  # filled as node runs close
     events = cast("list[RunEvent | JsonValue]", log.events)  # the same list: filled as we go
-    # Handlers fill engine records; `_type_outputs` turns them into the platform's typed outputs.
-    typed = cast("list[AnyNodeRunOutput]", outputs)
-    output = RunOutput.model_construct(events=events, thread_to_node_outputs={"0": typed})
+    output = RunOutput.model_construct(events=events, thread_to_node_outputs={"0": outputs})
     run.input_output_pairs.append(
         WorkflowRunInputOutputPair.model_construct(
             run_input=_recorded(run_input),
@@ -117,9 +118,8 @@ def _context(
     state.dynamic_variables.update(run_input.dynamic_variables)
     state.runtime_variables.update(run_input.runtime_variables)
     attach_thread_variables(state)  # [[thread_<id>.x]] reads a companion thread's variables
-    builtins = builtin_variables(
-        engine.clock, random.Random(f"{engine.seed}:{run.workflow_run_id}:builtins")
-    )
+    now = engine.clock.now()
+    builtins = _builtins_at(now, now.tzinfo, f"{engine.seed}:{run.workflow_run_id}:builtins")
     # Secrets resolve in templates but live beside the mapping, never in it (see secrets.py).
     secrets = secret_values(plan.workflow.secret_variables, run_input.secret_variables)
     dynamic = SecretOverlay({**builtins, **state.dynamic_variables}, secrets)
@@ -193,7 +193,7 @@ async def _stop(
     # Stopping ends the thread and the run: `end_thread`, then `end_workflow` with the totals.
     if not ctx.thread.ended:
         ctx.log.emit(EventType.END_THREAD, last_node_logical_id=ctx.thread.node_logical_id)
-    ctx.log.emit(EventType.END_WORKFLOW, **_usage_fields(state))
+    ctx.log.emit(EventType.END_WORKFLOW, **_usage_fields(run, state))
     return await _finish(engine, run, state, ran=False, secrets=ctx.log.secrets)
 
 
@@ -221,7 +221,7 @@ async def _execute(engine: Engine, ctx: TurnContext, entry: Entry) -> WorkflowRu
         _end_iteration(ctx)
         if ended:
             run.status = RunStatus.COMPLETED
-            log.emit(EventType.END_WORKFLOW, **_usage_fields(state))
+            log.emit(EventType.END_WORKFLOW, **_usage_fields(run, state))
         else:
             run.status = RunStatus.WAITING_FOR_USER_INPUT
             log.emit(
@@ -232,7 +232,7 @@ async def _execute(engine: Engine, ctx: TurnContext, entry: Entry) -> WorkflowRu
         log.emit(EventType.WORKFLOW_WARNING, warning_message=str(exc))
         _end_iteration(ctx)
         run.status = RunStatus.ABORTED_LOOPING_RISK
-        log.emit(EventType.END_WORKFLOW, **_usage_fields(state))
+        log.emit(EventType.END_WORKFLOW, **_usage_fields(run, state))
     except Exception as exc:  # any failure of a turn is recorded, never lost
         error = exc
         run.status = RunStatus.FAILED
@@ -240,7 +240,7 @@ async def _execute(engine: Engine, ctx: TurnContext, entry: Entry) -> WorkflowRu
         log.emit(  # the log masks any secret in the message
             EventType.WORKFLOW_ERROR,
             error_message=f"{type(exc).__name__}: {exc}",
-            **_usage_fields(state),
+            **_usage_fields(run, state),
         )
     result = await _finish(engine, run, state, ran=True, secrets=log.secrets)
     if error is not None and isinstance(error, engine.reraise):
@@ -290,7 +290,6 @@ def _end_iteration(ctx: TurnContext) -> None:
     state.iterations += 1
     events = pair.output.typed_events()
     record_node_history(state, events)
-    _type_outputs(pair, ctx.log.secrets)
     pair.iteration_end_state_miscellaneous = end_state_miscellaneous(state)
     ctx.log.emit(
         EventType.END_WORKFLOW_ITERATION,
@@ -298,17 +297,6 @@ def _end_iteration(ctx: TurnContext) -> None:
         run_input_output_pair=pair_snapshot(pair),
         iteration_metrics=iteration_metrics(events),
     )
-
-
-def _type_outputs(pair: WorkflowRunInputOutputPair, secrets: tuple[str, ...] = ()) -> None:
-    """Store node outputs in the platform's typed shapes (handlers fill `NodeOutput`s)."""
-    output = pair.run_output
-    if output is None:
-        return
-    for outputs in output.thread_to_node_outputs.values():
-        records: list[NodeRunOutput | NodeOutput] = list(outputs)
-        typed = [_typed(o, secrets) if isinstance(o, NodeOutput) else o for o in records]
-        outputs[:] = typed
 
 
 def _mask_state(state: RunState, secrets: tuple[str, ...]) -> None:
@@ -325,14 +313,6 @@ def _mask_state(state: RunState, secrets: tuple[str, ...]) -> None:
             thread.runtime_variables.update(masked)
 
 
-def _typed(output: NodeOutput, secrets: tuple[str, ...]) -> NodeRunOutput:
-    typed = output.to_run_output()
-    if not secrets:
-        return typed
-    values = redact_value(typed.model_dump(), secrets)  # e.g. a curl command with a token
-    return type(typed).model_construct(**values)
-
-
 async def _finish(
     engine: Engine,
     run: WorkflowRun,
@@ -341,12 +321,9 @@ async def _finish(
     ran: bool,
     secrets: tuple[str, ...] = (),
 ) -> WorkflowRun:
-    if run.input_output_pairs:
-        _type_outputs(run.input_output_pairs[-1], secrets)  # also when the turn failed half-way
     if secrets:
         _mask_state(state, secrets)
-    run.llm_token_usage = state.usage.token_usage()
-    run.llm_latency_stats = state.usage.latency_stats()
+    _report_usage(run, state)
     await engine.store.save(run, state)
     callbacks = list(engine.on_turn_completed) if ran else []
     if ran and run.status == RunStatus.COMPLETED:
@@ -368,6 +345,27 @@ def snapshot(run: WorkflowRun) -> WorkflowRun:
     return run.model_copy(update={"input_output_pairs": list(run.input_output_pairs)})
 
 
+@functools.lru_cache(maxsize=256)
+def _builtins_at(now: datetime, zone: tzinfo | None, seed: str) -> Mapping[str, Any]:
+    """The built-in variables at one clock reading, for a run's seed (read-only: spread them).
+
+    They depend on nothing else, so a run whose clock stands still between turns (virtual time,
+    replays) builds them once rather than every turn. `zone` is part of the key because equal
+    instants in two time zones are equal datetimes that format differently.
+    """
+    return MappingProxyType(builtin_variables(_Reading(now), random.Random(seed)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A clock that answers one reading, exactly as it was read (naive or aware)."""
+
+    reading: datetime
+
+    def now(self) -> datetime:
+        return self.reading
+
+
 def _recorded(run_input: WorkflowRunInput) -> RecordedRunInput:
     # Top-level containers are copied so a caller reusing its input object cannot rewrite history.
     fields: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in run_input}
@@ -375,11 +373,30 @@ def _recorded(run_input: WorkflowRunInput) -> RecordedRunInput:
     return RecordedRunInput.model_construct(**fields)
 
 
-def _usage_fields(state: RunState) -> dict[str, Any]:
+def _usage_fields(run: WorkflowRun, state: RunState) -> dict[str, Any]:
+    _report_usage(run, state)
     return {
-        "llm_token_usage": state.usage.token_usage().model_dump(mode="json"),
-        "llm_latency_stats": state.usage.latency_stats().model_dump(mode="json"),
+        "llm_token_usage": _dumped(run.llm_token_usage),
+        "llm_latency_stats": _dumped(run.llm_latency_stats),
     }
+
+
+def _dumped(model: BaseModel | None) -> dict[str, Any] | None:
+    return None if model is None else model.model_dump(mode="json")
+
+
+def _report_usage(run: WorkflowRun, state: RunState) -> None:
+    """Set the run's token and latency totals from the state's running sums.
+
+    Every LLM call adds one to the call count, so an unchanged count means unchanged totals:
+    most turns of a conversation (pause, resume, stop, static nodes) make no call, and
+    rebuilding the totals' models was a tenth of such a turn.
+    """
+    usage = run.llm_token_usage
+    if usage is not None and usage.call_count == state.usage.call_count():
+        return
+    run.llm_token_usage = state.usage.token_usage()
+    run.llm_latency_stats = state.usage.latency_stats()
 
 
 def _user_texts(run_input: WorkflowRunInput | RecordedRunInput) -> list[str]:

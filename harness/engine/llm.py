@@ -10,6 +10,7 @@ measured latency, so recorded latencies stay meaningful offline.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -260,7 +261,7 @@ class LLMClient:
         model = resolved.model_for(req.model)
         request = self.http.build_request(
             "POST",
-            f"{resolved.base_url}/chat/completions",
+            _completions_url(resolved.base_url),
             json=req.body(model),
             headers=_headers(resolved),
             timeout=self._call_timeout(req.timeout_ms),
@@ -358,6 +359,12 @@ def _without_key(exc: LLMCallError, key: str | None) -> LLMCallError:
         status_code=exc.status_code,
         hint=exc.hint.replace(key, MASK) if exc.hint else None,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _completions_url(base_url: str) -> httpx.URL:
+    """A provider's chat-completions URL, parsed once per process (httpx parses text per call)."""
+    return httpx.URL(f"{base_url}/chat/completions")
 
 
 def _headers(provider: ResolvedProvider) -> dict[str, str]:

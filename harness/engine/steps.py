@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from harness.engine.context import NodeResult, TurnContext
 from harness.engine.events import NodeScope
+from harness.engine.secrets import redact_value
 from harness.engine.transitions import Transition
-from harness.models.api import EventType
+from harness.models.api import EventType, NodeRunOutput
 
 __all__ = ["NodeStep", "close_node_run"]
 
@@ -32,7 +33,10 @@ class NodeStep:
 def close_node_run(
     ctx: TurnContext, scope: NodeScope, result: NodeResult, transition: Transition | None
 ) -> None:
-    """Say (or discard) the held response, then `end_node_run` and `workflow_show_state`."""
+    """Say (or discard) the held response, then `end_node_run` and `workflow_show_state`.
+
+    The node's output joins the turn's outputs in the platform's typed shape.
+    """
     if result.pending_response is not None:
         if transition is not None and transition.kind == "global":
             ctx.log.emit(
@@ -46,7 +50,14 @@ def close_node_run(
             ctx.say(
                 scope, result.pending_response, answers=True, llm_usage_info=result.pending_usage
             )
-    output = result.output
-    ctx.log.end_node_run(scope, output.model_dump(exclude_none=True))
-    ctx.outputs.append(output)
+    typed = result.output.to_run_output()  # the platform's output, built once for both uses
+    ctx.log.end_node_run(scope, typed)
+    ctx.outputs.append(_masked(typed, ctx.log.secrets))
     ctx.log.show_state(scope, ctx.runtime)
+
+
+def _masked(output: NodeRunOutput, secrets: tuple[str, ...]) -> NodeRunOutput:
+    """The output as the run keeps it: secrets masked (e.g. a curl command with a token)."""
+    if not secrets:
+        return output
+    return type(output).model_construct(**redact_value(output.model_dump(), secrets))

@@ -117,19 +117,12 @@ async def _attempt(
         scope = NodeScope(node, ctx.state.next_node_run_id(node.node_id))
         ctx.log.start_node_run(scope)
     visit = NodeVisit(node, scope, entered_by)
-    clock = ctx.services.clock
-    budget = None if deadline is None else max((deadline - clock.now()).total_seconds(), 0.0)
-    timeout = asyncio.timeout(budget)
-    try:
-        async with timeout:
-            result = await handlers[node.type](ctx, visit)
-    except TimeoutError:
-        if not timeout.expired():
-            raise
-        return _expired(ctx, scope, number)
-    # Under virtual time an execution cannot be cut short: one that ended past the deadline
-    # expired all the same.
-    if deadline is not None and clock.now() > deadline:
+    handler = handlers[node.type]
+    if deadline is None:  # no self-loop expiry to watch
+        result: NodeResult | None = await handler(ctx, visit)
+    else:
+        result = await _within(handler, ctx, visit, deadline)
+    if result is None:
         return _expired(ctx, scope, number)
     if result.parked:
         ctx.thread.parked = True
@@ -144,6 +137,24 @@ async def _attempt(
     if not result.failed:
         fork_companion_threads(ctx, scope)  # forks leave before the main thread's own edge
     return NodeStep(scope, transition, result, failed=result.failed)
+
+
+async def _within(
+    handler: NodeHandler, ctx: TurnContext, visit: NodeVisit, deadline: datetime
+) -> NodeResult | None:
+    """Run the node's handler until a self-loop's `deadline`; None: the execution expired."""
+    clock = ctx.services.clock
+    timeout = asyncio.timeout(max((deadline - clock.now()).total_seconds(), 0.0))
+    try:
+        async with timeout:
+            result = await handler(ctx, visit)
+    except TimeoutError:
+        if not timeout.expired():
+            raise
+        return None
+    # Under virtual time an execution cannot be cut short: one that ended past the deadline
+    # expired all the same.
+    return None if clock.now() > deadline else result
 
 
 def _expired(ctx: TurnContext, scope: NodeScope, number: int) -> NodeStep:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
+from typing import Any
 
 import pytest
 from engine_helpers import (
@@ -142,6 +143,19 @@ def test_fast_events_equal_validated_ones() -> None:
     assert fast.model_fields_set == validated.model_fields_set
     assert fast.model_dump_json() == validated.model_dump_json()
     assert fast.get("message") == "hi"
+
+
+@pytest.mark.parametrize("make", [build_event, RunEvent.model_validate])
+def test_event_get_reads_known_fields_extras_and_defaults(make: Any) -> None:
+    event = make({"type": "say_static", "timestamp": 2.0, "message": "hi"})
+    assert event.get("type") == "say_static"
+    assert event.get("timestamp") == 2.0
+    assert event.get("message") == "hi"
+    assert event.get("missing") is None
+    assert event.get("missing", "fallback") == "fallback"
+    bare = RunEvent.model_validate({"type": "pause_event"})  # no extras at all
+    assert bare.get("origin_node_logical_id", "none") == "none"
+    assert bare.origin_node_logical_id is None
 
 
 def test_logical_ids_are_uuid4_text_from_the_random_source() -> None:

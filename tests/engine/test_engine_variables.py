@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta, timezone
 
+import pytest
 from engine_helpers import (
     START,
     conditional,
@@ -19,7 +21,7 @@ from engine_helpers import (
 )
 
 from harness.engine import Engine, LLMClient
-from harness.engine.variables import FixedClock
+from harness.engine.variables import FixedClock, builtin_variables
 from harness.testing.scripted_model import ScriptedModel
 
 
@@ -107,6 +109,39 @@ async def test_rand_builtins_stay_fixed_within_a_run_and_time_moves(
     first, last = said(run, 0)[0], said(run)[-1]
     assert first.split()[0] == last.split()[0]
     assert first.split()[1] != last.split()[1]
+
+
+class _StillClock:
+    """A clock that stands still at one reading, as the clock of a replay does."""
+
+    def __init__(self, reading: datetime) -> None:
+        self.reading = reading
+
+    def now(self) -> datetime:
+        return self.reading
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [START, START.replace(tzinfo=None), START.astimezone(timezone(timedelta(hours=2)))],
+    ids=["utc", "naive", "utc+2"],
+)
+async def test_builtins_of_a_still_clock_are_the_readings_own_every_turn(
+    llm: LLMClient, model: ScriptedModel, reading: datetime
+) -> None:
+    # Built once per reading and run: each zone (or none) keeps its own text.
+    flow = workflow(
+        [say_static("a", "{{iso_datetime}} {{now}} {{timestamp}}"), say_llm("b")],
+        [direct("a", "b")],
+    )
+    engine = Engine(llm=llm, clock=_StillClock(reading))
+    run = await engine.execute(flow, start())
+    first = said(run)[0]
+    expected = builtin_variables(_StillClock(reading), random.Random(0))
+    assert first == f"{expected['iso_datetime']} {expected['now']} {expected['timestamp']}"
+    run = await engine.execute(flow, user(run, "hello"))
+    state = event(run, "workflow_show_state").get("workflow_runtime_variables")
+    assert state["_evaluated_dynamic_variables"]["iso_datetime"] == expected["iso_datetime"]
 
 
 async def test_structured_output_feeds_later_prompts_and_the_state_event(

@@ -11,6 +11,8 @@ platform's `WorkflowRun` schema. The recorded shapes and schemas are in tests/da
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from engine_helpers import (
 )
 
 from harness.engine import Engine, LLMClient, ToolMock, ToolRunner
-from harness.engine.events import EVENT_SHAPES
+from harness.engine.events import EVENT_SHAPES, EventLog
 from harness.engine.variables import FixedClock
 from harness.models.api import (
     EventType,
@@ -108,6 +110,27 @@ def test_the_event_table_is_the_platforms() -> None:
         assert family == platform["family"], event_type
         defaults = {k: (None if v == "<required>" else v) for k, v in platform["fields"].items()}
         assert dict(shape.fields) == defaults, event_type
+
+
+def test_event_defaults_are_flat_so_each_event_gets_its_own_copy() -> None:
+    # `EventLog.emit` copies container defaults shallowly: a nested container would be shared.
+    scalars = (type(None), bool, int, float, str)
+    for event_type, shape in EVENT_SHAPES.items():
+        for name, default in shape.fields.items():
+            inner = default.values() if isinstance(default, dict) else default
+            if isinstance(default, (dict, list)):
+                assert all(isinstance(v, scalars) for v in inner), (event_type, name)
+            else:
+                assert isinstance(default, scalars), (event_type, name)
+
+
+def test_events_never_share_a_default_container() -> None:
+    log = EventLog(FixedClock(datetime(2026, 1, 1, tzinfo=UTC)), random.Random(0))
+    first = log.emit(EventType.WORKFLOW_SHOW_STATE).get("runtime_variables")
+    first["x"] = 1
+    second = log.emit(EventType.WORKFLOW_SHOW_STATE).get("runtime_variables")
+    assert second == {}
+    assert EVENT_SHAPES[EventType.WORKFLOW_SHOW_STATE].fields["runtime_variables"] == {}
 
 
 @pytest.mark.parametrize("node_type", sorted(SHAPES["node_run_outputs"]))

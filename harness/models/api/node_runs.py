@@ -10,7 +10,9 @@ its own defaults (`nodes/llm/llm.py`, `nodes/tool/tool_node.py`, `nodes/utility/
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import Discriminator, Field, Tag
 
@@ -161,8 +163,21 @@ def node_run_output(node_type: str, **fields: Any) -> NodeRunOutput:
     """
     cls = node_run_output_class(node_type)
     values: dict[str, Any] = {"events": [], "type": node_type}
-    for name, info in cls.model_fields.items():
+    for name, (default, factory) in _defaults(cls).items():
         if name not in values:
-            values[name] = info.get_default(call_default_factory=True)
+            values[name] = default if factory is None else factory()
     values.update(fields)
     return cls.model_construct(**values)
+
+
+@functools.cache
+def _defaults(cls: type[NodeRunOutput]) -> dict[str, tuple[Any, Callable[[], Any] | None]]:
+    """Each field's default, or its factory (`list`, `dict`), once per class.
+
+    `FieldInfo.get_default` inspects the factory's signature on every call, a cost paid for
+    every node run; the defaults here are immutable or come from argument-less factories.
+    """
+    return {
+        name: (info.default, cast("Callable[[], Any] | None", info.default_factory))
+        for name, info in cls.model_fields.items()
+    }

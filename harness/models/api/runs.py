@@ -268,9 +268,13 @@ class RunEvent(PlatformModel):
 
     def get(self, key: str, default: Any = None) -> Any:
         """A field of the event by name, known or extra."""
-        if key in type(self).model_fields:
-            return getattr(self, key)
-        return (self.model_extra or {}).get(key, default)
+        # Straight from the instance's dicts: events are read this way hundreds of thousands of
+        # times per suite, and the class's `model_fields` is a property that costs more.
+        known = self.__dict__
+        if key in known:
+            return known[key]
+        extra = self.__pydantic_extra__
+        return extra.get(key, default) if extra else default
 
     @property
     def origin_node_logical_id(self) -> str | None:
@@ -493,7 +497,8 @@ class WorkflowRun(PlatformModel):
 class ExecuteRequest(BaseModel):
     """The wrapped execute body the SDK sends: `{"run_input": {...}, "run_id": "..."}`."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Built by API clients and read by the server only: its schema is built on first use.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     run_input: WorkflowRunInput
     run_id: ObjectId | None = None
@@ -501,6 +506,9 @@ class ExecuteRequest(BaseModel):
 
 class TurnResponse(PlatformModel):
     """The short per-turn answer to a wrapped execute call, derived from the full run."""
+
+    # An answer of the API server only: its schema is built on first use, not on import.
+    model_config = ConfigDict(defer_build=True)
 
     run_id: str
     status: RunStatus
@@ -541,6 +549,9 @@ class TurnResponse(PlatformModel):
 
 class RunsPage(PlatformModel):
     """A page of runs; pages are 1-based."""
+
+    # Listing runs is the API's (server and client): its schema is built on first use.
+    model_config = ConfigDict(defer_build=True)
 
     items: list[WorkflowRun] = Field(default_factory=list)
     total: int = Field(default=0, ge=0)
