@@ -224,10 +224,20 @@ def _mirrored(scenario: Scenario, cassettes_root: Path, scenarios_root: Path) ->
     return path
 
 
-def _refuse_legacy(path: Path, legacy: Path, mode: RecordMode | str) -> None:
+def _refuse_legacy(path: Path, scenario: Scenario, config: BindingConfig) -> None:
     """An engine cassette still in the layout before backends were kept apart is not silently
-    replayed as missing (nor recorded anew beside it): say how to move it."""
-    if parse_record_mode(mode) is RecordMode.ALL or path.exists() or not legacy.is_file():
+    replayed as missing (nor recorded anew beside it): say how to move it.
+
+    Looked for only when `path` is missing (its path is computed then, not for every scenario).
+    """
+    if parse_record_mode(config.record_mode) is RecordMode.ALL or path.exists():
+        return
+    roots = {"cassettes_root": config.cassettes_root, "scenarios_root": config.scenarios_root}
+    legacy = legacy_cassette_path(scenario, **roots)
+    # A path inside a backend's folder is a cassette of the new layout (of another file).
+    if any(legacy.is_relative_to(config.cassettes_root / b) for b in CASSETTE_BACKENDS):
+        return
+    if not legacy.is_file():
         return
     raise HarnessError(
         f"cassette {legacy} is in the old layout: the engine's cassettes now live in their own "
@@ -280,10 +290,7 @@ class _CassetteOpener:
         roots = {"cassettes_root": config.cassettes_root, "scenarios_root": config.scenarios_root}
         path = scenario_cassette_path(scenario, backend=backend, **roots)
         if backend == "engine":
-            legacy = legacy_cassette_path(scenario, **roots)
-            # A path inside a backend's folder is a cassette of the new layout (of another file).
-            if not any(legacy.is_relative_to(config.cassettes_root / b) for b in CASSETTE_BACKENDS):
-                _refuse_legacy(path, legacy, config.record_mode)
+            _refuse_legacy(path, scenario, config)
         session = open_cassette(
             path,
             config.record_mode,

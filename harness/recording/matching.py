@@ -123,11 +123,18 @@ def request_key(
     body: bytes | str | None,
     match: MatchOptions,
     scrub: ScrubOptions | None = None,
+    *,
+    body_key: str | None = None,
 ) -> RequestKey:
-    """The match key of one request (scrubbed first, so live and recorded keys agree)."""
+    """The match key of one request (scrubbed first, so live and recorded keys agree).
+
+    `body_key` is `canonical_body(body, match, scrub)` when the caller already has it.
+    """
     if scrub is not None:
         uri = scrub_uri(uri, scrub)
-    return RequestKey(method.upper(), url_key(uri, match), canonical_body(body, match, scrub))
+    if body_key is None:
+        body_key = canonical_body(body, match, scrub)
+    return RequestKey(method.upper(), url_key(uri, match), body_key)
 
 
 class ReplayIndex:

@@ -82,6 +82,7 @@ class CassetteState:
         self.match = match
         self.scrub = scrub
         self._secrets_version = 0
+        self._body_keys: dict[bytes, str] = {}
         self.keys = self._loaded_keys()
         self.index = ReplayIndex(self.keys)
         self._recorded: list[Interaction | None] = []
@@ -97,10 +98,18 @@ class CassetteState:
 
     def _loaded_keys(self) -> list[RequestKey]:
         self._secrets_version = registered_secrets_version()
-        return [
+        keys = [
             request_key(i.method, i.uri, i.request_body, self.match, self.scrub)
             for i in self.loaded
         ]
+        # A replayed request usually sends a recorded body again, byte for byte: its canonical
+        # form (a JSON parse and a sorted dump) is then taken from here instead of made again.
+        self._body_keys = {
+            raw: key.body
+            for interaction, key in zip(self.loaded, keys, strict=True)
+            if (raw := _as_live_bytes(interaction.request_body)) is not None
+        }
+        return keys
 
     def key_of(self, request: httpx.Request, body: bytes) -> RequestKey:
         """The match key of a live request."""
@@ -110,7 +119,11 @@ class CassetteState:
             self.keys = self._loaded_keys()
             self.index = self.index.rekeyed(self.keys)
         scrub = self.scrub_for(request)
-        return request_key(request.method, str(request.url), body, self.match, scrub)
+        # Known bodies were made canonical with `self.scrub`: reused only under the same options.
+        known = self._body_keys.get(body) if scrub is self.scrub else None
+        return request_key(
+            request.method, str(request.url), body, self.match, scrub, body_key=known
+        )
 
     def fail(self, key: RequestKey, request: httpx.Request, why: str) -> None:
         """Note a request sent while recording whose answer could not be recorded."""
@@ -149,6 +162,20 @@ class CassetteState:
     def recorded(self) -> list[Interaction]:
         """Interactions recorded in this session, in the order their requests started."""
         return [i for i in self._recorded if i is not None]
+
+
+def _as_live_bytes(text: str | None) -> bytes | None:
+    """`text` as a live request's body that `canonical_body` reads exactly as it reads `text`.
+
+    None when no such bytes exist: `json.loads` sniffs the encoding of bytes (a BOM, NULs in the
+    first bytes), never of a str, and a lone surrogate has no UTF-8 form.
+    """
+    if not text or text.startswith("\ufeff") or "\x00" in text:
+        return None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
 
 
 def replay_response(interaction: Interaction) -> httpx.Response:

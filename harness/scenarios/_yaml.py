@@ -7,10 +7,11 @@ position of the key or item that holds it. Measured on a typical scenario: ~0.4 
 `on`, `off` stay strings (a user saying "no" must stay "no"), and dates stay strings.
 
 Limits (docs/reliability.md): hostile text ends in a `YamlProblem` with file:line:col, in bounded
-time and memory. Nesting deeper than `MAX_DEPTH`, more than `MAX_VALUES` values built (an alias is
-rebuilt each time it is used, so alias bombs and `<<:` merge chains count every expansion), and
-numbers longer than `MAX_NUMBER_LENGTH` characters are refused; libyaml itself refuses flow nesting
-deeper than 1,000 before any of this runs.
+time and memory. Nesting deeper than `MAX_DEPTH` and more than `MAX_VALUES` values (an alias is
+rebuilt each time it is used, so alias bombs and `<<:` merge chains count every expansion) are
+refused on the composed node graph before any value is built (`check_yaml_limits`), numbers longer
+than `MAX_NUMBER_LENGTH` characters while building; libyaml itself refuses flow nesting deeper than
+1,000 before any of this runs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from harness.models.selector import Step
-from harness.recording.yaml_limits import GraphLimitError, check_node_graph
+from harness.recording.yaml_limits import GraphLimitError, check_yaml_limits
 
 __all__ = [
     "MAX_DEPTH",
@@ -131,7 +132,7 @@ def parse_yaml(text: str, file: str) -> Document:
     document = Document(file=file, data=None, locations={(): Location(file, 1, 1)})
     if node is not None:
         try:  # measured on the node graph first: an alias bomb is refused before it is built
-            check_node_graph(node, max_values=MAX_VALUES, max_depth=MAX_DEPTH)
+            check_yaml_limits(node, text, max_values=MAX_VALUES, max_depth=MAX_DEPTH)
         except GraphLimitError as exc:
             mark = exc.node.start_mark
             raise YamlProblem(str(exc), Location(file, mark.line + 1, mark.column + 1)) from None
@@ -140,43 +141,22 @@ def parse_yaml(text: str, file: str) -> Document:
 
 
 class _Builder:
+    """Builds the data of a node graph that passed `check_yaml_limits`: its expansion is finite
+    (no cycle), at most `MAX_VALUES` values and `MAX_DEPTH` levels, so nothing is counted here."""
+
     def __init__(self, document: Document) -> None:
         self.document = document
-        self.active: set[int] = set()
-        self.built = 0
 
     def _at(self, node: yaml.Node) -> Location:
         mark = node.start_mark
         return Location(self.document.file, mark.line + 1, mark.column + 1)
 
     def build(self, node: yaml.Node, path: tuple[Step, ...]) -> Any:
-        if id(node) in self.active:
-            raise YamlProblem("recursive alias: an anchor refers to itself", self._at(node))
-        self._count(node)
-        self.active.add(id(node))
-        try:
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node, path)
-            if isinstance(node, yaml.SequenceNode):
-                return self._sequence(node, path)
-            return self._scalar(node)
-        finally:
-            self.active.discard(id(node))
-
-    def _count(self, node: yaml.Node) -> None:
-        """Enforce the depth and size limits before building one more value."""
-        self.built += 1
-        if self.built > MAX_VALUES:
-            raise YamlProblem(
-                f"the file expands to more than {MAX_VALUES:,} values (aliases `*name` and "
-                "`<<:` merges are counted each time they are used); write the values out or "
-                "split the file",
-                self._at(node),
-            )
-        if len(self.active) >= MAX_DEPTH:
-            raise YamlProblem(
-                f"nested more than {MAX_DEPTH} levels deep; flatten the data", self._at(node)
-            )
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return self._sequence(node, path)
+        return self._scalar(node)
 
     def _mapping(self, node: yaml.MappingNode, path: tuple[Step, ...]) -> dict[Any, Any]:
         result: dict[Any, Any] = {}

@@ -134,3 +134,30 @@ async def test_replay_ignores_the_host_and_volatile_keys(
     assert reply_text(response) == recorded
     stored = json.loads(path.read_text())["interactions"][0]["request"]["uri"]
     assert stored.startswith(provider.base_url)
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        '{"model": "m", "seed": 3, "messages": [{"role": "user", "content": "caf\\u00e9"}]}',
+        '{"b": 1, "a": {"api_key": "k", "user": "u"}}',
+        "plain text, not JSON",
+        "\ufeff" + '{"a": 1}',  # a BOM: json.loads reads the bytes, refuses the str
+        '{"a": 1}\x00',
+        '{"a": "\ud800"}',  # a lone surrogate: no UTF-8 bytes
+        "",
+    ],
+)
+def test_a_live_request_sent_as_recorded_gets_the_key_made_from_scratch(
+    tmp_path: Path, recorded: str
+) -> None:
+    from harness.recording.cassette import Interaction
+    from harness.recording.transport import CassetteState
+
+    interaction = Interaction("POST", "http://rec:1/v1/x", recorded, {}, 200, "OK", {}, "{}")
+    scrub = ScrubOptions.from_env({})
+    state = CassetteState(tmp_path / "c.json", [interaction], match=DEFAULT, scrub=scrub)
+    body = recorded.encode("utf-8", "surrogatepass")
+    live = httpx.Request("POST", "http://live:2/v1/x", content=body)
+    fresh = request_key("POST", "http://live:2/v1/x", body, DEFAULT, scrub)
+    assert state.key_of(live, body) == fresh

@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import ConfigDict, Discriminator, Field, Tag
 
 from harness.models.api.base import JsonDict, PlatformModel, RunStatus
 from harness.models.api.runs import RunEvent, RunsPage, TurnResponse, WorkflowRun
@@ -67,6 +67,10 @@ def _config_kind(value: Any) -> str:
     return "config"
 
 
+# The answers below are built by the API server and read by the API client only: their schemas
+# are built on first use (`defer_build`), not on every import (a replayed run never uses them).
+_ANSWER_CONFIG = ConfigDict(defer_build=True)
+
 StoredWorkflowConfig = Annotated[
     Annotated[WorkflowConfigFullyHydrated, Tag("hydrated")]
     | Annotated[WorkflowConfig, Tag("config")],
@@ -76,6 +80,8 @@ StoredWorkflowConfig = Annotated[
 
 class WorkflowDocument(PlatformModel):
     """A stored workflow as the platform answers it (inside `{"workflow": ...}`)."""
+
+    model_config = _ANSWER_CONFIG
 
     id: str = Field(alias="_id", description="The workflow's database id (24 hex characters).")
     name: str | None = None
@@ -103,6 +109,8 @@ class WorkflowDocument(PlatformModel):
 class WorkflowEnvelope(PlatformModel):
     """`{"workflow": <document>, "execution_url": ...}`: the import and get-workflow answer."""
 
+    model_config = _ANSWER_CONFIG
+
     workflow: WorkflowDocument
     execution_url: str | None = Field(
         default=None, description="The URL that executes this workflow (POST .../execute)."
@@ -118,6 +126,8 @@ def _iso(timestamp: float | int | None) -> str | None:
 
 class WorkflowRunRecord(PlatformModel):
     """A stored run: the document around the run state (the rows of the runs list)."""
+
+    model_config = _ANSWER_CONFIG
 
     id: str | None = Field(default=None, alias="_id", description="The run's database id.")
     team_id: str | None = None
@@ -148,6 +158,8 @@ def _team_of(run: WorkflowRun) -> str | None:
 class WorkflowRunEnvelope(PlatformModel):
     """`{"workflow_run": <record>}`: the get-run answer."""
 
+    model_config = _ANSWER_CONFIG
+
     workflow_run: WorkflowRunRecord
 
     @classmethod
@@ -157,6 +169,8 @@ class WorkflowRunEnvelope(PlatformModel):
 
 class WorkflowRunsEnvelope(PlatformModel):
     """`{"workflow_runs": [<record>, ...], "total", "page", "size", "pages"}`: one page of runs."""
+
+    model_config = _ANSWER_CONFIG
 
     workflow_runs: list[WorkflowRunRecord] = Field(default_factory=list)
     total: int = Field(default=0, ge=0)
