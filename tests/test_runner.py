@@ -4,6 +4,7 @@ scripted model over real HTTP, then replayed offline (the model's URL points now
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import time
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from runner_helpers import (
     write_scenario,
 )
 
+from harness.engine import Engine
+from harness.models.api import WorkflowRun
 from harness.models.result import OutcomeStatus, RunSummary, ScenarioResult, Verdict
 from harness.runner import Runner, run_scenarios
 from harness.testing import ScriptedModel, serve_scripted_model
@@ -622,3 +625,26 @@ async def test_an_engine_cassette_in_the_old_layout_is_not_taken_for_a_missing_o
     assert f"cassette {old} is in the old layout" in error and f"this one at {new}" in error
     assert "harness cassettes check --prune" in error and f"git mv {old} {new}" in error
     assert not new.exists()  # nothing recorded or written beside it
+
+
+async def test_a_finished_scenario_leaves_no_engine_to_the_garbage_collector(
+    tmp_path: Path, model_url: str
+) -> None:
+    """A scenario's engine, with its runs and events, is freed when the scenario ends (no
+    reference cycle holds it), so a long batch neither keeps it nor makes collections walk it."""
+    write_scenario(tmp_path, "happy", turns=HAPPY_TURNS)
+    scenarios = load(tmp_path, "happy")
+    await run_scenarios(scenarios, options(tmp_path, model_url, "once"))
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds stays in gc.garbage to look at
+    try:
+        replayed = await run_scenarios(scenarios, options(tmp_path, UNREACHABLE))
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, Engine | WorkflowRun)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert replayed.passed == 1
+    assert left == []

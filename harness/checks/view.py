@@ -146,10 +146,16 @@ class RunView:
         """Nodes entered from the start of the run, consecutive repeats collapsed."""
         return _collapse(self.events_so_far)
 
-    @property
+    @cached_property
     def node(self) -> str | None:
-        """The current node: the last one entered."""
-        return self.path[-1] if self.path else None
+        """The current node: the last one entered (the end of `path`, found from the end of the
+        run, so a turn's record does not walk the whole run)."""
+        pairs = self.run.input_output_pairs[: self.end]
+        for event in (e for p in reversed(pairs) for e in reversed(p.output.typed_events())):
+            node = _entered(event)
+            if node:
+                return node
+        return None
 
     @cached_property
     def transitions(self) -> list[TransitionRecord]:
@@ -195,15 +201,20 @@ class RunView:
         return found
 
     @cached_property
+    def llm_calls(self) -> list[tuple[RunEvent, dict[str, Any]]]:
+        """Each LLM call of the view once: its first event and `llm_usage_info`, in call order."""
+        return _llm_calls(self.events)
+
+    @cached_property
     def usage(self) -> Usage:
         """LLM tokens, calls and latency of the view."""
-        return _usage(self.events)
+        return _usage(self.llm_calls)
 
     @cached_property
     def node_usage(self) -> list[NodeUsage]:
         """LLM usage of the view per (node, model, provider), in order of first call; costs are
         filled later from the price table (`ScenarioResult.total_up`)."""
-        return _node_usage(self.events)
+        return _node_usage(self.llm_calls)
 
     @property
     def evaluation(self) -> dict[str, Any] | None:
@@ -292,11 +303,17 @@ class RunView:
         return document
 
 
+def _entered(event: RunEvent) -> str | None:
+    """The node `event` enters (a `start_node_run`), else None."""
+    # The type first: reading the node id of every event costs more than the rest of the walk.
+    return event.origin_node_logical_id if event.type == "start_node_run" else None
+
+
 def _collapse(events: list[RunEvent]) -> list[str]:
     path: list[str] = []
     for event in events:
-        node = event.origin_node_logical_id
-        if event.type == "start_node_run" and node and (not path or path[-1] != node):
+        node = _entered(event)
+        if node and (not path or path[-1] != node):
             path.append(node)
     return path
 
@@ -496,8 +513,10 @@ def _llm_calls(events: list[RunEvent]) -> list[tuple[RunEvent, dict[str, Any]]]:
     seen: set[str] = set()
     calls: list[tuple[RunEvent, dict[str, Any]]] = []
     for event in events:
+        if event.type == "assistant_response":  # repeats the usage of its call's event
+            continue
         info = event.get("llm_usage_info")
-        if event.type == "assistant_response" or not isinstance(info, dict) or _no_call(info):
+        if not isinstance(info, dict) or _no_call(info):
             continue
         response_id = info.get("llm_response_id")
         if response_id:
@@ -514,9 +533,9 @@ def _tokens(info: dict[str, Any]) -> tuple[int, int, int]:
     return prompt, completion, int(info.get("total_tokens") or prompt + completion)
 
 
-def _usage(events: list[RunEvent]) -> Usage:
+def _usage(calls: list[tuple[RunEvent, dict[str, Any]]]) -> Usage:
     total = Usage()
-    for _, info in _llm_calls(events):
+    for _, info in calls:
         prompt, completion, tokens = _tokens(info)
         total += Usage(
             tokens=tokens,
@@ -530,12 +549,12 @@ def _usage(events: list[RunEvent]) -> Usage:
 
 def node_usage_of(events: list[RunEvent]) -> list[NodeUsage]:
     """LLM usage of `events` per (node, model, provider), in order of first call (unpriced)."""
-    return _node_usage(events)
+    return _node_usage(_llm_calls(events))
 
 
-def _node_usage(events: list[RunEvent]) -> list[NodeUsage]:
+def _node_usage(calls: list[tuple[RunEvent, dict[str, Any]]]) -> list[NodeUsage]:
     rows: dict[tuple[str | None, str | None, str | None], NodeUsage] = {}
-    for event, info in _llm_calls(events):
+    for event, info in calls:
         node, model, provider = (
             event.origin_node_logical_id,
             _text(info.get("response_model")),

@@ -1,9 +1,19 @@
 """Report files on disk: atomic writes with ordinary permissions, names, artifact paths.
 
-Every file of a batch folder is written whole through a temp file in the same folder, `fsync`ed
-and renamed over the target, so a reader (or a batch killed with SIGKILL) sees the old file, the
-new file or no file, never half of one. Temp files get the permissions an ordinary `open()`
-would give (0666 minus the umask, usually 0644), not `mkstemp`'s private 0600.
+Every file of a batch folder is written whole through a temp file in the same folder and renamed
+over the target, so a reader (or a batch killed with SIGKILL) sees the old file, the new file or
+no file, never half of one: the rename alone gives that, since a killed process's writes stay in
+the page cache. What differs is durability against a machine crash (power cut, kernel panic):
+
+- `results.json`, `junit.xml`, `summary.md`, `LATEST` and baselines (`durable=True`, the
+  default) are `fsync`ed, and so is their folder after the rename: once written, they survive a
+  crash.
+- Artifacts (`durable=False`, one per scenario) are not: a crash may lose the last ones, as it
+  may lose the last `results.jsonl` lines that reference them (appended without `fsync` too).
+  Two `fsync`s per scenario would cost more than everything else the report files do.
+
+Temp files get the permissions an ordinary `open()` would give (0666 minus the umask, usually
+0644), not `mkstemp`'s private 0600.
 """
 
 from __future__ import annotations
@@ -65,8 +75,14 @@ def _umask_from_proc() -> int | None:
     return int(found.group(1), 8) if found else None
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder, fsync, then rename."""
+def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None:
+    """Write `data` to `path` through a temp file in the same folder, then rename it over `path`.
+
+    Args:
+        durable: `fsync` the file before the rename and the folder after it, so the file also
+            survives a machine crash (see the module docstring); without it, only a killed
+            process is safe.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -74,12 +90,14 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             out.write(data.encode("utf-8") if isinstance(data, str) else data)
             out.flush()
             os.fchmod(out.fileno(), file_mode())
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _sync_folder(path.parent)
+    if durable:
+        _sync_folder(path.parent)
 
 
 def _sync_folder(folder: Path) -> None:

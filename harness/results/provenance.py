@@ -38,17 +38,21 @@ def _git(folder: Path, *args: str) -> str | None:
 
 def git_state(folder: Path) -> dict[str, Any]:
     """`git_commit`, `git_branch` and `git_dirty` of the checkout holding `folder` (None each
-    when it is not one). Dirty means uncommitted changes to tracked files (new untracked files,
-    such as reports, do not count)."""
-    commit = _git(folder, "rev-parse", "HEAD")
-    if commit is None:
+    when it is not one, or has no commit yet). The branch is `HEAD` when detached. Dirty means
+    uncommitted changes to tracked files (new untracked files, such as reports, do not count)."""
+    # One `git status` answers all three (its `# branch.*` headers): each git call costs a few
+    # milliseconds before the first scenario can start.
+    status = _git(folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no")
+    lines = (status or "").splitlines()
+    headers = dict(line[2:].partition(" ")[::2] for line in lines if line.startswith("# "))
+    commit = headers.get("branch.oid")
+    if commit is None or commit == "(initial)":
         return {"git_commit": None, "git_branch": None, "git_dirty": None}
-    branch = _git(folder, "rev-parse", "--abbrev-ref", "HEAD")
-    status = _git(folder, "status", "--porcelain", "--untracked-files=no")
+    branch = headers.get("branch.head")
     return {
         "git_commit": commit,
-        "git_branch": branch,
-        "git_dirty": None if status is None else bool(status),
+        "git_branch": "HEAD" if branch == "(detached)" else branch,
+        "git_dirty": any(not line.startswith("# ") for line in lines),
     }
 
 

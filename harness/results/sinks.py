@@ -74,7 +74,9 @@ def move_run_outputs(result: ScenarioResult, batch_dir: Path) -> str | None:
         "scenario_id": result.scenario_id,
         "turns": turns,
     }
-    write_atomic(batch_dir / relative, json.dumps(document, separators=(",", ":")))
+    # Not fsynced: safe against a killed batch, not a machine crash (see `harness.results.files`).
+    text = json.dumps(document, separators=(",", ":"))
+    write_atomic(batch_dir / relative, text, durable=False)
     result.artifact = relative
     for attempt in result.attempts:
         for turn in attempt.turns:

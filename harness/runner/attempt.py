@@ -212,7 +212,8 @@ class _TurnLoop:
         run_input = self._run_input(index, turn)
         if run_input is None:
             return False
-        done = await self._execute(index, turn, run_input, turn.label)
+        label = turn.label  # derived from the turn's fields on each read: once per turn
+        done = await self._execute(index, turn, run_input, label)
         if done is None:
             return False
         run, wall_ms = done
@@ -223,7 +224,7 @@ class _TurnLoop:
                     index=len(self.state.turns),
                     turn=index,
                     kind=turn.kind.value,
-                    label=turn.label,
+                    label=label,
                     outcomes=check_turn(turn, view, index),
                     wall_ms=wall_ms,
                 )

@@ -38,7 +38,7 @@ from harness.errors import HarnessError
 from harness.models.result import BatchInfo, RunSummary, ScenarioResult
 from harness.models.scenario import Scenario
 from harness.results.sinks import ResultSink
-from harness.runner.batch import Runner
+from harness.runner.batch import Runner, batch_gc
 from harness.runner.options import RunOptions
 
 if TYPE_CHECKING:  # the regression package imports numpy: only when a baseline is compared
@@ -359,7 +359,8 @@ class Suite:
         root = project_root_for(selection.paths, cwd=cwd)
         base = cwd or Path.cwd()
         paths = [base / p for p in selection.paths]
-        loaded = [s for s in load_scenarios(paths, root=root) if _matches(s, selection)]
+        with batch_gc():  # reading a thousand files allocates like a batch: collect as seldom
+            loaded = [s for s in load_scenarios(paths, root=root) if _matches(s, selection)]
         if not loaded:
             raise NoScenarioError(
                 "no scenario matches the selection "
