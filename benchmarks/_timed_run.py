@@ -91,6 +91,20 @@ def _instrument() -> tuple[Any, Any]:
     return timings, TimedTransport
 
 
+def _peak_rss_mb() -> float | None:
+    """This process's own peak RSS (`VmHWM`). Not getrusage: its `ru_maxrss` (ours, or the
+    parent's RUSAGE_CHILDREN) keeps the peak of the memory a process replaced at exec, i.e. the
+    benchmark parent's, which is larger than a run after it recorded the suite in-process."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
 def main() -> int:
     out, argv = Path(sys.argv[1]), sys.argv[2:]
     from harness.cli import main as harness_main
@@ -112,6 +126,7 @@ def main() -> int:
             "calls": timings.calls,
         },
         "sinks": SINKS,
+        "peak_rss_mb": _peak_rss_mb(),
     }
     out.write_text(json.dumps(data))
     return code

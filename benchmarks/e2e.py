@@ -113,6 +113,7 @@ def run_once(folder: Path, args: list[str]) -> dict[str, Any]:
         "calls": phases["calls"],
         "split_s": split,
         "summary_line": _summary_line(stdout.decode(errors="replace")),
+        "peak_rss_mb": data.get("peak_rss_mb"),
     }
 
 
@@ -122,17 +123,13 @@ def _summary_line(stdout: str) -> str:
 
 
 def _max_rss_mb(folder: Path, args: list[str]) -> float:
-    """Max RSS (MB) of one more run: the largest child so far, per getrusage (only `harness
-    run` children are started before this)."""
-    before = _children_rss_kb()
-    run_once(folder, args)
-    return round(max(before, _children_rss_kb()) / 1024, 1)
-
-
-def _children_rss_kb() -> int:
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    """Max RSS (MB) of one more run, as the run reports it (`VmHWM`, see `_timed_run.py`):
+    getrusage's RUSAGE_CHILDREN would count this process's own peak after recording the suite,
+    which every child inherits in `ru_maxrss` when it execs."""
+    peak = run_once(folder, args)["peak_rss_mb"]
+    if peak is None:
+        raise SystemExit("no /proc/self/status here: max RSS cannot be measured")
+    return round(peak, 1)
 
 
 def measure(folder: Path, args: list[str], rounds: int, scenarios: int) -> dict[str, Any]:
