@@ -17,6 +17,7 @@ This is where concrete backends are built; the runner above only sees `ScenarioB
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from harness.recording import (
     MissContext,
     RecordingFailure,
     RecordMode,
+    ScrubOptions,
     cassette_path_for,
     open_cassette,
     parse_record_mode,
@@ -261,8 +263,11 @@ class _CassetteOpener:
         self.config = config
         self._workflows: dict[str, WorkflowConfigFullyHydrated] = {}
         self._registries: dict[Path, FolderWorkflowRegistry] = {}
+        self._registry_of: dict[str, FolderWorkflowRegistry] = {}
         # The configs above live as long as this opener, so their ids stay valid plan keys.
         self._plans: PlanCache = {}
+        self._legacy_possible: bool | None = None
+        self._scrub: ScrubOptions | None = None
 
     def workflow(self, path: str) -> WorkflowConfigFullyHydrated:
         # One object per file: the engine caches its validated graph per config object.
@@ -276,10 +281,32 @@ class _CassetteOpener:
     def registry(self, workflow_file: str | None) -> FolderWorkflowRegistry | None:
         if workflow_file is None:
             return None
-        folder = Path(workflow_file).parent
-        if folder not in self._registries:
-            self._registries[folder] = FolderWorkflowRegistry(folder)
-        return self._registries[folder]
+        found = self._registry_of.get(workflow_file)
+        if found is None:  # one registry per folder, looked up once per workflow file
+            folder = Path(workflow_file).parent
+            if folder not in self._registries:
+                self._registries[folder] = FolderWorkflowRegistry(folder)
+            found = self._registry_of[workflow_file] = self._registries[folder]
+        return found
+
+    def legacy_possible(self) -> bool:
+        """Whether `cassettes_root` holds anything besides the backends' folders, where a
+        cassette of the old layout could be: looked at once, not for every scenario (the
+        batch itself only writes inside the backends' folders)."""
+        if self._legacy_possible is None:
+            try:
+                with os.scandir(self.config.cassettes_root) as entries:
+                    names = [entry.name for entry in entries]
+            except OSError:  # no cassettes folder yet
+                names = []
+            self._legacy_possible = any(name not in CASSETTE_BACKENDS for name in names)
+        return self._legacy_possible
+
+    def scrub(self) -> ScrubOptions:
+        """What cassettes redact: the key env vars are read once per batch."""
+        if self._scrub is None:
+            self._scrub = ScrubOptions.from_env()
+        return self._scrub
 
     @contextlib.asynccontextmanager
     async def open(
@@ -289,13 +316,14 @@ class _CassetteOpener:
         file = scenario.source.file if scenario.source else None
         roots = {"cassettes_root": config.cassettes_root, "scenarios_root": config.scenarios_root}
         path = scenario_cassette_path(scenario, backend=backend, **roots)
-        if backend == "engine":
+        if backend == "engine" and self.legacy_possible():
             _refuse_legacy(path, scenario, config)
         session = open_cassette(
             path,
             config.record_mode,
             inner=config.inner_transport,
             context=MissContext(scenario=scenario.name, scenario_path=file, backend=backend),
+            scrub=self.scrub(),
             metadata={"backend": backend},
         )
         async with session:

@@ -127,6 +127,8 @@ def check_turn(turn: Turn, view: RunView, index: int) -> list[CheckOutcome]:
     """A turn's `expect` and the `max` of its `budgets`, keyed `turns[index]...`."""
     where = f"turns[{index}]"
     outcomes = check_expect(turn.expect, view, f"{where}.expect")
+    if turn.budgets is None:  # nothing to bound: the usage is not even totalled
+        return outcomes
     return outcomes + _run(
         [
             (
@@ -144,6 +146,8 @@ def check_run(
     """The scenario's top-level `expect` and the `max` of its `budgets`, on the whole run."""
     view = RunView.of_run(run, evaluation)
     outcomes = check_expect(scenario.expect, view, "expect")
+    if scenario.budgets is None:  # nothing to bound: the whole run's usage is not totalled
+        return outcomes
     return outcomes + _run(
         [
             (

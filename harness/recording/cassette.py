@@ -396,6 +396,12 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return dict(harness) if isinstance(harness, dict) else {}
 
 
+@functools.lru_cache(maxsize=16)
+def _resolved_root(root: str, cwd: str) -> Path:
+    """`root` resolved from `cwd`: once per batch rather than once per scenario."""
+    return Path(cwd, root).resolve()
+
+
 def cassette_path_for(
     scenario: PurePath | str,
     *,
@@ -410,7 +416,7 @@ def cassette_path_for(
     """
     scenario = Path(scenario)
     try:
-        relative = scenario.resolve().relative_to(Path(scenarios_root).resolve())
+        relative = scenario.resolve().relative_to(_resolved_root(str(scenarios_root), os.getcwd()))
     except ValueError:
         relative = Path(*[p for p in scenario.parts if p not in ("..", "/", scenario.anchor)])
     name = relative.name

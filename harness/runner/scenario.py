@@ -128,7 +128,10 @@ def _relative(file: str, root: Path | None) -> str:
     if root is None:
         return file
     path = Path(os.path.abspath(file))
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:  # outside the project
+        return str(path)
 
 
 def _base(scenario: Scenario, backend: str, root: Path | None) -> ScenarioResult:
