@@ -281,3 +281,45 @@ async def test_a_streamed_error_chunk_is_an_llm_call_error() -> None:
     async with http:
         with pytest.raises(LLMCallError, match="overloaded"):
             await client.complete(ChatRequest(messages=[], stream=True), provider=None, context={})
+
+
+async def test_calls_keep_the_clients_headers_cookies_and_hooks() -> None:
+    """A call may skip the client's layers only where they do nothing: the client's headers are
+    sent, a cookie a provider sets is kept and sent back, and event hooks still run."""
+    recorder = Recorder(
+        httpx.Response(200, json=COMPLETION, headers={"set-cookie": "session=abc; Path=/"})
+    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(recorder), headers={"x-team": "qa"})
+    client = LLMClient(http, _settings(), env={"TEST_KEY": "sk-test"}, retry_base_seconds=0)
+    request = ChatRequest(messages=[{"role": "user", "content": "hello"}])
+    async with http:
+        await client.complete(request, provider=None, context={"node_logical_id": "n1"})
+        await client.complete(request, provider=None, context={"node_logical_id": "n1"})
+        assert http.cookies.get("session") == "abc"
+        seen: list[str] = []
+
+        async def hook(response: httpx.Response) -> None:
+            seen.append(str(response.request.url))
+
+        http.event_hooks = {"response": [hook]}
+        answer = await client.complete(request, provider=None, context={"node_logical_id": "n1"})
+
+    first, second, third = recorder.requests
+    assert first.headers["x-team"] == "qa"
+    assert first.headers["user-agent"].startswith("python-httpx/")
+    assert "cookie" not in first.headers
+    assert second.headers["cookie"] == "session=abc"
+    assert third.headers["cookie"] == "session=abc"
+    assert seen == ["http://llm.test/v1/chat/completions"]
+    assert answer.content == "hi"
+
+
+async def test_a_closed_client_refuses_calls_as_httpx_does() -> None:
+    client, http = _client(Recorder())
+    await http.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.complete(
+            ChatRequest(messages=[{"role": "user", "content": "hello"}]),
+            provider=None,
+            context={"node_logical_id": "n1"},
+        )
