@@ -46,6 +46,29 @@ def _instrument() -> tuple[Any, Any]:
     from harness.results.sinks import HistorySink, ReportFilesSink
     from harness.runner import PhaseTimings
     from harness.runner.console import ConsoleSink
+    from harness.runner.suite import Suite
+
+    select = Suite.select.__func__  # type: ignore[attr-defined]
+
+    def timed_select(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        MARKS["reading_starts"] = since_process_start()
+        try:
+            return select(cls, *args, **kwargs)
+        finally:
+            MARKS["reading_ends"] = since_process_start()
+
+    Suite.select = classmethod(timed_select)  # type: ignore[assignment]
+
+    from harness.runner import workers
+
+    in_workers = workers.run_in_workers
+
+    def timed_workers(*args: Any, **kwargs: Any) -> Any:
+        # With --workers the scenarios start in the workers: start-up ends at the first fork.
+        MARKS.setdefault("first_scenario_starts", since_process_start())
+        return in_workers(*args, **kwargs)
+
+    workers.run_in_workers = timed_workers
 
     for cls, bucket in (
         (ReportFilesSink, "reports"),

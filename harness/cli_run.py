@@ -54,6 +54,7 @@ def _options(args: argparse.Namespace) -> Any:
         record_mode="all" if args.rerecord else args.record_mode,
         concurrency=args.concurrency,
         timeout_seconds=args.timeout,
+        workers=args.workers,
     )
     # Relative roots are taken under the project root by the suite; flags given are absolute.
     options.cassettes_root = _path(args.cassettes) or Path("cassettes")
@@ -180,6 +181,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto or a whole number >= 1, got {text!r}"
+        ) from None
+
+
 def _add_selection(run: argparse.ArgumentParser) -> None:
     run.add_argument("paths", nargs="+", metavar="PATHS", help="scenario files or folders")
     run.add_argument("--tag", action="append", help="only scenarios with this tag (repeatable)")
@@ -203,6 +215,15 @@ def _add_backend(run: argparse.ArgumentParser) -> None:
     run.add_argument("--rerecord", action="store_true", help="same as --record-mode all")
     run.add_argument(
         "--concurrency", type=_positive, default=4, help="scenarios at once (default 4)"
+    )
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default="auto",
+        metavar="N|auto",
+        help="processes to run scenarios in, each with --concurrency (default auto: one per "
+        "core but at most one per 32 scenarios, for engine replays; recording runs in one; "
+        "without fork (Windows) always 1)",
     )
     run.add_argument("--timeout", type=float, default=300.0, help="seconds per run (default 300)")
     run.add_argument("--cassettes", help="cassettes folder (default <root>/cassettes)")

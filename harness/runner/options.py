@@ -1,4 +1,5 @@
-"""What a batch of scenarios runs with: backend, record mode, concurrency, timeout, timings."""
+"""What a batch of scenarios runs with: backend, record mode, concurrency, workers, timeout,
+timings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -60,7 +62,9 @@ class RunOptions:
             written relative to it. The suite sets it, and the two roots above under it.
         inner_transport: the network transport used while recording (default: httpx's).
         wrap_transport: wraps each scenario's cassette transport (benchmarks, diagnostics).
-        timings: accumulates the time per phase when given.
+        timings: accumulates the time per phase when given (with workers: their sum).
+        workers: processes the scenarios run in (`harness.runner.workers.plan_workers`): a
+            number, or `auto` (one per core for a large engine replay); 1 runs in this process.
     """
 
     backend: str = "engine"
@@ -74,6 +78,7 @@ class RunOptions:
     inner_transport: httpx.AsyncBaseTransport | None = None
     wrap_transport: TransportWrapper | None = None
     timings: PhaseTimings | None = field(default=None)
+    workers: int | Literal["auto"] = 1
 
     def binding_config(self) -> BindingConfig:
         """What the backend factories need: settings, record mode, cassette locations.

@@ -16,6 +16,9 @@ Each finished scenario goes to every sink at once (`ResultSink.add`); a sink tha
 stop the others. Ctrl-C (SIGINT) and a closed stdout (a sink raising `BrokenPipeError`, e.g.
 `harness run | head -1`) stop the batch cleanly: the finished results are kept, the rest are
 listed in `RunSummary.not_run`, and every sink gets `finish` with `interrupted` set.
+
+With `RunOptions.workers` above 1 (or `auto`), the scenarios run in forked worker processes
+(`harness.runner.workers`) and their results reach the sinks here, in this process, just the same.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -417,8 +422,10 @@ class Suite:
                 and an LLM provider it calls is not configured.
         """
         options = self.options_for(options)
-        # Before any sink starts: a recording whose provider is not configured is a usage error.
+        # Before any sink starts: a recording whose provider is not configured is a usage error,
+        # and so are workers asked for a recording.
         check_recording(self.scenarios, options.backend, options.binding_config())
+        workers = self._plan_workers(options)
         recorder = BatchRecorder(
             root=self.root,
             selection=self.selection,
@@ -432,6 +439,8 @@ class Suite:
         fanout = recorder.fanout
         if fanout.pipe_closed:  # the reader left before the first scenario: run nothing
             self.stopped = Stop.PIPE_CLOSED
+        elif workers > 1:
+            self.stopped = self._run_in_workers(workers, options, recorder)
         else:
             self.stopped = self._run(options, recorder)
         summary = recorder.finish(interrupted=self.stopped is not None, before_finish=before_finish)
@@ -439,6 +448,51 @@ class Suite:
             self.stopped = Stop.PIPE_CLOSED  # the reader left after the last result
         self.sink_failures = recorder.failures
         return summary
+
+    def _plan_workers(self, options: RunOptions) -> int:
+        if options.workers == 1:  # the library default: no import of the process machinery
+            return 1
+        from harness.runner.workers import plan_workers
+
+        return plan_workers(options.workers, len(self.scenarios), options).count
+
+    def _run_in_workers(
+        self, count: int, options: RunOptions, recorder: BatchRecorder
+    ) -> Stop | None:
+        """As `_run`, in `count` forked processes (`harness.runner.workers`)."""
+        from harness.runner.workers import run_in_workers
+
+        fanout = recorder.fanout
+        wake_read, wake_write = os.pipe()  # a closed stdout noticed by a sink's thread wakes us
+        wake_open = threading.Lock()  # held while writing: the pipe is not closed under a writer
+        closed = False
+
+        def closed_elsewhere() -> None:
+            fanout.pipe_closed = True
+            with wake_open, contextlib.suppress(OSError):
+                if not closed:
+                    os.write(wake_write, b"x")
+
+        for sink in fanout.sinks:
+            if isinstance(sink, OutputWatcher):
+                sink.on_output_closed(closed_elsewhere)
+
+        def finished(result: ScenarioResult) -> bool:
+            recorder.add(result)
+            return not fanout.pipe_closed
+
+        try:
+            done = run_in_workers(
+                count, self.scenarios, options, fanout.sinks, finished, wake=wake_read
+            )
+        except KeyboardInterrupt:
+            return Stop.INTERRUPTED
+        finally:
+            with wake_open:
+                closed = True
+                os.close(wake_read)
+                os.close(wake_write)
+        return None if done else Stop.PIPE_CLOSED
 
     def _run(self, options: RunOptions, recorder: BatchRecorder) -> Stop | None:
         fanout = recorder.fanout

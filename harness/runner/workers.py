@@ -1,0 +1,405 @@
+"""Process-parallel runs (`harness run --workers N`): one scenario at a time to each core.
+
+Replay is CPU-bound in one event loop, so `--concurrency` (asyncio) uses one core. Here the parent
+has selected and loaded the scenarios; it forks N workers (the `fork` start method: imports and
+loaded scenarios are inherited, nothing is pickled on the way in) and hands out scenario indices
+one at a time as workers finish, so a slow scenario never leaves a core idle. Each worker runs its
+scenarios with the ordinary `run_scenario` machinery in its own event loop (up to
+`options.concurrency` at once) and sends each finished `ScenarioResult` back; the parent gives it
+to the sinks exactly as a one-process run does, so reports, history and console are the same.
+
+The worker first writes the scenario's run outputs to its artifact file through the report
+sink's own `move_run_outputs` (what the sink would do first anyway): the result sent back is then
+small, and the parent's sink finds nothing left to move.
+
+Robustness: workers ignore SIGINT (the parent stops them on Ctrl-C, after keeping what finished);
+they are killed when the parent dies (`PR_SET_PDEATHSIG` on Linux); a worker that dies turns each
+scenario it held into an `error` result naming the cause, and a new worker takes its place while
+scenarios remain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from harness.backends.binding import make_factory
+from harness.errors import HarnessError
+from harness.models.result import ScenarioResult, Verdict
+from harness.models.scenario import Scenario
+from harness.recording import RecordMode
+from harness.results.sinks import ReportFilesSink, ResultSink, move_run_outputs
+from harness.runner.batch import batch_gc
+from harness.runner.options import PhaseTimings, RunOptions
+from harness.runner.scenario import run_scenario
+
+if TYPE_CHECKING:  # multiprocessing (~18 ms of imports) only when a batch forks
+    from multiprocessing.connection import Connection
+
+__all__ = [
+    "MIN_SCENARIOS_PER_WORKER",
+    "WorkerPlan",
+    "Workers",
+    "can_fork",
+    "cpu_count",
+    "plan_workers",
+    "run_in_workers",
+]
+
+Workers = int | Literal["auto"]
+"""How many worker processes: a number, or `auto` (see `plan_workers`)."""
+
+MIN_SCENARIOS_PER_WORKER = 32
+"""`auto` starts one worker per this many scenarios (at most one per core): a worker's fork and
+its own backend set-up cost about as much as a few dozen replayed scenarios, so a small suite
+stays in one process and is not slowed down."""
+
+_PR_SET_PDEATHSIG = 1
+_KILL_GRACE_SECONDS = 2.0
+
+
+def can_fork() -> bool:
+    """Whether this platform can fork (POSIX); elsewhere runs use 1 worker."""
+    return hasattr(os, "fork")
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How many processes a batch runs in, and why not more when it is 1."""
+
+    count: int
+    reason: str | None = None
+
+
+def plan_workers(requested: Workers, scenarios: int, options: RunOptions) -> WorkerPlan:
+    """The number of worker processes for `scenarios` scenarios.
+
+    `auto` is one per core, but only for replays on the built-in engine (`--record-mode none`:
+    a recording writes cassettes, kept in one process) and at most one per
+    `MIN_SCENARIOS_PER_WORKER` scenarios. A number is taken as given (never more workers than
+    scenarios). Without `fork` (Windows) a batch runs in one process.
+
+    Raises:
+        HarnessError: a number above 1 with a record mode that writes cassettes (exit code 2).
+    """
+    replay = str(options.record_mode) == RecordMode.NONE
+    if requested == "auto":
+        if not replay or options.backend != "engine":
+            return WorkerPlan(1, "auto uses workers for engine replays only")
+        count = min(cpu_count(), scenarios // MIN_SCENARIOS_PER_WORKER)
+    else:
+        if requested > 1 and not replay:
+            raise HarnessError(
+                f"--workers {requested} replays only: recording writes cassettes in one process",
+                hint="record with --workers 1 (the default when recording), then replay in workers",
+            )
+        count = min(requested, scenarios)
+    if count > 1 and not can_fork():
+        return WorkerPlan(1, "this platform cannot fork: one process")
+    return WorkerPlan(max(1, count))
+
+
+# -- the worker ------------------------------------------------------------------------------
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this worker when the parent exits (Linux); exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import ctypes.util
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _slimmers(sinks: Sequence[ResultSink]) -> list[Path]:
+    """The batch folders whose sink moves run outputs to artifact files (`ReportFilesSink`)."""
+    return [
+        s.batch_dir for s in sinks if isinstance(s, ReportFilesSink) and not s.inline_run_output
+    ]
+
+
+def _worker_main(
+    conn: Connection,
+    parent: int,
+    scenarios: Sequence[Scenario],
+    options: RunOptions,
+    batch_dirs: Sequence[Path],
+) -> None:
+    """A worker process: run the indices the parent sends until it sends None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent(parent)
+    if options.timings is not None:
+        options.timings = PhaseTimings()  # this worker's own share, sent back at the end
+    try:
+        with batch_gc():
+            asyncio.run(_serve(conn, scenarios, options, batch_dirs))
+        conn.send(("done", options.timings))
+    except BaseException:  # the parent reports its scenarios as errors; say why here
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+
+
+async def _serve(
+    conn: Connection,
+    scenarios: Sequence[Scenario],
+    options: RunOptions,
+    batch_dirs: Sequence[Path],
+) -> None:
+    loop = asyncio.get_running_loop()
+    factory = make_factory(options.backend, options.binding_config())
+    no_more = asyncio.Event()
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(index: int) -> None:
+        result = await run_scenario(scenarios[index], factory, options)
+        for batch_dir in batch_dirs:
+            move_run_outputs(result, batch_dir)
+        conn.send(("result", index, result))
+
+    def receive() -> None:
+        while conn.poll():
+            index = conn.recv()
+            if index is None:
+                no_more.set()
+                loop.remove_reader(conn.fileno())
+                return
+            task = loop.create_task(one(index))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    loop.add_reader(conn.fileno(), receive)
+    try:
+        await no_more.wait()
+        while running:
+            await asyncio.gather(*running)
+    finally:
+        with contextlib.suppress(Exception):
+            loop.remove_reader(conn.fileno())
+        await factory.aclose()
+
+
+# -- the parent ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.context.ForkProcess (not exported for typing)
+    conn: Connection
+    held: list[int] = field(default_factory=list)
+
+
+def _death_cause(process: Any) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _lost_result(scenario: Scenario, options: RunOptions, cause: str) -> ScenarioResult:
+    """The `error` result of a scenario whose worker died (as `run_scenario` would start it)."""
+    source = scenario.source
+    file = source.file if source else None
+    root = options.project_root
+    if file is not None and root is not None:
+        path = Path(os.path.abspath(file))
+        file = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    return ScenarioResult(
+        scenario_id=scenario.id or scenario.name,
+        name=scenario.name,
+        file=file,
+        tags=list(scenario.tags),
+        parameters=dict(source.parameters) if source else {},
+        backend=options.backend,
+        verdict=Verdict.ERROR,
+        started_at=datetime.now(UTC),
+        error=cause,
+    )
+
+
+class _Pool:
+    """The parent's side: start workers, hand out indices, collect results, replace the dead."""
+
+    def __init__(
+        self,
+        count: int,
+        scenarios: Sequence[Scenario],
+        options: RunOptions,
+        sinks: Sequence[ResultSink],
+        on_result: Callable[[ScenarioResult], None],
+    ) -> None:
+        self.count = count
+        self.scenarios = scenarios
+        self.options = options
+        self.on_result = on_result
+        self.batch_dirs = _slimmers(sinks)
+        import multiprocessing
+
+        self.context = multiprocessing.get_context("fork")
+        self.pending = list(range(len(scenarios)))
+        self.pending.reverse()  # popped from the end: run order is file order
+        self.workers: dict[int, _Worker] = {}
+        self.per_worker = max(1, options.concurrency)
+
+    def start(self) -> None:
+        for _ in range(min(self.count, len(self.pending))):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        mine, theirs = self.context.Pipe(duplex=True)
+        process = self.context.Process(
+            target=_worker_main,
+            args=(theirs, os.getpid(), self.scenarios, self.options, self.batch_dirs),
+            name="harness-worker",
+        )
+        process.start()
+        theirs.close()
+        worker = _Worker(process, mine)
+        self.workers[process.sentinel] = worker
+        for _ in range(self.per_worker):
+            self._hand_out(worker)
+
+    def _hand_out(self, worker: _Worker) -> None:
+        index = self.pending.pop() if self.pending else None
+        if index is not None:
+            worker.held.append(index)
+        with contextlib.suppress(OSError):  # a dead worker is noticed by its sentinel
+            worker.conn.send(index)
+
+    def serve(self, wake: int | None) -> bool:
+        """Run until every worker finished; False when `wake` became readable (a stop)."""
+        from multiprocessing.connection import wait
+
+        while self.workers:
+            watched: list[Any] = [w.conn for w in self.workers.values()]
+            watched += list(self.workers)
+            watched += [wake] if wake is not None else []
+            ready = wait(watched)  # results, deaths (sentinels) or a stop (`wake`)
+            if wake is not None and wake in ready:
+                return False
+            for worker in list(self.workers.values()):
+                if worker.conn in ready and not self._receive(worker):
+                    return False
+            for sentinel in [s for s in ready if isinstance(s, int) and s in self.workers]:
+                if not self._reap(self.workers[sentinel]):
+                    return False
+        return True
+
+    def _receive(self, worker: _Worker) -> bool:
+        """Take the worker's messages; False when a sink asked to stop."""
+        while worker.conn.poll():
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                return True  # it died: its sentinel says how
+            if message[0] == "done":
+                self._add_timings(message[1])
+                continue
+            _, index, result = message
+            worker.held.remove(index)
+            self._hand_out(worker)
+            if not self._deliver(result):
+                return False
+        return True
+
+    def _deliver(self, result: ScenarioResult) -> bool:
+        try:
+            self.on_result(result)
+        except _StopBatch:
+            return False
+        return True
+
+    def _add_timings(self, timings: PhaseTimings | None) -> None:
+        mine = self.options.timings
+        if mine is None or timings is None:
+            return
+        for f in fields(PhaseTimings):
+            setattr(mine, f.name, getattr(mine, f.name) + getattr(timings, f.name))
+
+    def _reap(self, worker: _Worker) -> bool:
+        """A worker ended: take its last messages, turn what it still held into errors;
+        False when a sink asked to stop."""
+        if not self._receive(worker):
+            return False
+        worker.process.join()
+        del self.workers[worker.process.sentinel]
+        worker.conn.close()
+        if not worker.held:
+            return True
+        cause = f"the worker process (pid {worker.process.pid}) {_death_cause(worker.process)}"
+        for index in worker.held:
+            result = _lost_result(self.scenarios[index], self.options, cause)
+            if not self._deliver(result):
+                return False
+        if self.pending:
+            self._spawn()  # the batch goes on: every death costs at least one scenario
+        return True
+
+    def stop(self) -> None:
+        """Stop every worker (SIGTERM, then SIGKILL) and wait for them: no orphan, no zombie."""
+        for worker in self.workers.values():
+            with contextlib.suppress(OSError):
+                worker.process.terminate()
+        for worker in self.workers.values():
+            worker.process.join(_KILL_GRACE_SECONDS)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self.workers.clear()
+
+
+class _StopBatch(Exception):
+    """Raised by `on_result` to end the batch (the reader of stdout went away)."""
+
+
+def run_in_workers(
+    count: int,
+    scenarios: Sequence[Scenario],
+    options: RunOptions,
+    sinks: Sequence[ResultSink],
+    on_result: Callable[[ScenarioResult], bool],
+    wake: int | None = None,
+) -> bool:
+    """Run `scenarios` in `count` forked workers, giving each result to `on_result` in the
+    parent as it arrives (in completion order).
+
+    `on_result` returns False to stop the batch; a byte written to the file descriptor `wake`
+    (from any thread) stops it too. Ctrl-C stops the workers and propagates
+    (`KeyboardInterrupt`). Returns True when every scenario ran, False when stopped early; the
+    workers are gone either way.
+    """
+
+    def deliver(result: ScenarioResult) -> None:
+        if not on_result(result):
+            raise _StopBatch
+
+    pool = _Pool(count, scenarios, options, sinks, deliver)
+    try:
+        with batch_gc():  # frozen before the fork: the workers' collections skip what they inherit
+            pool.start()
+            return pool.serve(wake)
+    finally:
+        pool.stop()

@@ -1,0 +1,264 @@
+"""`harness run --workers N`: forked worker processes give the same batch as one process.
+
+Real processes throughout: `harness run` in a subprocess, a worker killed with SIGKILL, Ctrl-C a
+real SIGINT to the parent. Scenarios are recorded against the scripted model first (recording
+runs in one process), then replayed with `OPENAI_BASE_URL` pointing nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runner_helpers import HAPPY_TURNS, SCRIPT, STOCK, UNREACHABLE, write_scenario
+
+from harness.errors import HarnessError
+from harness.models.result import Verdict
+from harness.results import read_results
+from harness.runner import RunOptions
+from harness.runner.workers import MIN_SCENARIOS_PER_WORKER, cpu_count, plan_workers
+from harness.testing import ScriptedModel, serve_scripted_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Fields that differ between any two runs of the same batch: the batch's id and command line,
+# and clock readings (`*_ms`, `*_at`).
+_VOLATILE = {"batch_id", "argv"}
+
+
+def _volatile(key: str) -> bool:
+    return key in _VOLATILE or key.endswith(("_ms", "_at"))
+
+
+@pytest.fixture(scope="module")
+def model_url() -> Iterator[str]:
+    with serve_scripted_model(ScriptedModel(SCRIPT)) as url:
+        yield url
+
+
+def _harness(folder: Path, *args: str, url: str = UNREACHABLE) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OPENAI_BASE_URL": url}
+    command = [sys.executable, "-m", "harness.cli", "run", *args]
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _popen(folder: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "OPENAI_BASE_URL": UNREACHABLE}
+    command = [sys.executable, "-m", "harness.cli", "run", *args]
+    return subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _stable(value: Any) -> Any:
+    """`value` without the fields that change from run to run."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if not _volatile(k)}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def _batch(folder: Path, report_dir: str) -> dict[str, Any]:
+    """A finished batch's report contents, clock readings left out."""
+    batch = (folder / report_dir / "latest").resolve()
+    results = json.loads((batch / "results.json").read_text())
+    artifacts = {
+        str(p.relative_to(batch)): p.read_bytes() for p in (batch / "artifacts").rglob("*.json")
+    }
+    return {"results": _stable(results), "artifacts": artifacts}
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _gone(pids: list[int], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [p for p in pids if Path(f"/proc/{p}").exists()]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _record_quick_and_slow(folder: Path, url: str, quick: int) -> None:
+    """`quick` recorded scenarios, then `b_slow`, recorded too, that now waits 60 s in a mocked
+    tool (the delay does not change the requests, so its cassette still replays)."""
+    mocks = {"tools": {"check_stock": {"returns": 1}}}
+    for number in range(quick):
+        write_scenario(folder, f"a_quick{number}", workflow=STOCK, turns=[{"start": {}}])
+    write_scenario(folder, "b_slow", workflow=STOCK, turns=[{"start": {}}], mocks=mocks)
+    (folder / "harness.toml").write_text("# test project\n")
+    recorded = _harness(folder, "scenarios", "--record-mode", "once", "--no-history", url=url)
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    slow = {"tools": {"check_stock": {"returns": 1, "delay_seconds": 60}}}
+    write_scenario(folder, "b_slow", workflow=STOCK, turns=[{"start": {}}], mocks=slow)
+
+
+def test_a_generated_suite_gives_the_same_reports_in_two_workers(
+    tmp_path: Path, model_url: str
+) -> None:
+    for number in range(24):
+        turns = HAPPY_TURNS if number % 3 else HAPPY_TURNS[:2]
+        write_scenario(tmp_path, f"s{number:02d}", turns=turns)
+    (tmp_path / "harness.toml").write_text("# test project\n")
+    recorded = _harness(
+        tmp_path, "scenarios", "--record-mode", "once", "--no-history", url=model_url
+    )
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+
+    one = _harness(tmp_path, "scenarios", "--workers", "1", "--report-dir", "one")
+    two = _harness(tmp_path, "scenarios", "--workers", "2", "--report-dir", "two")
+    assert one.returncode == two.returncode == 0, two.stdout + two.stderr
+    assert "24 scenario(s): 24 passed" in two.stdout
+    assert _batch(tmp_path, "one") == _batch(tmp_path, "two")
+    assert "Traceback" not in two.stderr
+
+
+def test_the_example_suite_gives_the_same_verdicts_and_reports_in_two_workers(
+    tmp_path: Path,
+) -> None:
+    for name in ("scenarios", "cassettes"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "harness.toml").write_text("# test project\n")
+    one = _harness(tmp_path, "scenarios", "--workers", "1", "--report-dir", "one")
+    two = _harness(tmp_path, "scenarios", "--workers", "2", "--report-dir", "two")
+    assert one.returncode == two.returncode == 0, two.stdout + two.stderr
+    assert _batch(tmp_path, "one") == _batch(tmp_path, "two")
+    # The history holds the same verdicts per scenario.
+    verdicts = {
+        (r.scenario_id, r.verdict) for r in read_results(tmp_path / "two" / "latest").results
+    }
+    assert verdicts == {
+        (r.scenario_id, r.verdict) for r in read_results(tmp_path / "one" / "latest").results
+    }
+
+
+def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
+    tmp_path: Path, model_url: str
+) -> None:
+    _record_quick_and_slow(tmp_path, model_url, quick=4)
+    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
+    assert process.stdout is not None
+    for _ in range(4):  # the quick ones finish; the other worker then has nothing left
+        assert process.stdout.readline().startswith("PASS  scenarios/a_quick")
+    deadline = time.monotonic() + 30
+    while len(workers := _children(process.pid)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers) == 1  # the one holding b_slow
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 3, out + err  # an error verdict, no failure
+    summary = read_results(tmp_path / "reports" / "latest")
+    assert not summary.interrupted and summary.not_run == []
+    verdicts = {r.scenario_id: r.verdict for r in summary.results}
+    assert verdicts.pop("scenarios/b_slow") is Verdict.ERROR
+    assert set(verdicts.values()) == {Verdict.PASSED} and len(verdicts) == 4
+    slow = next(r for r in summary.results if r.scenario_id == "scenarios/b_slow")
+    assert slow.error == f"the worker process (pid {workers[0]}) killed by SIGKILL"
+    assert slow.file == "scenarios/b_slow.yaml"
+    assert "Traceback" not in err
+    assert _gone(workers)
+
+
+def test_ctrl_c_stops_every_worker_and_keeps_the_finished_results(
+    tmp_path: Path, model_url: str
+) -> None:
+    _record_quick_and_slow(tmp_path, model_url, quick=2)
+    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
+    assert process.stdout is not None
+    finished = [process.stdout.readline(), process.stdout.readline()]
+    assert all(line.startswith("PASS  scenarios/a_quick") for line in finished)
+    workers = _children(process.pid)
+    assert workers  # at least the worker holding b_slow
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, out + err
+    assert "interrupted: 1 scenario(s) not run:\n  scenarios/b_slow\n" in err
+    assert "Traceback" not in err
+    summary = read_results(tmp_path / "reports" / "latest")
+    assert summary.interrupted and summary.not_run == ["scenarios/b_slow"]
+    assert sorted(r.scenario_id for r in summary.results) == [
+        "scenarios/a_quick0",
+        "scenarios/a_quick1",
+    ]
+    assert _gone(workers)  # no orphan left running b_slow
+
+
+def test_a_reader_closing_the_pipe_stops_the_workers(tmp_path: Path, model_url: str) -> None:
+    _record_quick_and_slow(tmp_path, model_url, quick=2)
+    command = f"{sys.executable} -m harness.cli run scenarios --workers 2 --concurrency 1"
+    done = subprocess.run(
+        f'{command} | head -1; echo "status ${{PIPESTATUS[0]}}"',
+        shell=True,
+        executable="/bin/bash",
+        cwd=tmp_path,
+        env={**os.environ, "OPENAI_BASE_URL": UNREACHABLE},
+        capture_output=True,
+        text=True,
+        timeout=60,  # b_slow would take 60 s: the batch stopped when `head` went away
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("PASS  scenarios/a_quick") and lines[-1] == "status 141"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+    summary = read_results(tmp_path / "reports" / "latest")
+    assert summary.interrupted and "scenarios/b_slow" in summary.not_run
+
+
+def test_auto_uses_workers_only_for_large_engine_replays() -> None:
+    replay = RunOptions()
+    many = MIN_SCENARIOS_PER_WORKER * 64
+    assert plan_workers("auto", 15, replay).count == 1
+    assert plan_workers("auto", many, replay).count == cpu_count()
+    assert plan_workers("auto", many, RunOptions(record_mode="once")).count == 1
+    assert plan_workers("auto", many, RunOptions(backend="api")).count == 1
+    assert plan_workers(4, 3, replay).count == 3  # never more workers than scenarios
+    assert plan_workers(1, many, RunOptions(record_mode="all")).count == 1
+    with pytest.raises(HarnessError, match="replays only"):
+        plan_workers(2, many, RunOptions(record_mode="once"))
+
+
+def test_workers_record_nothing_and_refuse_a_recording_mode(tmp_path: Path) -> None:
+    write_scenario(tmp_path, "s", workflow=STOCK, turns=[{"start": {}}])
+    (tmp_path / "harness.toml").write_text("# test project\n")
+    done = _harness(tmp_path, "scenarios", "--workers", "2", "--record-mode", "once")
+    assert done.returncode == 2
+    assert "--workers 2 replays only" in done.stderr
+    assert not (tmp_path / "cassettes").exists()
+
+
+def test_a_small_suite_stays_in_one_process_without_the_process_machinery(
+    tmp_path: Path,
+) -> None:
+    for name in ("scenarios", "cassettes"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "harness.toml").write_text("# test project\n")
+    script = (
+        "import sys; from harness.cli import main; code = main(['run', 'scenarios', "
+        "'--no-history']); print('MP=' + str('multiprocessing' in sys.modules)); sys.exit(code)"
+    )
+    env = {**os.environ, "OPENAI_BASE_URL": UNREACHABLE}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "MP=False" in done.stdout  # `auto` chose one process: no fork, nothing imported
