@@ -220,21 +220,28 @@ def _promptfoo(work: Path, count: int, rounds: int) -> dict[str, Any]:
 
 
 def _harness_single_turn(work: Path, count: int, rounds: int) -> dict[str, Any]:
+    """Per single-turn scenario, from process start, at `--workers 1` (one process: its split
+    gives the per-scenario cost after start-up) and at the default `--workers auto`."""
     folders = [_single_turn_suite(work / f"harness{n}", n) for n in (1, count)]
-    small, large = [], []
+    small: list[float] = []
+    large: dict[str, list[float]] = {"1": [], "auto": []}
     splits = []
     for _ in range(rounds):
         small.append(e2e.run_once(folders[0], ["scenarios"])["wall_s"])
-        big = e2e.run_once(folders[1], ["scenarios", "--concurrency", "1"])
-        large.append(big["wall_s"])
-        splits.append(big)
+        for workers, walls in large.items():
+            args = ["scenarios", "--concurrency", "1", "--workers", workers]
+            run = e2e.run_once(folders[1], args)
+            walls.append(run["wall_s"])
+            if workers == "1":
+                splits.append(run)
     best = min(splits, key=lambda r: r["wall_s"])
     # Per scenario: everything that grows with the suite (reading its file included); the
     # imports, opening the report folder and history, and interpreter exit are paid once.
     once = ("imports", "opening", "exit")
     in_scenarios = sum(v for k, v in best["split_s"].items() if k not in once)
     return {
-        **_per_test(small, large, count),
+        **_per_test(small, large["1"], count),
+        "workers_auto": _per_test(small, large["auto"], count),
         "start_up_s_of_fastest": round(e2e._start_up(best["split_s"]), 3),
         "per_scenario_ms_after_start_up_of_fastest": round(in_scenarios / count * 1000, 2),
     }
@@ -306,7 +313,13 @@ def main() -> None:
                     ("single-turn test, start-up subtracted (median)", "per_test_ms_median"),
                     ("single-turn test, whole wall / N", "wall_over_n_ms"),
                 ):
-                    table.append(_row(what, "promptfoo (cached)", peer[key], ours[key]))
+                    table.append(
+                        _row(f"{what}, --workers 1", "promptfoo (cached)", peer[key], ours[key])
+                    )
+                    auto = ours["workers_auto"][key]
+                    table.append(
+                        _row(f"{what}, --workers auto", "promptfoo (cached)", peer[key], auto)
+                    )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["table"] = table
