@@ -35,7 +35,7 @@ from harness.runner.attempt import AttemptState, describe_error, run_turns
 from harness.runner.evaluate import evaluate_attempt, own_verdict
 from harness.runner.options import RunOptions
 
-__all__ = ["run_scenario"]
+__all__ = ["base_result", "run_scenario"]
 
 
 def _usage(turns: list[Usage]) -> Usage:
@@ -134,7 +134,8 @@ def _relative(file: str, root: Path | None) -> str:
         return str(path)
 
 
-def _base(scenario: Scenario, backend: str, root: Path | None) -> ScenarioResult:
+def base_result(scenario: Scenario, backend: str, root: Path | None) -> ScenarioResult:
+    """The result a scenario starts with: its identity, and `error` until it has run."""
     source = scenario.source
     return ScenarioResult(
         scenario_id=scenario.id or scenario.name,
@@ -152,7 +153,7 @@ async def run_scenario(
     scenario: Scenario, factory: BackendFactory, options: RunOptions
 ) -> ScenarioResult:
     """Run every repeat of `scenario` on `factory`'s backend and decide its verdict."""
-    result = _base(scenario, factory.name, options.project_root)
+    result = base_result(scenario, factory.name, options.project_root)
     if scenario.skip is not None:  # `skip: reason` in the file: never sent to any backend
         result.verdict = Verdict.SKIPPED
         result.error = f"skipped: {scenario.skip}"

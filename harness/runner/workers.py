@@ -28,19 +28,18 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness.backends.binding import make_factory
 from harness.errors import HarnessError
-from harness.models.result import ScenarioResult, Verdict
+from harness.models.result import ScenarioResult
 from harness.models.scenario import Scenario
 from harness.recording import RecordMode
 from harness.results.sinks import ReportFilesSink, ResultSink, move_run_outputs
 from harness.runner.batch import batch_gc
 from harness.runner.options import PhaseTimings, RunOptions
-from harness.runner.scenario import run_scenario
+from harness.runner.scenario import base_result, run_scenario
 
 if TYPE_CHECKING:  # multiprocessing (~18 ms of imports) only when a batch forks
     from multiprocessing.connection import Connection
@@ -220,23 +219,9 @@ def _death_cause(process: Any) -> str:
 
 def _lost_result(scenario: Scenario, options: RunOptions, cause: str) -> ScenarioResult:
     """The `error` result of a scenario whose worker died (as `run_scenario` would start it)."""
-    source = scenario.source
-    file = source.file if source else None
-    root = options.project_root
-    if file is not None and root is not None:
-        path = Path(os.path.abspath(file))
-        file = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-    return ScenarioResult(
-        scenario_id=scenario.id or scenario.name,
-        name=scenario.name,
-        file=file,
-        tags=list(scenario.tags),
-        parameters=dict(source.parameters) if source else {},
-        backend=options.backend,
-        verdict=Verdict.ERROR,
-        started_at=datetime.now(UTC),
-        error=cause,
-    )
+    result = base_result(scenario, options.backend, options.project_root)
+    result.error = cause
+    return result
 
 
 class _Pool:
