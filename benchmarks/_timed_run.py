@@ -19,6 +19,7 @@ from harness.clock import since_process_start
 
 MARKS: dict[str, float] = {"interpreter_and_harness_package": since_process_start()}
 SINKS = {"reports": 0.0, "history": 0.0, "console": 0.0}
+SANDBOX_CALLS_MS: list[float] = []  # each inline-Python call, start to result, in call order
 
 
 class _FirstScenario:
@@ -69,6 +70,19 @@ def _instrument() -> tuple[Any, Any]:
         return in_workers(*args, **kwargs)
 
     workers.run_in_workers = timed_workers
+
+    from harness.engine.sandbox import Sandbox
+
+    call = Sandbox._call
+
+    async def timed_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await call(self, *args, **kwargs)
+        finally:
+            SANDBOX_CALLS_MS.append(round((time.perf_counter() - started) * 1000, 2))
+
+    Sandbox._call = timed_call  # type: ignore[method-assign]
 
     for cls, bucket in (
         (ReportFilesSink, "reports"),
@@ -133,7 +147,13 @@ def main() -> int:
     from harness.cli import main as harness_main
 
     MARKS["cli_imported"] = since_process_start()
-    timings, transport = _instrument()
+    from harness.cli import _without_httpx_command_line
+    from harness.cli_run import collector_paused
+
+    # The instrumentation imports what `harness run` imports at start-up: under the same terms
+    # (httpx without its command-line client, no garbage collection), or the split would differ.
+    with _without_httpx_command_line(), collector_paused():
+        timings, transport = _instrument()
     MARKS["instrumented"] = since_process_start()
     code = harness_main(argv)
     MARKS["main_returned"] = since_process_start()
@@ -149,6 +169,7 @@ def main() -> int:
             "calls": timings.calls,
         },
         "sinks": SINKS,
+        "sandbox_calls_ms": SANDBOX_CALLS_MS,
         "peak_rss_mb": _peak_rss_mb(),
     }
     out.write_text(json.dumps(data))

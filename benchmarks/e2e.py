@@ -28,6 +28,9 @@ the runner's phase totals. The split (`split_s`) adds up to the measured wall ex
 - `other_in_run`: the rest until `main` returned (scheduling, the final table and summary);
 - `exit`: interpreter shutdown and the parent's wait, from `main` returning until the process
   is reaped.
+`sandbox_*` (example suite): each inline-Python call as the run waited for it, sandbox call start
+to result; the first call of each round is the one a cold start would hit (the run starts the
+sandbox's children when it binds the first scenario that calls inline Python for real).
 Caches: every round is a fresh process (no in-process warm-up); the OS page cache and the
 installed bytecode are as after a first run (dropping the page cache needs root).
 """
@@ -130,6 +133,7 @@ def run_once(folder: Path, args: list[str], *, sample_memory: bool = False) -> d
         "split_s": split,
         "summary_line": _summary_line(stdout.decode(errors="replace")),
         "peak_rss_mb": data.get("peak_rss_mb"),
+        "sandbox_calls_ms": data.get("sandbox_calls_ms", []),
         "tree_peak_pss_mb": round(sampler.peak_kb / 1024, 1) if sampler.peak_kb else None,
     }
 
@@ -213,6 +217,21 @@ def measure(folder: Path, args: list[str], rounds: int, scenarios: int) -> dict[
             k: round(v / max(1, turns) * 1000, 3) for k, v in best["split_s"].items()
         },
         "harness_prints": best["summary_line"],
+        **_sandbox_figures(runs),
+    }
+
+
+def _sandbox_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Inline-Python calls as the run waited for them (sandbox start to result; with
+    `--workers` only the calls made in the parent are seen): the first of each run, the rest."""
+    calls = [r["sandbox_calls_ms"] for r in runs if r["sandbox_calls_ms"]]
+    if not calls:
+        return {}
+    later = sorted(ms for run in calls for ms in run[1:])
+    return {
+        "sandbox_first_call_ms_each_round": [run[0] for run in calls],
+        "sandbox_later_calls_ms_p50": statistics.median(later) if later else None,
+        "sandbox_later_calls_ms_max": max(later) if later else None,
     }
 
 

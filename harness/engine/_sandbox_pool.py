@@ -1,7 +1,7 @@
 """A few sandbox workers started ahead, so a tool call does not wait for an interpreter to boot.
 
-- Lazy: the first call of an (interpreter, policy) creates its pool; a run without inline
-  Python starts nothing.
+- Lazy: the first call of an (interpreter, policy) creates its pool, or `Sandbox.start_ahead`
+  when a run is about to call inline Python; a run without inline Python starts nothing.
 - Bounded: at most `size` idle workers per pool (the sandbox's `max_concurrency`), at most
   `_MAX_POOLS` pools (the least recently used one is closed when another is needed).
 - One use each: a used worker is discarded and a fresh one started in the background.
@@ -98,7 +98,7 @@ class WorkerPool:
         compete for the CPU with the call that is being waited for.
         """
         _in_background(worker.discard)
-        self._refill()
+        self.fill()
 
     def close(self) -> list[Worker]:
         """Stop handing out workers; discard the idle ones (blocks a moment) and return them."""
@@ -110,7 +110,8 @@ class WorkerPool:
             worker.discard()
         return idle
 
-    def _refill(self) -> None:
+    def fill(self) -> None:
+        """Start workers in the background until `size` are idle or starting."""
         with self._lock:
             missing = 0 if self._closed else self.size - len(self._idle) - self._starting
             self._starting += max(missing, 0)

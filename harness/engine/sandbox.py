@@ -176,6 +176,13 @@ class Sandbox:
         self._semaphores = weakref.WeakKeyDictionary()
         _sweep_once()
 
+    def start_ahead(self) -> None:
+        """Start this sandbox's children now, in the background, so that its first call does not
+        wait for an interpreter to boot (e.g. when a run that calls inline Python begins)."""
+        from harness.engine._sandbox_pool import worker_pool
+
+        worker_pool(self.python, self.policy.model_dump(), self.max_concurrency).fill()
+
     async def probe(self) -> SandboxReport:
         """Run an empty tool and report which isolation layers the child got.
 

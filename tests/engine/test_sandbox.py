@@ -770,6 +770,52 @@ def test_workers_start_lazily_stay_bounded_and_go_at_exit(tmp_path: Path) -> Non
     assert list(tmp_path.glob("harness-sandbox-*")) == []
 
 
+HARNESS_STARTING_AHEAD = """
+import asyncio, os, time
+from harness.engine.sandbox import Sandbox
+
+def children():
+    found = set()
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                    found.add(int(name))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+async def main():
+    sandbox = Sandbox(max_concurrency=2)
+    sandbox.start_ahead()
+    deadline = time.monotonic() + 20
+    while len(children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ahead = children()
+    assert (await sandbox.run_python("def one():\\n    return 1\\n", {})).success
+    print(len(ahead), len(ahead - children()), flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_start_ahead_boots_the_workers_that_serve_the_first_call(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", HARNESS_STARTING_AHEAD],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    started_ahead, used = done.stdout.split()
+    assert started_ahead == "2"  # max_concurrency workers, before any call
+    assert used == "1"  # the first call ran in one of them (then discarded), not a new one
+    assert list(tmp_path.glob("harness-sandbox-*")) == []
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ctrl_c_during_a_tool_call_leaves_no_process_and_no_folder(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
