@@ -17,8 +17,6 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator, SchemaError, validators
-
 from harness.engine.companion_graph import CompanionIndex, companion_problems, index_companions
 from harness.engine.expressions import ExpressionError, parse_expression
 from harness.engine.options import options_problems
@@ -279,6 +277,10 @@ def _condition_problems(condition: Condition | None, where: str) -> Iterator[str
 def _schema_problems(schema: dict[str, Any] | None, where: str) -> Iterator[str]:
     if not schema:
         return
+    # Imported here: jsonschema (with attrs, referencing, rpds) costs ~25 ms of start-up, and
+    # many workflows declare no schema at all.
+    from jsonschema import Draft202012Validator, SchemaError, validators
+
     validator = validators.validator_for(schema, default=Draft202012Validator)
     try:
         validator.check_schema(schema)
@@ -342,6 +344,13 @@ class WorkflowGraph:
                 self._outgoing.setdefault(edge.source, []).append(edge)
         for edges in self._outgoing.values():
             edges.sort(key=_transition_rank)  # stable: config order within each group
+        self._global_nodes = tuple(
+            n
+            for n in self.nodes.values()
+            if not n.disabled
+            and n.global_node_config is not None
+            and n.global_node_config.is_global
+        )
 
     def outgoing(self, node_id: str) -> list[EdgeConfig]:
         """Enabled edges out of `node_id` in transition order.
@@ -353,13 +362,7 @@ class WorkflowGraph:
 
     def global_nodes(self) -> list[NodeConfig]:
         """Enabled global nodes (`global_node_config.is_global`), in config order."""
-        return [
-            n
-            for n in self.nodes.values()
-            if not n.disabled
-            and n.global_node_config is not None
-            and n.global_node_config.is_global
-        ]
+        return list(self._global_nodes)  # found once: every node's transitions look them up
 
     def tools_for(self, node: NodeConfig) -> list[ToolConfig]:
         """The tools an LLM node offers: its own, then the workflow's not shadowed by name."""

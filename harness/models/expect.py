@@ -6,8 +6,6 @@ full model while validating, so code reading an `Expect` always sees one shape; 
 still accepts both. Evaluation lives in `harness.checks`; this module only holds data.
 """
 
-from __future__ import annotations
-
 import difflib
 import re
 from typing import Annotated, Any, Literal
@@ -22,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.models._factories import empty_list
 from harness.models.api import RunStatus
 from harness.models.selector import Selector
 
@@ -125,7 +124,7 @@ class CountRange(ScenarioModel):
     lte: int | None = Field(default=None, ge=0, description="At most this many.")
 
     @model_validator(mode="after")
-    def _some_bound(self) -> CountRange:
+    def _some_bound(self) -> "CountRange":
         if self.eq is None and self.gte is None and self.lte is None:
             raise ValueError("give at least one of `eq`, `gte`, `lte` (or a plain integer)")
         return self
@@ -188,7 +187,7 @@ class ValueMatch(ScenarioModel):
         return _compiled(v)
 
     @model_validator(mode="after")
-    def _some_constraint(self) -> ValueMatch:
+    def _some_constraint(self) -> "ValueMatch":
         if not (self.model_fields_set - {"tolerance", "select"}):
             raise ValueError(f"give at least one of: {', '.join(sorted(_MATCHER_KEYS))}")
         return self
@@ -323,7 +322,8 @@ class OutputExpect(ScenarioModel):
     )
     equals: JsonValue = Field(description="The expected value.")
     ignore: list[str] = Field(
-        default_factory=list, description="deepdiff paths to ignore, e.g. `root['timestamp']`."
+        default_factory=empty_list,
+        description="deepdiff paths to ignore, e.g. `root['timestamp']`.",
     )
     ignore_order: bool = Field(default=False, description="Compare lists as multisets.")
     tolerance: float | None = Field(default=None, ge=0, description="Absolute numeric tolerance.")
@@ -376,7 +376,7 @@ class Limit(ScenarioModel):
     p95: float | None = Field(default=None, ge=0, description="Upper bound of the 95th percentile.")
 
     @model_validator(mode="after")
-    def _some_bound(self) -> Limit:
+    def _some_bound(self) -> "Limit":
         if self.max is None and self.p95 is None:
             raise ValueError("give `max`, `p95` or both")
         return self

@@ -9,12 +9,12 @@ A change exceeds a `Threshold` when it is larger than every limit that is set: m
 change exceeds it.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from harness.models._factories import empty_list
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -44,16 +44,21 @@ class Metric(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    # `Field(description=...)`, not attribute docstrings: see `harness.models.result.ResultModel`.
+    model_config = ConfigDict(extra="forbid")
 
 
 class Threshold(_Strict):
     """How far one metric may move: beyond both limits that are set is a change."""
 
-    relative: float | None = Field(default=None, ge=0)
-    """Fraction of the baseline value, e.g. 0.2 for 20%."""
-    absolute: float | None = Field(default=None, ge=0)
-    """In the metric's unit: tokens, calls, milliseconds, USD, or 0-1 for rates and scores."""
+    relative: float | None = Field(
+        default=None, ge=0, description="Fraction of the baseline value, e.g. 0.2 for 20%."
+    )
+    absolute: float | None = Field(
+        default=None,
+        ge=0,
+        description="In the metric's unit: tokens, calls, milliseconds, USD, or 0-1 for rates and scores.",
+    )
 
     def exceeded(self, baseline: float, delta: float) -> bool:
         """Whether a change of `delta` from `baseline` is beyond every limit set (any change when
@@ -74,7 +79,7 @@ class Threshold(_Strict):
             parts.append(f">{self.absolute:g}")
         return " and ".join(parts) or "any change"
 
-    def merged(self, override: Threshold) -> Threshold:
+    def merged(self, override: "Threshold") -> "Threshold":
         """This threshold with the limits `override` sets explicitly replaced."""
         return self.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
 
@@ -82,27 +87,35 @@ class Threshold(_Strict):
 class ThresholdSet(_Strict):
     """One threshold per metric family, and the families not compared at all."""
 
-    tokens: Threshold = Field(default_factory=lambda: Threshold(relative=0.05))
-    """Default: more than 5% (any change of an exact count beyond it)."""
-    llm_calls: Threshold = Field(default_factory=Threshold)
-    """Default: any change."""
-    latency: Threshold = Field(default_factory=lambda: Threshold(relative=0.2, absolute=50))
-    """Default: more than 20% and more than 50 ms, for p50 and p95."""
-    pass_rate: Threshold = Field(default_factory=Threshold)
-    """Default: any drop (with repeats it must also be significant)."""
-    scores: Threshold = Field(default_factory=lambda: Threshold(absolute=0.05))
-    """Default: more than 0.05."""
-    cost: Threshold = Field(default_factory=lambda: Threshold(relative=0.05))
-    """Default: more than 5%."""
-    ignore: list[Metric] = Field(default_factory=list)
-    """Metric families not compared."""
+    tokens: Threshold = Field(
+        default_factory=lambda: Threshold(relative=0.05),
+        description="Default: more than 5% (any change of an exact count beyond it).",
+    )
+    llm_calls: Threshold = Field(default_factory=Threshold, description="Default: any change.")
+    latency: Threshold = Field(
+        default_factory=lambda: Threshold(relative=0.2, absolute=50),
+        description="Default: more than 20% and more than 50 ms, for p50 and p95.",
+    )
+    pass_rate: Threshold = Field(
+        default_factory=Threshold,
+        description="Default: any drop (with repeats it must also be significant).",
+    )
+    scores: Threshold = Field(
+        default_factory=lambda: Threshold(absolute=0.05), description="Default: more than 0.05."
+    )
+    cost: Threshold = Field(
+        default_factory=lambda: Threshold(relative=0.05), description="Default: more than 5%."
+    )
+    ignore: list[Metric] = Field(
+        default_factory=empty_list, description="Metric families not compared."
+    )
 
     def threshold(self, metric: Metric) -> Threshold:
         """The threshold of a metric family."""
         value: Threshold = getattr(self, metric.value)
         return value
 
-    def merged(self, override: ScenarioRegression | None) -> ThresholdSet:
+    def merged(self, override: "ScenarioRegression | None") -> "ThresholdSet":
         """These thresholds with a scenario's overrides applied limit by limit."""
         if override is None:
             return self
@@ -124,25 +137,25 @@ class ScenarioRegression(_Strict):
     """A scenario's own thresholds (`regression:` in the scenario file); unset keys inherit the
     project's `[tool.harness.regression]`, limit by limit."""
 
-    tokens: Threshold | None = None
-    """Tokens per attempt."""
-    llm_calls: Threshold | None = None
-    """LLM calls per attempt."""
-    latency: Threshold | None = None
-    """Latency p50 and p95 (ms)."""
-    pass_rate: Threshold | None = None
-    """Pass rate (0-1)."""
-    scores: Threshold | None = None
-    """Evaluation scores."""
-    cost: Threshold | None = None
-    """Cost per attempt (USD)."""
-    ignore: list[Metric] = Field(default_factory=list)
-    """Metric families this scenario does not compare (replaces the project's list)."""
+    tokens: Threshold | None = Field(default=None, description="Tokens per attempt.")
+    llm_calls: Threshold | None = Field(default=None, description="LLM calls per attempt.")
+    latency: Threshold | None = Field(default=None, description="Latency p50 and p95 (ms).")
+    pass_rate: Threshold | None = Field(default=None, description="Pass rate (0-1).")
+    scores: Threshold | None = Field(default=None, description="Evaluation scores.")
+    cost: Threshold | None = Field(default=None, description="Cost per attempt (USD).")
+    ignore: list[Metric] = Field(
+        default_factory=empty_list,
+        description="Metric families this scenario does not compare (replaces the project's list).",
+    )
 
 
 class RegressionSettings(ThresholdSet):
     """`[tool.harness.regression]`: the project's thresholds and the statistical tests' settings."""
 
-    alpha: float = Field(default=0.01, gt=0, lt=1)
-    """False discovery rate of the noise-aware tests (repeated runs only), held over every test
-    of a comparison with the Benjamini-Hochberg procedure."""
+    alpha: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="False discovery rate of the noise-aware tests (repeated runs only), held over "
+        "every test\nof a comparison with the Benjamini-Hochberg procedure.",
+    )

@@ -12,8 +12,6 @@ evaluator's own usage, costs from a price table (`ModelPrice`; an unknown model 
 a guess), and the run output of each turn moved out to an artifact file (`TurnResult.artifact`).
 """
 
-from __future__ import annotations
-
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -23,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
+from harness.models._factories import empty_list
 from harness.models.api import RunStatus
 
 __all__ = [
@@ -63,7 +62,9 @@ JsonDict = dict[str, Any]
 class ResultModel(BaseModel):
     """Base of the result models: plain data, unknown keys ignored within a known version."""
 
-    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
+    # Fields are described with `Field(description=...)`, not attribute docstrings:
+    # `use_attribute_docstrings` re-reads and parses this file's source at every start (~20 ms).
+    model_config = ConfigDict(extra="ignore")
 
 
 class OutcomeStatus(StrEnum):
@@ -89,18 +90,21 @@ class Verdict(StrEnum):
 class CheckOutcome(ResultModel):
     """One check's outcome, with a message naming what was expected and what was got."""
 
-    check: str
-    """Check kind, e.g. `says.contains`, `tool_calls.contains`, `budgets.tokens.max`."""
-    status: OutcomeStatus
-    """passed, failed, or error (the check itself could not run)."""
-    message: str
-    """Readable one-liner: expected ..., got ...."""
-    key: str | None = None
-    """Where the expectation is written, e.g. `turns[2].expect.says.contains`."""
-    expected: JsonValue = None
-    """The expected value, as JSON."""
-    got: JsonValue = None
-    """The actual value, as JSON (possibly truncated)."""
+    check: str = Field(
+        description="Check kind, e.g. `says.contains`, `tool_calls.contains`, `budgets.tokens.max`."
+    )
+    status: OutcomeStatus = Field(
+        description="passed, failed, or error (the check itself could not run)."
+    )
+    message: str = Field(description="Readable one-liner: expected ..., got ....")
+    key: str | None = Field(
+        default=None,
+        description="Where the expectation is written, e.g. `turns[2].expect.says.contains`.",
+    )
+    expected: JsonValue = Field(default=None, description="The expected value, as JSON.")
+    got: JsonValue = Field(
+        default=None, description="The actual value, as JSON (possibly truncated)."
+    )
 
     @property
     def passed(self) -> bool:
@@ -111,50 +115,44 @@ class CheckOutcome(ResultModel):
 class ToolCallRecord(ResultModel):
     """A tool call seen in the run's events."""
 
-    name: str
-    """Tool name."""
-    arguments: JsonDict = Field(default_factory=dict)
-    """Arguments the call was made with."""
-    result: JsonValue = None
-    """The tool's result, when a `tool_result` event reported one."""
-    error: str | None = None
-    """The error message when the call failed."""
-    node: str | None = None
-    """Logical id of the node that made the call."""
-    call_id: str | None = None
-    """The call's id, when the events carry one."""
+    name: str = Field(description="Tool name.")
+    arguments: JsonDict = Field(
+        default_factory=dict, description="Arguments the call was made with."
+    )
+    result: JsonValue = Field(
+        default=None, description="The tool's result, when a `tool_result` event reported one."
+    )
+    error: str | None = Field(default=None, description="The error message when the call failed.")
+    node: str | None = Field(default=None, description="Logical id of the node that made the call.")
+    call_id: str | None = Field(
+        default=None, description="The call's id, when the events carry one."
+    )
 
 
 class TransitionRecord(ResultModel):
     """An edge that fired."""
 
-    type: str
-    """`direct`, `conditional`, `reverse_conditional` or `self_loop`."""
-    edge: str | None = None
-    """Edge logical id."""
-    source: str | None = None
-    """Source node logical id."""
-    destination: str | None = None
-    """Destination node logical id."""
-    args: JsonDict | None = None
-    """Arguments the LLM filled when it took a conditional edge."""
+    type: str = Field(description="`direct`, `conditional`, `reverse_conditional` or `self_loop`.")
+    edge: str | None = Field(default=None, description="Edge logical id.")
+    source: str | None = Field(default=None, description="Source node logical id.")
+    destination: str | None = Field(default=None, description="Destination node logical id.")
+    args: JsonDict | None = Field(
+        default=None, description="Arguments the LLM filled when it took a conditional edge."
+    )
 
 
 class Usage(ResultModel):
     """LLM cost and speed of a turn or a run."""
 
-    tokens: int = 0
-    """Total tokens (prompt + completion)."""
-    prompt_tokens: int = 0
-    """Prompt tokens."""
-    completion_tokens: int = 0
-    """Completion tokens."""
-    llm_calls: int = 0
-    """Number of LLM calls."""
-    latency_ms: float = 0
-    """Sum of the LLM calls' latency (recorded latency on replay)."""
+    tokens: int = Field(default=0, description="Total tokens (prompt + completion).")
+    prompt_tokens: int = Field(default=0, description="Prompt tokens.")
+    completion_tokens: int = Field(default=0, description="Completion tokens.")
+    llm_calls: int = Field(default=0, description="Number of LLM calls.")
+    latency_ms: float = Field(
+        default=0, description="Sum of the LLM calls' latency (recorded latency on replay)."
+    )
 
-    def __add__(self, other: Usage) -> Usage:
+    def __add__(self, other: "Usage") -> "Usage":
         return Usage(
             tokens=self.tokens + other.tokens,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
@@ -169,10 +167,8 @@ class ModelPrice(ResultModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input: float = Field(ge=0)
-    """USD per million input (prompt) tokens."""
-    output: float = Field(ge=0)
-    """USD per million output (completion) tokens."""
+    input: float = Field(ge=0, description="USD per million input (prompt) tokens.")
+    output: float = Field(ge=0, description="USD per million output (completion) tokens.")
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """The cost of a call or a sum of calls, in USD."""
@@ -211,10 +207,12 @@ def sum_costs(costs: Iterable[float | None]) -> float | None:
 class ModelRef(ResultModel):
     """A model and the provider that served it."""
 
-    model: str | None = None
-    """The model that answered (`llm_usage_info.response_model`)."""
-    provider: str | None = None
-    """The provider it was sent to (`llm_usage_info.provider`)."""
+    model: str | None = Field(
+        default=None, description="The model that answered (`llm_usage_info.response_model`)."
+    )
+    provider: str | None = Field(
+        default=None, description="The provider it was sent to (`llm_usage_info.provider`)."
+    )
 
 
 class NodeUsage(ResultModel):
@@ -224,26 +222,23 @@ class NodeUsage(ResultModel):
     platform's own `LLMTokenUsageByModel` counts them, and kept per node.
     """
 
-    node: str | None = None
-    """Logical id of the node that made the calls."""
-    node_name: str | None = None
-    """Its name."""
-    model: str | None = None
-    """The model that answered."""
-    provider: str | None = None
-    """The provider the calls were sent to."""
-    prompt_tokens: int = 0
-    """Input tokens."""
-    completion_tokens: int = 0
-    """Output tokens."""
-    total_tokens: int = 0
-    """All tokens."""
-    llm_calls: int = 0
-    """LLM calls."""
-    latencies_ms: list[float] = Field(default_factory=list)
-    """Each call's latency in milliseconds, in call order (recorded latency on replay)."""
-    cost_usd: float | None = None
-    """Cost from the price table; None when the model has no price."""
+    node: str | None = Field(
+        default=None, description="Logical id of the node that made the calls."
+    )
+    node_name: str | None = Field(default=None, description="Its name.")
+    model: str | None = Field(default=None, description="The model that answered.")
+    provider: str | None = Field(default=None, description="The provider the calls were sent to.")
+    prompt_tokens: int = Field(default=0, description="Input tokens.")
+    completion_tokens: int = Field(default=0, description="Output tokens.")
+    total_tokens: int = Field(default=0, description="All tokens.")
+    llm_calls: int = Field(default=0, description="LLM calls.")
+    latencies_ms: list[float] = Field(
+        default_factory=empty_list,
+        description="Each call's latency in milliseconds, in call order (recorded latency on replay).",
+    )
+    cost_usd: float | None = Field(
+        default=None, description="Cost from the price table; None when the model has no price."
+    )
 
     @property
     def latency_ms(self) -> float:
@@ -269,39 +264,42 @@ class BatchInfo(ResultModel):
     `harness.results.provenance.batch_info` fills it; git fields are None outside a checkout.
     """
 
-    batch_id: str = Field(default_factory=new_batch_id)
-    """Sortable id, `YYYYMMDDTHHMMSS-xxxxxx` (UTC); also the report folder's name."""
-    started_at: datetime | None = None
-    """When the batch started."""
-    finished_at: datetime | None = None
-    """When it finished (or was interrupted)."""
-    git_commit: str | None = None
-    """HEAD commit of the project's checkout."""
-    git_branch: str | None = None
-    """Its branch (`HEAD` when detached)."""
-    git_dirty: bool | None = None
-    """Whether tracked files had uncommitted changes."""
-    backend: str | None = None
-    """`engine` or `api`."""
-    record_mode: str | None = None
-    """Cassette record mode."""
-    harness_version: str | None = None
-    """Version of the harness that ran it."""
-    host: str | None = None
-    """Host name."""
-    python: str | None = None
-    """Python version."""
-    argv: list[str] = Field(default_factory=list)
-    """The command line."""
-    selection: JsonDict = Field(default_factory=dict)
-    """How scenarios were selected: paths, tags, -k, shard (merged batches: `merged_from`)."""
-    models: list[ModelRef] = Field(default_factory=list)
-    """Models and providers used, sorted."""
-    project_root: str | None = None
-    """The project root that ids and paths are relative to."""
+    batch_id: str = Field(
+        default_factory=new_batch_id,
+        description="Sortable id, `YYYYMMDDTHHMMSS-xxxxxx` (UTC); also the report folder's name.",
+    )
+    started_at: datetime | None = Field(default=None, description="When the batch started.")
+    finished_at: datetime | None = Field(
+        default=None, description="When it finished (or was interrupted)."
+    )
+    git_commit: str | None = Field(
+        default=None, description="HEAD commit of the project's checkout."
+    )
+    git_branch: str | None = Field(default=None, description="Its branch (`HEAD` when detached).")
+    git_dirty: bool | None = Field(
+        default=None, description="Whether tracked files had uncommitted changes."
+    )
+    backend: str | None = Field(default=None, description="`engine` or `api`.")
+    record_mode: str | None = Field(default=None, description="Cassette record mode.")
+    harness_version: str | None = Field(
+        default=None, description="Version of the harness that ran it."
+    )
+    host: str | None = Field(default=None, description="Host name.")
+    python: str | None = Field(default=None, description="Python version.")
+    argv: list[str] = Field(default_factory=empty_list, description="The command line.")
+    selection: JsonDict = Field(
+        default_factory=dict,
+        description="How scenarios were selected: paths, tags, -k, shard (merged batches: `merged_from`).",
+    )
+    models: list[ModelRef] = Field(
+        default_factory=empty_list, description="Models and providers used, sorted."
+    )
+    project_root: str | None = Field(
+        default=None, description="The project root that ids and paths are relative to."
+    )
 
 
-def models_used(results: Iterable[ScenarioResult]) -> list[ModelRef]:
+def models_used(results: "Iterable[ScenarioResult]") -> list[ModelRef]:
     """Every (model, provider) of the results' usage, evaluators included, sorted."""
     seen: set[tuple[str | None, str | None]] = set()
     for result in results:
@@ -341,48 +339,56 @@ def flatten_scores(verdict: Any, prefix: str = "") -> dict[str, float]:
 class TurnResult(ResultModel):
     """One execute call of an attempt and the checks made after it."""
 
-    index: int
-    """Position of this execute call in the run, from 0."""
-    turn: int
-    """Index of the scenario turn that made it (a simulated turn makes several)."""
-    kind: str
-    """Turn kind: start, user, input, simulate, pause, resume, stop."""
-    label: str = ""
-    """The turn's name or a short description."""
-    input: JsonDict = Field(default_factory=dict)
-    """The run input sent."""
-    run_output: JsonDict | None = None
-    """The run output of this execute call (events, node outputs); in report files it is moved to
-    the scenario's artifact file (`artifact`) and is None here."""
-    artifact: str | None = None
-    """The artifact file holding this call's run output, relative to the batch folder."""
-    status: RunStatus | None = None
-    """Run status after the call."""
-    said: str = ""
-    """What the assistant said in this call."""
-    path: list[str] = Field(default_factory=list)
-    """Nodes entered in this call, consecutive repeats collapsed."""
-    node: str | None = None
-    """Current node after the call."""
-    transitions: list[TransitionRecord] = Field(default_factory=list)
-    """Edges fired in this call."""
-    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
-    """Tool calls made in this call."""
-    tokens: int = 0
-    """LLM tokens used by this call."""
-    llm_calls: int = 0
-    """LLM calls made by this call."""
-    latency_ms: float = 0
-    """LLM latency of this call, in milliseconds (recorded latency on replay)."""
-    usage: list[NodeUsage] = Field(default_factory=list)
-    """LLM usage of this call per (node, model, provider), in order of first call; evaluator
-    calls are not here (see `EvaluationResult.usage`)."""
-    wall_ms: float = 0
-    """Measured wall-clock time of the execute call, in milliseconds."""
-    outcomes: list[CheckOutcome] = Field(default_factory=list)
-    """Outcomes of this turn's expectations and budgets."""
-    error: str | None = None
-    """Infrastructure error of this call (backend unreachable, cassette miss, ...)."""
+    index: int = Field(description="Position of this execute call in the run, from 0.")
+    turn: int = Field(
+        description="Index of the scenario turn that made it (a simulated turn makes several)."
+    )
+    kind: str = Field(description="Turn kind: start, user, input, simulate, pause, resume, stop.")
+    label: str = Field(default="", description="The turn's name or a short description.")
+    input: JsonDict = Field(default_factory=dict, description="The run input sent.")
+    run_output: JsonDict | None = Field(
+        default=None,
+        description="The run output of this execute call (events, node outputs); in report files "
+        "it is moved to\nthe scenario's artifact file (`artifact`) and is None here.",
+    )
+    artifact: str | None = Field(
+        default=None,
+        description="The artifact file holding this call's run output, relative to the batch folder.",
+    )
+    status: RunStatus | None = Field(default=None, description="Run status after the call.")
+    said: str = Field(default="", description="What the assistant said in this call.")
+    path: list[str] = Field(
+        default_factory=empty_list,
+        description="Nodes entered in this call, consecutive repeats collapsed.",
+    )
+    node: str | None = Field(default=None, description="Current node after the call.")
+    transitions: list[TransitionRecord] = Field(
+        default_factory=empty_list, description="Edges fired in this call."
+    )
+    tool_calls: list[ToolCallRecord] = Field(
+        default_factory=empty_list, description="Tool calls made in this call."
+    )
+    tokens: int = Field(default=0, description="LLM tokens used by this call.")
+    llm_calls: int = Field(default=0, description="LLM calls made by this call.")
+    latency_ms: float = Field(
+        default=0,
+        description="LLM latency of this call, in milliseconds (recorded latency on replay).",
+    )
+    usage: list[NodeUsage] = Field(
+        default_factory=empty_list,
+        description="LLM usage of this call per (node, model, provider), in order of first call; "
+        "evaluator\ncalls are not here (see `EvaluationResult.usage`).",
+    )
+    wall_ms: float = Field(
+        default=0, description="Measured wall-clock time of the execute call, in milliseconds."
+    )
+    outcomes: list[CheckOutcome] = Field(
+        default_factory=empty_list, description="Outcomes of this turn's expectations and budgets."
+    )
+    error: str | None = Field(
+        default=None,
+        description="Infrastructure error of this call (backend unreachable, cassette miss, ...).",
+    )
 
     @property
     def totals(self) -> Usage:
@@ -422,20 +428,26 @@ class TurnResult(ResultModel):
 class EvaluationResult(ResultModel):
     """An evaluator workflow's verdict on a finished run and the checks on it."""
 
-    evaluator: str
-    """`own` (the workflow's evaluator), an evaluator workflow file, or a workflow id."""
-    workflow_run_id: str | None = None
-    """Id of the evaluation run."""
-    verdict: JsonDict = Field(default_factory=dict)
-    """The evaluator's structured output (e.g. `passed`, `score`, `reason`)."""
-    scores: dict[str, float] = Field(default_factory=dict)
-    """The verdict's numeric fields, nested keys joined with dots (`flatten_scores`)."""
-    usage: list[NodeUsage] = Field(default_factory=list)
-    """LLM usage of the evaluator's run per (node, model, provider), apart from the run's."""
-    outcomes: list[CheckOutcome] = Field(default_factory=list)
-    """Outcomes of `evaluation.expect`."""
-    error: str | None = None
-    """Why the evaluation could not run."""
+    evaluator: str = Field(
+        description="`own` (the workflow's evaluator), an evaluator workflow file, or a workflow id."
+    )
+    workflow_run_id: str | None = Field(default=None, description="Id of the evaluation run.")
+    verdict: JsonDict = Field(
+        default_factory=dict,
+        description="The evaluator's structured output (e.g. `passed`, `score`, `reason`).",
+    )
+    scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="The verdict's numeric fields, nested keys joined with dots (`flatten_scores`).",
+    )
+    usage: list[NodeUsage] = Field(
+        default_factory=empty_list,
+        description="LLM usage of the evaluator's run per (node, model, provider), apart from the run's.",
+    )
+    outcomes: list[CheckOutcome] = Field(
+        default_factory=empty_list, description="Outcomes of `evaluation.expect`."
+    )
+    error: str | None = Field(default=None, description="Why the evaluation could not run.")
 
     @property
     def cost_usd(self) -> float | None:
@@ -446,40 +458,45 @@ class EvaluationResult(ResultModel):
 class AttemptResult(ResultModel):
     """One run of a scenario (a scenario with `repeat.runs: n` has n attempts)."""
 
-    attempt: int
-    """Attempt number, from 0."""
-    verdict: Verdict
-    """passed, failed, or error."""
-    workflow_run_id: str | None = None
-    """Id of the workflow run."""
-    status: RunStatus | None = None
-    """Final run status."""
-    turns: list[TurnResult] = Field(default_factory=list)
-    """Every execute call, in order."""
-    outcomes: list[CheckOutcome] = Field(default_factory=list)
-    """Run-level outcomes: the top-level `expect` and scenario budgets."""
-    evaluation: EvaluationResult | None = None
-    """The evaluation, when the scenario has one."""
-    tokens: int = 0
-    """LLM tokens of the whole run."""
-    prompt_tokens: int = 0
-    """Input tokens of the whole run."""
-    completion_tokens: int = 0
-    """Output tokens of the whole run."""
-    llm_calls: int = 0
-    """LLM calls of the whole run."""
-    latency_ms: float = 0
-    """LLM latency of the whole run, in milliseconds."""
-    latencies_ms: list[float] = Field(default_factory=list)
-    """Every LLM call's latency of the run, turn by turn (for exact percentiles)."""
-    e2e_ms: float = 0
-    """End-to-end latency: the sum of the turns' wall-clock times, in milliseconds."""
-    cost_usd: float | None = None
-    """Cost of the run's LLM calls (evaluator excluded); None when a model has no price."""
-    duration_ms: float = 0
-    """Wall-clock time of the attempt, in milliseconds."""
-    error: str | None = None
-    """Infrastructure error that ended the attempt early."""
+    attempt: int = Field(description="Attempt number, from 0.")
+    verdict: Verdict = Field(description="passed, failed, or error.")
+    workflow_run_id: str | None = Field(default=None, description="Id of the workflow run.")
+    status: RunStatus | None = Field(default=None, description="Final run status.")
+    turns: list[TurnResult] = Field(
+        default_factory=empty_list, description="Every execute call, in order."
+    )
+    outcomes: list[CheckOutcome] = Field(
+        default_factory=empty_list,
+        description="Run-level outcomes: the top-level `expect` and scenario budgets.",
+    )
+    evaluation: EvaluationResult | None = Field(
+        default=None, description="The evaluation, when the scenario has one."
+    )
+    tokens: int = Field(default=0, description="LLM tokens of the whole run.")
+    prompt_tokens: int = Field(default=0, description="Input tokens of the whole run.")
+    completion_tokens: int = Field(default=0, description="Output tokens of the whole run.")
+    llm_calls: int = Field(default=0, description="LLM calls of the whole run.")
+    latency_ms: float = Field(
+        default=0, description="LLM latency of the whole run, in milliseconds."
+    )
+    latencies_ms: list[float] = Field(
+        default_factory=empty_list,
+        description="Every LLM call's latency of the run, turn by turn (for exact percentiles).",
+    )
+    e2e_ms: float = Field(
+        default=0,
+        description="End-to-end latency: the sum of the turns' wall-clock times, in milliseconds.",
+    )
+    cost_usd: float | None = Field(
+        default=None,
+        description="Cost of the run's LLM calls (evaluator excluded); None when a model has no price.",
+    )
+    duration_ms: float = Field(
+        default=0, description="Wall-clock time of the attempt, in milliseconds."
+    )
+    error: str | None = Field(
+        default=None, description="Infrastructure error that ended the attempt early."
+    )
 
     def all_outcomes(self) -> list[CheckOutcome]:
         """Turn, run and evaluation outcomes, in that order."""
@@ -510,23 +527,16 @@ class AttemptResult(ResultModel):
 class RepeatStats(ResultModel):
     """How often a repeated scenario passed; pass@k and pass^k are unbiased estimates."""
 
-    runs: int
-    """Attempts made."""
-    passed: int
-    """Attempts that passed."""
-    required: int
-    """Attempts that had to pass (`repeat.min_pass`)."""
-    k: int
-    """The k of pass@k and pass^k."""
-    pass_rate: float
-    """passed / runs."""
-    pass_at_k: float
-    """Chance that at least one of k attempts passes."""
-    pass_hat_k: float
-    """Chance that all of k attempts pass (pass^k)."""
+    runs: int = Field(description="Attempts made.")
+    passed: int = Field(description="Attempts that passed.")
+    required: int = Field(description="Attempts that had to pass (`repeat.min_pass`).")
+    k: int = Field(description="The k of pass@k and pass^k.")
+    pass_rate: float = Field(description="passed / runs.")
+    pass_at_k: float = Field(description="Chance that at least one of k attempts passes.")
+    pass_hat_k: float = Field(description="Chance that all of k attempts pass (pass^k).")
 
     @classmethod
-    def compute(cls, runs: int, passed: int, required: int, k: int | None = None) -> RepeatStats:
+    def compute(cls, runs: int, passed: int, required: int, k: int | None = None) -> "RepeatStats":
         """Statistics of `passed` successes out of `runs` attempts."""
         k = runs if k is None else k
         total = math.comb(runs, k) if runs else 0
@@ -561,54 +571,58 @@ def _known_format(value: Any) -> Any:
 class ScenarioResult(ResultModel):
     """Everything a scenario run produced; the unit of reports and history."""
 
-    format_version: int = RESULT_FORMAT_VERSION
-    """Results format version (2)."""
-    scenario_id: str
-    """The scenario's id."""
-    name: str
-    """The scenario's name."""
-    file: str | None = None
-    """The scenario file."""
-    tags: list[str] = Field(default_factory=list)
-    """The scenario's tags."""
-    parameters: JsonDict = Field(default_factory=dict)
-    """Its matrix combination."""
-    backend: str | None = None
-    """`engine` or `api`."""
-    verdict: Verdict
-    """passed, failed, or error."""
-    attempts: list[AttemptResult] = Field(default_factory=list)
-    """One per repeat."""
-    outcomes: list[CheckOutcome] = Field(default_factory=list)
-    """Scenario-level outcomes over all attempts: the repeat rule, p95 budgets."""
-    repeat: RepeatStats | None = None
-    """Repeat statistics (also for a single run)."""
-    started_at: datetime | None = None
-    """When it started."""
-    duration_ms: float = 0
-    """Wall-clock time of all attempts, in milliseconds."""
-    tokens: int = 0
-    """LLM tokens of all attempts."""
-    prompt_tokens: int = 0
-    """Input tokens of all attempts."""
-    completion_tokens: int = 0
-    """Output tokens of all attempts."""
-    llm_calls: int = 0
-    """LLM calls of all attempts."""
-    latency_ms: float = 0
-    """LLM latency of all attempts, in milliseconds."""
-    latencies_ms: list[float] = Field(default_factory=list)
-    """Every LLM call's latency, attempt by attempt (p50/p95 are exact)."""
-    e2e_ms: float = 0
-    """Sum of the turns' wall-clock times over all attempts, in milliseconds."""
-    cost_usd: float | None = None
-    """Cost of all attempts' LLM calls (evaluators excluded); None when a model has no price."""
-    artifact: str | None = None
-    """The artifact file with the turns' run outputs, relative to the batch folder."""
-    error: str | None = None
-    """Infrastructure error outside any attempt (e.g. a timeout)."""
-    stale: list[str] = Field(default_factory=list)
-    """Recorded interactions this replay never used (the scenario no longer asks them)."""
+    format_version: int = Field(
+        default=RESULT_FORMAT_VERSION, description="Results format version (2)."
+    )
+    scenario_id: str = Field(description="The scenario's id.")
+    name: str = Field(description="The scenario's name.")
+    file: str | None = Field(default=None, description="The scenario file.")
+    tags: list[str] = Field(default_factory=empty_list, description="The scenario's tags.")
+    parameters: JsonDict = Field(default_factory=dict, description="Its matrix combination.")
+    backend: str | None = Field(default=None, description="`engine` or `api`.")
+    verdict: Verdict = Field(description="passed, failed, or error.")
+    attempts: list[AttemptResult] = Field(default_factory=empty_list, description="One per repeat.")
+    outcomes: list[CheckOutcome] = Field(
+        default_factory=empty_list,
+        description="Scenario-level outcomes over all attempts: the repeat rule, p95 budgets.",
+    )
+    repeat: RepeatStats | None = Field(
+        default=None, description="Repeat statistics (also for a single run)."
+    )
+    started_at: datetime | None = Field(default=None, description="When it started.")
+    duration_ms: float = Field(
+        default=0, description="Wall-clock time of all attempts, in milliseconds."
+    )
+    tokens: int = Field(default=0, description="LLM tokens of all attempts.")
+    prompt_tokens: int = Field(default=0, description="Input tokens of all attempts.")
+    completion_tokens: int = Field(default=0, description="Output tokens of all attempts.")
+    llm_calls: int = Field(default=0, description="LLM calls of all attempts.")
+    latency_ms: float = Field(
+        default=0, description="LLM latency of all attempts, in milliseconds."
+    )
+    latencies_ms: list[float] = Field(
+        default_factory=empty_list,
+        description="Every LLM call's latency, attempt by attempt (p50/p95 are exact).",
+    )
+    e2e_ms: float = Field(
+        default=0,
+        description="Sum of the turns' wall-clock times over all attempts, in milliseconds.",
+    )
+    cost_usd: float | None = Field(
+        default=None,
+        description="Cost of all attempts' LLM calls (evaluators excluded); None when a model has no price.",
+    )
+    artifact: str | None = Field(
+        default=None,
+        description="The artifact file with the turns' run outputs, relative to the batch folder.",
+    )
+    error: str | None = Field(
+        default=None, description="Infrastructure error outside any attempt (e.g. a timeout)."
+    )
+    stale: list[str] = Field(
+        default_factory=empty_list,
+        description="Recorded interactions this replay never used (the scenario no longer asks them).",
+    )
 
     @field_validator("format_version", mode="before")
     @classmethod
@@ -643,34 +657,39 @@ class ScenarioResult(ResultModel):
 class RunSummary(ResultModel):
     """A batch of scenario results (one `harness run`)."""
 
-    format_version: int = RESULT_FORMAT_VERSION
-    """Results format version (2)."""
-    batch: BatchInfo = Field(default_factory=BatchInfo)
-    """Id and provenance of the batch."""
-    harness_version: str | None = None
-    """Version of the harness that ran it."""
-    backend: str | None = None
-    """`engine` or `api`."""
-    started_at: datetime | None = None
-    """When the run started."""
-    duration_ms: float = 0
-    """Wall-clock time of the whole run, in milliseconds."""
-    interrupted: bool = False
-    """True when stopped early (Ctrl-C); the results are those finished."""
-    total: int = 0
-    """Scenarios with a result."""
-    passed: int = 0
-    """Scenarios passed."""
-    failed: int = 0
-    """Scenarios failed."""
-    errored: int = 0
-    """Scenarios with an error verdict."""
-    skipped: int = 0
-    """Scenarios skipped on this backend (they count neither as passed nor as failed)."""
-    not_run: list[str] = Field(default_factory=list)
-    """Ids of selected scenarios that have no result (the batch was interrupted)."""
-    results: list[ScenarioResult] = Field(default_factory=list)
-    """One per scenario, in run order."""
+    format_version: int = Field(
+        default=RESULT_FORMAT_VERSION, description="Results format version (2)."
+    )
+    batch: BatchInfo = Field(
+        default_factory=BatchInfo, description="Id and provenance of the batch."
+    )
+    harness_version: str | None = Field(
+        default=None, description="Version of the harness that ran it."
+    )
+    backend: str | None = Field(default=None, description="`engine` or `api`.")
+    started_at: datetime | None = Field(default=None, description="When the run started.")
+    duration_ms: float = Field(
+        default=0, description="Wall-clock time of the whole run, in milliseconds."
+    )
+    interrupted: bool = Field(
+        default=False,
+        description="True when stopped early (Ctrl-C); the results are those finished.",
+    )
+    total: int = Field(default=0, description="Scenarios with a result.")
+    passed: int = Field(default=0, description="Scenarios passed.")
+    failed: int = Field(default=0, description="Scenarios failed.")
+    errored: int = Field(default=0, description="Scenarios with an error verdict.")
+    skipped: int = Field(
+        default=0,
+        description="Scenarios skipped on this backend (they count neither as passed nor as failed).",
+    )
+    not_run: list[str] = Field(
+        default_factory=empty_list,
+        description="Ids of selected scenarios that have no result (the batch was interrupted).",
+    )
+    results: list[ScenarioResult] = Field(
+        default_factory=empty_list, description="One per scenario, in run order."
+    )
 
     @field_validator("format_version", mode="before")
     @classmethod
@@ -678,7 +697,7 @@ class RunSummary(ResultModel):
         return _known_format(value)
 
     @classmethod
-    def from_results(cls, results: list[ScenarioResult], **fields: Any) -> RunSummary:
+    def from_results(cls, results: list[ScenarioResult], **fields: Any) -> "RunSummary":
         """A summary with the counts derived from `results`.
 
         The batch's `models` are filled from the results when empty; `started_at`, `backend`

@@ -6,8 +6,6 @@ use (`harness schema scenario`). The models forbid unknown keys. The loader
 `id`, and attaches a `ScenarioSource`; these models hold data only (no I/O).
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -22,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.models._factories import empty_list
 from harness.models.api import (
     ChatMessage,
     Command,
@@ -74,7 +73,7 @@ class ToolMock(ScenarioModel):
     delay_seconds: float = Field(default=0, ge=0, le=600, description="Wait this long first.")
 
     @model_validator(mode="after")
-    def _returns_or_raises(self) -> ToolMock:
+    def _returns_or_raises(self) -> "ToolMock":
         if self.raises is not None and "returns" in self.model_fields_set:
             raise ValueError("give `returns` or `raises`, not both")
         return self
@@ -115,7 +114,7 @@ class Repeat(ScenarioModel):
     k: int | None = Field(default=None, ge=1, description="k of pass@k and pass^k (default: runs).")
 
     @model_validator(mode="after")
-    def _within_runs(self) -> Repeat:
+    def _within_runs(self) -> "Repeat":
         for key in ("min_pass", "k"):
             value = getattr(self, key)
             if value is not None and value > self.runs:
@@ -166,7 +165,7 @@ class ScenarioSource(BaseModel):
 
     file: str = Field(description="Path of the scenario file.")
     defaults_files: list[str] = Field(
-        default_factory=list, description="`_defaults.yaml` merged in."
+        default_factory=empty_list, description="`_defaults.yaml` merged in."
     )
     parameters: Variables = Field(default_factory=dict, description="This matrix combination.")
 
@@ -189,7 +188,9 @@ class Scenario(ScenarioModel):
     name: str = Field(min_length=1, description="What the scenario shows, in a few words.")
     id: str | None = Field(default=None, description="Stable id; default: derived from the path.")
     description: str | None = Field(default=None, description="Longer explanation.")
-    tags: list[str] = Field(default_factory=list, description="For selecting scenarios (`-k`).")
+    tags: list[str] = Field(
+        default_factory=empty_list, description="For selecting scenarios (`-k`)."
+    )
     workflow: str | None = Field(
         default=None, description="Hydrated workflow config file (engine), relative to this file."
     )
@@ -241,7 +242,7 @@ class Scenario(ScenarioModel):
         return v
 
     @model_validator(mode="after")
-    def _coherent(self) -> Scenario:
+    def _coherent(self) -> "Scenario":
         if self.workflow is None and self.workflow_id is None:
             raise ValueError(
                 "give `workflow` (a workflow file, for the engine) or `workflow_id` (for the api)"
@@ -264,7 +265,7 @@ class Scenario(ScenarioModel):
         """Where the loader found this scenario (None when built in code)."""
         return self._source
 
-    def with_source(self, source: ScenarioSource) -> Scenario:
+    def with_source(self, source: ScenarioSource) -> "Scenario":
         """A copy of this scenario that knows where it came from."""
         copy = self.model_copy()
         copy._source = source

@@ -10,8 +10,6 @@ The empty path selects the whole document. Pure functions, no I/O: the scenario 
 selector syntax at load time, and the checks evaluate them against a run.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any
 

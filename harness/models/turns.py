@@ -4,8 +4,6 @@ Each turn has exactly one action key (`TurnKind`) plus optional `expect` and `bu
 `docs/scenarios.md`, "Turns".
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 

@@ -1,7 +1,5 @@
 """Shared pieces of the platform models: ids, the tolerant base model, the enums."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, Any
 

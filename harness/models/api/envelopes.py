@@ -22,13 +22,12 @@ functions, which also accept the bare shapes (the seed documents a bare run, and
 servers answered bare shapes).
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Discriminator, Field, Tag
 
+from harness.models._factories import empty_list
 from harness.models.api.base import JsonDict, PlatformModel, RunStatus
 from harness.models.api.runs import RunEvent, RunsPage, TurnResponse, WorkflowRun
 from harness.models.api.workflow import WorkflowConfig, WorkflowConfigFullyHydrated
@@ -95,7 +94,7 @@ class WorkflowDocument(PlatformModel):
     @classmethod
     def of(
         cls, workflow_id: str, workflow: WorkflowConfigFullyHydrated, *, hydrated: bool
-    ) -> WorkflowDocument:
+    ) -> "WorkflowDocument":
         """The document of `workflow`, holding it hydrated or only its workflow config."""
         config = workflow.workflow_config
         return cls(
@@ -137,7 +136,7 @@ class WorkflowRunRecord(PlatformModel):
     workflow_run: WorkflowRun
 
     @classmethod
-    def of(cls, run: WorkflowRun) -> WorkflowRunRecord:
+    def of(cls, run: WorkflowRun) -> "WorkflowRunRecord":
         """The record of `run`; its times come from its first and last events."""
         stamps = [e.timestamp for e in run.events() if e.timestamp is not None]
         return cls(
@@ -163,7 +162,7 @@ class WorkflowRunEnvelope(PlatformModel):
     workflow_run: WorkflowRunRecord
 
     @classmethod
-    def of(cls, run: WorkflowRun) -> WorkflowRunEnvelope:
+    def of(cls, run: WorkflowRun) -> "WorkflowRunEnvelope":
         return cls(workflow_run=WorkflowRunRecord.of(run))
 
 
@@ -172,14 +171,14 @@ class WorkflowRunsEnvelope(PlatformModel):
 
     model_config = _ANSWER_CONFIG
 
-    workflow_runs: list[WorkflowRunRecord] = Field(default_factory=list)
+    workflow_runs: list[WorkflowRunRecord] = Field(default_factory=empty_list)
     total: int = Field(default=0, ge=0)
     page: int = Field(default=1, ge=1)
     size: int = Field(default=50, ge=1)
     pages: int | None = Field(default=None, ge=0)
 
     @classmethod
-    def of(cls, page: RunsPage) -> WorkflowRunsEnvelope:
+    def of(cls, page: RunsPage) -> "WorkflowRunsEnvelope":
         records = [WorkflowRunRecord.of(run) for run in page.items]
         return cls(
             workflow_runs=records,

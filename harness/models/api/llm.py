@@ -16,14 +16,13 @@ platform validates them on import). A config whose `type` is unknown, or missing
 `UnknownLLMConfig`, keeping every field, so it still round-trips.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import uuid4
 
 from pydantic import Discriminator, Field, SecretStr, Tag, field_serializer
 
+from harness.models._factories import empty_list
 from harness.models.api.base import JsonDict, PlatformModel, SelectionMode
 
 __all__ = [
@@ -191,34 +190,8 @@ class UnknownLLMConfig(BaseLLMConfig):
     model: str | None = None
 
 
-class LLMGroupConfig(PlatformModel):
-    """Several LLMs in preferred order; the first is the main one."""
-
-    type: Literal["llm_group"] = "llm_group"
-    named_llm_config_id: str | None = None
-    named_llm_config_name: str | None = None
-    logical_id: str | None = Field(default_factory=lambda: f"llm_group_{uuid4()}")
-    llms: list[LLMConfig] = Field(default_factory=list)
-    operation_mode: OperationMode | None = OperationMode.SEQUENTIAL_WITH_PROACTIVE
-    min_patience_time_ms: int | None = 1500
-    max_patience_time_ms: int | None = None
-
-
-class LLMGroupWithBackchannelConfig(PlatformModel):
-    """A main group, and a filler said when the main one is slow (not reproduced offline)."""
-
-    type: Literal["llm_group_with_backchannel"] = "llm_group_with_backchannel"
-    named_llm_config_id: str | None = None
-    named_llm_config_name: str | None = None
-    id: str | None = Field(default_factory=lambda: f"llm_group_with_backchannel_{uuid4()}")
-    main_llm_config: LLMGroupConfig | None = None
-    non_backchannel_response_prefix: str | None = None
-    backchannel_llm_config: LLMGroupConfig | None = None
-    backchannel_static_responses: list[str] = Field(default_factory=list)
-    backchannel_static_responses_selection_mode: SelectionMode | None = SelectionMode.RANDOM
-    backchannel_min_patience_time_ms: int | None = 2000
-
-
+# `LLMConfig` comes before the groups that list it: a model naming a class or alias defined later
+# is left unbuilt, and every model around it then generates its schema again, inline.
 _UNKNOWN = "unknown"
 _SINGLE_TYPES = frozenset(
     {
@@ -265,6 +238,35 @@ LLMConfig = Annotated[
 ]
 """One LLM (the platform's `LLMConfig` union), discriminated by `type`; unknown types kept."""
 
+
+class LLMGroupConfig(PlatformModel):
+    """Several LLMs in preferred order; the first is the main one."""
+
+    type: Literal["llm_group"] = "llm_group"
+    named_llm_config_id: str | None = None
+    named_llm_config_name: str | None = None
+    logical_id: str | None = Field(default_factory=lambda: f"llm_group_{uuid4()}")
+    llms: list[LLMConfig] = Field(default_factory=empty_list)
+    operation_mode: OperationMode | None = OperationMode.SEQUENTIAL_WITH_PROACTIVE
+    min_patience_time_ms: int | None = 1500
+    max_patience_time_ms: int | None = None
+
+
+class LLMGroupWithBackchannelConfig(PlatformModel):
+    """A main group, and a filler said when the main one is slow (not reproduced offline)."""
+
+    type: Literal["llm_group_with_backchannel"] = "llm_group_with_backchannel"
+    named_llm_config_id: str | None = None
+    named_llm_config_name: str | None = None
+    id: str | None = Field(default_factory=lambda: f"llm_group_with_backchannel_{uuid4()}")
+    main_llm_config: LLMGroupConfig | None = None
+    non_backchannel_response_prefix: str | None = None
+    backchannel_llm_config: LLMGroupConfig | None = None
+    backchannel_static_responses: list[str] = Field(default_factory=empty_list)
+    backchannel_static_responses_selection_mode: SelectionMode | None = SelectionMode.RANDOM
+    backchannel_min_patience_time_ms: int | None = 2000
+
+
 LLMOrGroupConfig = Annotated[
     Annotated[OpenAILLMConfig, Tag("openai_llm")]
     | Annotated[AzureOpenAILLMConfig, Tag("azure_openai_llm")]
@@ -280,5 +282,3 @@ LLMOrGroupConfig = Annotated[
     Discriminator(_any_tag),
 ]
 """What an `llms_config` holds: one LLM or a group, discriminated by `type`; unknown types kept."""
-
-LLMGroupConfig.model_rebuild()

@@ -10,8 +10,6 @@ default; `worker_llm` does not. The evaluator (`workflow_run_evaluator`) is a wo
 `self_loop_config` and `is_guardrail_node` belong to every node (`BaseNodeConfig`).
 """
 
-from __future__ import annotations
-
 from typing import Literal
 from uuid import uuid4
 

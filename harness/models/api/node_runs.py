@@ -8,14 +8,13 @@ its own defaults (`nodes/llm/llm.py`, `nodes/tool/tool_node.py`, `nodes/utility/
 (telephony, EHR, ...) load as the base class with their fields kept as extras.
 """
 
-from __future__ import annotations
-
 import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import Discriminator, Field, Tag
 
+from harness.models._factories import empty_list
 from harness.models.api.base import JsonDict, PlatformModel
 
 __all__ = [
@@ -39,7 +38,8 @@ class NodeRunOutput(PlatformModel):
     """The fields every node run output has (`BaseNodeRunOutput`); also any unknown node type's."""
 
     events: list[Any] = Field(
-        default_factory=list, description="Events of the node run (the platform leaves it empty)."
+        default_factory=empty_list,
+        description="Events of the node run (the platform leaves it empty).",
     )
     type: str = Field(description="The node type that produced the output.")
     node_logical_id: str | None = Field(default=None, description="The node's logical id.")

@@ -8,8 +8,6 @@ keeping every field, so such a config still round-trips; the engine's graph vali
 by name.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Literal, Self
 

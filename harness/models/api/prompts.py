@@ -1,11 +1,10 @@
 """Prompts, static and dynamic messages, conditions (`interactly_configs/prompt.py`, `condition.py`)."""
 
-from __future__ import annotations
-
 from pydantic import (
     Field,
 )
 
+from harness.models._factories import empty_list
 from harness.models.api.base import JsonDict, PlatformModel, SelectionMode
 
 __all__ = [
@@ -26,7 +25,7 @@ class PromptConfig(PlatformModel):
 class StaticMessagesConfig(PlatformModel):
     """Pre-written messages; one is picked and said (`null` mode means `random`)."""
 
-    static_messages: list[str] = Field(default_factory=list)
+    static_messages: list[str] = Field(default_factory=empty_list)
     static_messages_selection_mode: SelectionMode | None = SelectionMode.RANDOM
 
 

@@ -1,7 +1,5 @@
 """Runs: run inputs, outputs, events, usage, and the execute envelopes (`workflow_run.py`)."""
 
-from __future__ import annotations
-
 import math
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from harness.models._factories import empty_list
 from harness.models.api.base import (
     Command,
     EventType,
@@ -130,7 +129,7 @@ class NodeRunInput(_RunVariables):
 
     type: str = Field(default="llm", description="The node run input type (`llm` for messages).")
     node_logical_id: str | None = Field(default=None, description="The node the input is for.")
-    messages: list[Message] = Field(default_factory=list, description="Input messages.")
+    messages: list[Message] = Field(default_factory=empty_list, description="Input messages.")
 
     def user_texts(self) -> list[str]:
         """The text of every user message in this input, in order."""
@@ -145,7 +144,7 @@ class NodeRunInput(_RunVariables):
 class ThreadInput(PlatformModel):
     """Inputs for one thread: `{"node_run_inputs": [...]}`."""
 
-    node_run_inputs: list[NodeRunInput] = Field(default_factory=list)
+    node_run_inputs: list[NodeRunInput] = Field(default_factory=empty_list)
 
 
 class _RunInputBase(_RunVariables):
@@ -218,7 +217,7 @@ class StructuredOutputRetryMetadata(PlatformModel):
     """Retries made to get a valid structured output."""
 
     retry_count: int = Field(description="Retry attempts made.")
-    failed_attempts: list[StructuredOutputRetryAttempt] = Field(default_factory=list)
+    failed_attempts: list[StructuredOutputRetryAttempt] = Field(default_factory=empty_list)
 
 
 class LLMUsageInfo(PlatformModel):
@@ -251,6 +250,29 @@ def _now() -> float:
     return datetime.now(UTC).timestamp()
 
 
+# Comments and ratings come before the events and pairs that hold them: see `llm.LLMConfig`.
+class CommentConfig(PlatformModel):
+    """A comment on a run."""
+
+    logical_id: str | None = None
+    content: str | None = None
+    created_by: ObjectId | None = Field(default=None, alias="createdBy")
+    updated_by: ObjectId | None = Field(default=None, alias="updatedBy")
+    created_at: str | None = Field(default=None, alias="createdAt")
+    updated_at: str | None = Field(default=None, alias="updatedAt")
+
+
+class RatingConfig(PlatformModel):
+    """One reviewer's rating of a run event or turn."""
+
+    logical_id: str | None = None
+    value: Literal["down", "up", "strong_up"] = Field(description="The rating.")
+    created_by: str | None = Field(default=None, alias="createdBy")
+    updated_by: str | None = Field(default=None, alias="updatedBy")
+    created_at: str | None = Field(default=None, alias="createdAt")
+    updated_at: str | None = Field(default=None, alias="updatedAt")
+
+
 class RunEvent(PlatformModel):
     """One entry of `run_output.events`: a flat dict with a `type`; every other key is kept.
 
@@ -263,7 +285,9 @@ class RunEvent(PlatformModel):
     logical_id: str | None = Field(default_factory=_event_id, description="The event id.")
     timestamp: float = Field(default_factory=_now, description="UTC epoch seconds.")
     origin_thread_id: str | None = Field(default=None, description="The thread it belongs to.")
-    comments: list[CommentConfig] = Field(default_factory=list, description="Reviewer comments.")
+    comments: list[CommentConfig] = Field(
+        default_factory=empty_list, description="Reviewer comments."
+    )
     interrupted: bool = Field(default=False, description="Interrupted in a live voice session.")
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -332,7 +356,7 @@ EventItem = Annotated[RunEvent | JsonValue, Field(union_mode="left_to_right")]
 class RunOutput(PlatformModel):
     """The output of one execute call."""
 
-    events: list[EventItem] = Field(default_factory=list)
+    events: list[EventItem] = Field(default_factory=empty_list)
     thread_to_node_outputs: dict[str, list[AnyNodeRunOutput]] = Field(default_factory=dict)
 
     def typed_events(self) -> list[RunEvent]:
@@ -350,8 +374,8 @@ class WorkflowRunInputOutputPair(PlatformModel):
         default=None,
         description="State at the end of the iteration: node histories, active threads.",
     )
-    comments: list[CommentConfig] = Field(default_factory=list, description="Turn comments.")
-    ratings: list[RatingConfig] = Field(default_factory=list, description="Turn ratings.")
+    comments: list[CommentConfig] = Field(default_factory=empty_list, description="Turn comments.")
+    ratings: list[RatingConfig] = Field(default_factory=empty_list, description="Turn ratings.")
 
     @property
     def input(self) -> RecordedRunInput:
@@ -362,28 +386,6 @@ class WorkflowRunInputOutputPair(PlatformModel):
     def output(self) -> RunOutput:
         """The run output (an empty one when the pair has none)."""
         return self.run_output if self.run_output is not None else RunOutput()
-
-
-class CommentConfig(PlatformModel):
-    """A comment on a run."""
-
-    logical_id: str | None = None
-    content: str | None = None
-    created_by: ObjectId | None = Field(default=None, alias="createdBy")
-    updated_by: ObjectId | None = Field(default=None, alias="updatedBy")
-    created_at: str | None = Field(default=None, alias="createdAt")
-    updated_at: str | None = Field(default=None, alias="updatedAt")
-
-
-class RatingConfig(PlatformModel):
-    """One reviewer's rating of a run event or turn."""
-
-    logical_id: str | None = None
-    value: Literal["down", "up", "strong_up"] = Field(description="The rating.")
-    created_by: str | None = Field(default=None, alias="createdBy")
-    updated_by: str | None = Field(default=None, alias="updatedBy")
-    created_at: str | None = Field(default=None, alias="createdAt")
-    updated_at: str | None = Field(default=None, alias="updatedAt")
 
 
 class _TokenCounts(PlatformModel):
@@ -460,10 +462,10 @@ class WorkflowRun(PlatformModel):
         default=None, description="What ended the run abnormally (e.g. `execution_error`)."
     )
     input_output_pairs: list[WorkflowRunInputOutputPair] = Field(
-        default_factory=list, description="One pair per execute call."
+        default_factory=empty_list, description="One pair per execute call."
     )
     run_by: str | None = Field(default=None, description="Who initiated the run.")
-    comments: list[CommentConfig] = Field(default_factory=list, description="Run comments.")
+    comments: list[CommentConfig] = Field(default_factory=empty_list, description="Run comments.")
     llm_token_usage: LLMTokenUsage | None = Field(default=None, description="LLM token usage.")
     llm_latency_stats: LLMLatencyStats | None = Field(default=None, description="LLM latency.")
     version_name: str | None = Field(default="Initial Version", description="Version name.")
@@ -513,7 +515,7 @@ class TurnResponse(PlatformModel):
     run_id: str
     status: RunStatus
     turn_number: int = Field(ge=0)
-    events: list[EventItem] = Field(default_factory=list)
+    events: list[EventItem] = Field(default_factory=empty_list)
     is_waiting_for_input: bool
     is_completed: bool
     error: str | None = None
@@ -528,7 +530,7 @@ class TurnResponse(PlatformModel):
     )
 
     @classmethod
-    def from_run(cls, run: WorkflowRun) -> TurnResponse:
+    def from_run(cls, run: WorkflowRun) -> "TurnResponse":
         """Derive the per-turn response from the run after its latest turn."""
         last = run.input_output_pairs[-1] if run.input_output_pairs else None
         error = None
@@ -553,7 +555,7 @@ class RunsPage(PlatformModel):
     # Listing runs is the API's (server and client): its schema is built on first use.
     model_config = ConfigDict(defer_build=True)
 
-    items: list[WorkflowRun] = Field(default_factory=list)
+    items: list[WorkflowRun] = Field(default_factory=empty_list)
     total: int = Field(default=0, ge=0)
     page: int = Field(default=1, ge=1)
     size: int = Field(default=50, ge=1)

@@ -1,7 +1,5 @@
 """Tool and HTTP request nodes (`interactly_configs/nodes/tool/`, `nodes/rest_api/`)."""
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -42,7 +40,7 @@ class ToolNodeConfig(_NodeBase):
     )
 
     @model_validator(mode="after")
-    def _check_mappings_avoid_outcome(self) -> ToolNodeConfig:
+    def _check_mappings_avoid_outcome(self) -> "ToolNodeConfig":
         tool = self.tool_config
         if tool is None or not tool.result_variable_mappings:
             return self

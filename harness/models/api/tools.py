@@ -5,8 +5,6 @@ types. A tool of a type the platform adds later loads as `UnsupportedTool` (all 
 round-trips); the engine refuses to run it with a message naming the tool and its type.
 """
 
-from __future__ import annotations
-
 import json
 from enum import StrEnum
 from keyword import iskeyword
@@ -14,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
+from harness.models._factories import empty_list
 from harness.models.api.base import JsonDict, PlatformModel
 from harness.models.api.prompts import StaticMessagesConfig
 
@@ -78,7 +77,7 @@ class ToolVariableArgument(PlatformModel):
     )
 
     @model_validator(mode="after")
-    def _check_usable(self) -> ToolVariableArgument:
+    def _check_usable(self) -> "ToolVariableArgument":
         name = self.argument_name
         if not name.isidentifier() or iskeyword(name):
             raise ValueError(
@@ -144,8 +143,8 @@ class _ToolBase(PlatformModel):
     result_runtime_variable_name: str | None = "tool_result"
     ignore_content_received_during_llm_tool_call_specification: bool = False
     timeout_seconds: int | None = Field(default=None, description="Wall-clock limit of one call.")
-    variable_arguments: list[ToolVariableArgument] = Field(default_factory=list)
-    result_variable_mappings: list[ToolResultVariableMapping] = Field(default_factory=list)
+    variable_arguments: list[ToolVariableArgument] = Field(default_factory=empty_list)
+    result_variable_mappings: list[ToolResultVariableMapping] = Field(default_factory=empty_list)
     expand_result_into_runtime_variables: bool = False
 
     @property
@@ -223,13 +222,13 @@ class KnowledgeBaseTool(_ToolBase):
     """A search over the platform's knowledge bases (`target_knowledge_base_ids`)."""
 
     type: Literal["knowledge_base"] = "knowledge_base"
-    target_knowledge_base_ids: list[str] = Field(default_factory=list)
+    target_knowledge_base_ids: list[str] = Field(default_factory=empty_list)
     category: str | None = "Knowledge Base"
     signature: str | None = KNOWLEDGE_BASE_SIGNATURE
     result_runtime_variable_name: str | None = "kb_tool_result"
 
     @model_validator(mode="after")
-    def _check_query_only(self) -> KnowledgeBaseTool:
+    def _check_query_only(self) -> "KnowledgeBaseTool":
         others = sorted({b.argument_name for b in self.variable_arguments} - {"query"})
         if others:
             raise ValueError(
@@ -264,7 +263,7 @@ ToolConfig = Annotated[
 
 
 class ToolsConfig(PlatformModel):
-    tools: list[ToolConfig] = Field(default_factory=list)
+    tools: list[ToolConfig] = Field(default_factory=empty_list)
 
 
 class MCPServerConfig(PlatformModel):

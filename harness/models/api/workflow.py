@@ -9,8 +9,6 @@ waits (`evaluate_while_waiting_config`). An edge carries no messages of its own:
 fires is its condition's `static_messages_config` / `dynamic_messages_config`.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -21,6 +19,7 @@ from pydantic import (
     Tag,
 )
 
+from harness.models._factories import empty_list
 from harness.models.api.base import GlobalConditionEvaluationMethod, JsonDict, PlatformModel
 from harness.models.api.llm import LLMOrGroupConfig, NoLLMConfig
 from harness.models.api.llm_nodes import (
@@ -104,8 +103,8 @@ class WorkflowConfig(PlatformModel):
     global_condition_evaluation_method: GlobalConditionEvaluationMethod | None = (
         GlobalConditionEvaluationMethod.TOOL_CALL
     )
-    nodes: list[str] = Field(default_factory=list)
-    edges: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=empty_list)
+    edges: list[str] = Field(default_factory=empty_list)
     miscellaneous: JsonDict = Field(default_factory=dict)
     access_config: WorkflowAccessConfig | None = Field(default_factory=WorkflowAccessConfig)
     evaluation_config: EvaluationConfig | None = None
@@ -169,7 +168,7 @@ class EvaluateWhileWaitingConfig(PlatformModel):
 
     enabled: bool = False
     trigger_mode: WaitingEvaluationTriggerMode = WaitingEvaluationTriggerMode.ON_NODE_COMPLETION
-    trigger_node_logical_ids: list[str] = Field(default_factory=list)
+    trigger_node_logical_ids: list[str] = Field(default_factory=empty_list)
     min_seconds_between_evaluations: float | None = Field(default=None, ge=0)
     max_transitions_per_wait: int = Field(default=3, ge=1)
 
@@ -245,8 +244,8 @@ class WorkflowConfigFullyHydrated(PlatformModel):
     """
 
     workflow_config: WorkflowConfig | None = None
-    node_configs: list[NodeConfig] = Field(default_factory=list)
-    edge_configs: list[EdgeConfig] = Field(default_factory=list)
+    node_configs: list[NodeConfig] = Field(default_factory=empty_list)
+    edge_configs: list[EdgeConfig] = Field(default_factory=empty_list)
     dynamic_variables: JsonDict = Field(default_factory=dict)
     runtime_variables: JsonDict = Field(default_factory=dict)
     secret_variables: dict[str, SecretStr] = Field(default_factory=dict, exclude=True, repr=False)
