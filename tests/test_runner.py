@@ -648,3 +648,32 @@ async def test_a_finished_scenario_leaves_no_engine_to_the_garbage_collector(
         gc.enable()
     assert replayed.passed == 1
     assert left == []
+
+
+async def test_at_most_concurrency_scenarios_run_at_once_taken_in_file_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.runner import batch
+    from harness.runner.scenario import base_result
+
+    names = [f"c{i}" for i in range(7)]
+    for name in names:
+        write_scenario(tmp_path, name, turns=HAPPY_TURNS)
+    scenarios = load(tmp_path, *names)
+    started: list[str | None] = []
+    running = most = 0
+
+    async def run_scenario(scenario: Any, factory: Any, options: Any) -> ScenarioResult:
+        nonlocal running, most
+        started.append(scenario.id)
+        running += 1
+        most = max(most, running)
+        for _ in range(len(started) % 3):  # uneven lengths: lanes free up out of order
+            await asyncio.sleep(0)
+        running -= 1
+        return base_result(scenario, factory.name, options.project_root)
+
+    monkeypatch.setattr(batch, "run_scenario", run_scenario)
+    summary = await Runner(options(tmp_path, UNREACHABLE, concurrency=3)).run(scenarios)
+    assert most == 3 and started == [s.id for s in scenarios]
+    assert [r.scenario_id for r in summary.results] == [s.id for s in scenarios]

@@ -534,17 +534,24 @@ def _tokens(info: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def _usage(calls: list[tuple[RunEvent, dict[str, Any]]]) -> Usage:
-    total = Usage()
+    # Summed as plain numbers, in call order, then one model (not a model per call and per sum).
+    prompt = completion = tokens = 0
+    latency: float = 0
     for _, info in calls:
-        prompt, completion, tokens = _tokens(info)
-        total += Usage(
-            tokens=tokens,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            llm_calls=1,
-            latency_ms=float(info.get("response_latency_milliseconds") or 0),
-        )
-    return total
+        call_prompt, call_completion, call_tokens = _tokens(info)
+        prompt += call_prompt
+        completion += call_completion
+        tokens += call_tokens
+        latency += float(info.get("response_latency_milliseconds") or 0)
+    if not calls:
+        return Usage()
+    return Usage(
+        tokens=tokens,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        llm_calls=len(calls),
+        latency_ms=latency,
+    )
 
 
 def node_usage_of(events: list[RunEvent]) -> list[NodeUsage]:

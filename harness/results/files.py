@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import re
 import tempfile
@@ -83,21 +84,61 @@ def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None
             survives a machine crash (see the module docstring); without it, only a killed
             process is safe.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target = os.fspath(path)
+    temp, handle = _create_temp(target)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data.encode("utf-8") if isinstance(data, str) else data)
-            out.flush()
-            os.fchmod(out.fileno(), file_mode())
+        try:
+            _write_all(handle, data.encode("utf-8") if isinstance(data, str) else data)
             if durable:
-                os.fsync(out.fileno())
-        os.replace(temp, path)
+                os.fsync(handle)
+        finally:
+            os.close(handle)
+        os.replace(temp, target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
         raise
     if durable:
         _sync_folder(path.parent)
+
+
+_TEMP_FLAGS = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+_temp_numbers = itertools.count()
+
+
+def _create_temp(target: str) -> tuple[str, int]:
+    """A new, empty temp file next to `target` (its folder made when missing): name and handle.
+
+    Named by process id and a counter rather than `mkstemp`'s random name (one `open(2)` and no
+    name drawing: an artifact is written per scenario); `O_EXCL` still refuses a file left by a
+    killed process that had the same id, and then `mkstemp` picks a free name.
+    """
+    folder, name = os.path.split(target)
+    temp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_temp_numbers)}.tmp")
+    try:
+        return temp, _open_new(temp)
+    except FileNotFoundError:
+        # The folder is made on the first write into it, not checked on every write.
+        os.makedirs(folder or ".", exist_ok=True)
+        return temp, _open_new(temp)
+    except FileExistsError:
+        handle, temp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
+        os.fchmod(handle, file_mode())
+        return temp, handle
+
+
+def _open_new(temp: str) -> int:
+    # The mode an ordinary `open()` gives (`file_mode` has the umask out already).
+    return os.open(temp, _TEMP_FLAGS, file_mode())
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    """`write(2)` until all of `data` is written (a regular file may take it in parts)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view) :]
 
 
 def _sync_folder(folder: Path) -> None:

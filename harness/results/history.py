@@ -144,6 +144,33 @@ def _dirty(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
+_SCENARIO_SLOTS = ",".join("?" * 18)
+
+
+def _scenario_row(batch_id: str, result: ScenarioResult) -> tuple[Any, ...]:
+    """A result's row of `scenario_results`."""
+    return (
+        batch_id,
+        result.scenario_id,
+        result.name,
+        result.file,
+        json.dumps(result.tags),
+        result.verdict.value,
+        len(result.attempts),
+        sum(a.verdict is Verdict.PASSED for a in result.attempts),
+        result.duration_ms,
+        result.tokens,
+        result.prompt_tokens,
+        result.completion_tokens,
+        result.llm_calls,
+        result.latency_ms,
+        result.e2e_ms,
+        result.cost_usd,
+        result.error,
+        result_json(result),
+    )
+
+
 class HistoryStore:
     """The history database at `path` (created, or migrated to the current schema, on open).
 
@@ -155,6 +182,8 @@ class HistoryStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._known_batches: set[str] = set()
+        """Batches this store has seen committed in `batches`."""
         try:
             self._db = sqlite3.connect(
                 self.path,
@@ -241,6 +270,7 @@ class HistoryStore:
                 "WHERE batches.batch_json IS NULL",
                 self._batch_values(batch, "running"),
             )
+        self._known_batches.add(batch.batch_id)
 
     @staticmethod
     def _batch_values(batch: BatchInfo, status: str) -> tuple[Any, ...]:
@@ -262,40 +292,28 @@ class HistoryStore:
     def record_result(self, batch_id: str, result: ScenarioResult) -> None:
         """Store one finished scenario (replacing an earlier result of it in this batch) in one
         transaction: it is in the history whole, or not at all."""
+        row = _scenario_row(batch_id, result)  # before the write lock: other writers wait less
         with self._transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO batches(batch_id, status) VALUES (?, 'running')",
-                (batch_id,),
-            )
-            key = (batch_id, result.scenario_id)
-            for table in _CHILD_TABLES:
-                db.execute(f"DELETE FROM {table} WHERE batch_id = ? AND scenario_id = ?", key)
-            db.execute(
-                "INSERT OR REPLACE INTO scenario_results VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    *key,
-                    result.name,
-                    result.file,
-                    json.dumps(result.tags),
-                    result.verdict.value,
-                    len(result.attempts),
-                    sum(a.verdict is Verdict.PASSED for a in result.attempts),
-                    result.duration_ms,
-                    result.tokens,
-                    result.prompt_tokens,
-                    result.completion_tokens,
-                    result.llm_calls,
-                    result.latency_ms,
-                    result.e2e_ms,
-                    result.cost_usd,
-                    result.error,
-                    result_json(result),
-                ),
-            )
+            if batch_id not in self._known_batches:
+                db.execute(
+                    "INSERT OR IGNORE INTO batches(batch_id, status) VALUES (?, 'running')",
+                    (batch_id,),
+                )
+            try:
+                db.execute(f"INSERT INTO scenario_results VALUES ({_SCENARIO_SLOTS})", row)
+            except sqlite3.IntegrityError:  # stored before in this batch: replace it whole
+                for table in _CHILD_TABLES:
+                    db.execute(
+                        f"DELETE FROM {table} WHERE batch_id = ? AND scenario_id = ?", row[:2]
+                    )
+                db.execute(
+                    f"INSERT OR REPLACE INTO scenario_results VALUES ({_SCENARIO_SLOTS})", row
+                )
             _insert_attempts(db, batch_id, result)
             _insert_calls(db, batch_id, result)
             _insert_scores(db, batch_id, result)
+        # Committed: batch rows are never deleted, so later results skip the insert.
+        self._known_batches.add(batch_id)
 
     def finish_batch(self, summary: RunSummary) -> None:
         """Mark the batch finished (or interrupted) and keep its summary (without the results,
@@ -394,9 +412,15 @@ def _batch_row(row: Sequence[Any]) -> BatchRow:
     return BatchRow(*values)
 
 
+def _insert_rows(db: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:  # e.g. no scores without an evaluation: then no statement at all
+        db.executemany(sql, rows)
+
+
 def _insert_attempts(db: sqlite3.Connection, batch_id: str, result: ScenarioResult) -> None:
     sid = result.scenario_id
-    db.executemany(
+    _insert_rows(
+        db,
         "INSERT INTO attempt_results VALUES (?,?,?,?,?,?,?,?,?)",
         [
             (
@@ -413,7 +437,8 @@ def _insert_attempts(db: sqlite3.Connection, batch_id: str, result: ScenarioResu
             for a in result.attempts
         ],
     )
-    db.executemany(
+    _insert_rows(
+        db,
         "INSERT INTO turn_usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [
             (
@@ -440,7 +465,8 @@ def _insert_attempts(db: sqlite3.Connection, batch_id: str, result: ScenarioResu
 
 
 def _insert_calls(db: sqlite3.Connection, batch_id: str, result: ScenarioResult) -> None:
-    db.executemany(
+    _insert_rows(
+        db,
         "INSERT INTO llm_calls VALUES (?,?,?,?,?,?)",
         [
             (batch_id, result.scenario_id, a.attempt, t.turn, u.node, latency)
@@ -453,7 +479,8 @@ def _insert_calls(db: sqlite3.Connection, batch_id: str, result: ScenarioResult)
 
 
 def _insert_scores(db: sqlite3.Connection, batch_id: str, result: ScenarioResult) -> None:
-    db.executemany(
+    _insert_rows(
+        db,
         "INSERT INTO scores VALUES (?,?,?,?,?)",
         [
             (batch_id, result.scenario_id, a.attempt, name, value)

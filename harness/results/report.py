@@ -10,8 +10,6 @@ not run) is an `<error>`. Tokens, LLM calls, latency (sum, p50, p95), end-to-end
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 from harness.checks.budgets import percentile
 from harness.models.result import CheckOutcome, RunSummary, ScenarioResult, Verdict
 
@@ -61,50 +59,107 @@ def scenario_measures(result: ScenarioResult) -> dict[str, str]:
     return values
 
 
-def _properties(parent: ET.Element, values: dict[str, str]) -> None:
-    properties = ET.SubElement(parent, "properties")
+class _Xml:
+    """XML written line by line, one element per line and one space of indent per level: what
+    `ElementTree` with `ET.indent(space=" ")` writes, without building the tree (for a batch of
+    a thousand scenarios that costs more than the rest of the report files' `finish`)."""
+
+    def __init__(self) -> None:
+        self.lines = ["<?xml version='1.0' encoding='utf-8'?>"]
+        self.depth = 0
+
+    def open(self, tag: str, attributes: dict[str, str]) -> None:
+        self.lines.append(f"{' ' * self.depth}<{tag}{_attributes(attributes)}>")
+        self.depth += 1
+
+    def close(self, tag: str) -> None:
+        self.depth -= 1
+        self.lines.append(f"{' ' * self.depth}</{tag}>")
+
+    def leaf(self, tag: str, attributes: dict[str, str], text: str = "") -> None:
+        start = f"{' ' * self.depth}<{tag}{_attributes(attributes)}"
+        if text:
+            self.lines.append(f"{start}>{_escape_text(text)}</{tag}>")
+        else:
+            self.lines.append(f"{start} />")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _attributes(attributes: dict[str, str]) -> str:
+    return "".join(f' {name}="{_escape_attribute(value)}"' for name, value in attributes.items())
+
+
+def _escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\r": "&#13;",
+        "\n": "&#10;",
+        "\t": "&#09;",
+    }
+)
+
+
+def _escape_attribute(value: str) -> str:
+    # Line breaks and tabs as character references, so a reader keeps them (not normalised).
+    return value.translate(_ATTRIBUTE_ESCAPES)
+
+
+def _properties(xml: _Xml, values: dict[str, str]) -> None:
+    xml.open("properties", {})
     for name, value in values.items():
-        ET.SubElement(properties, "property", name=name, value=value)
+        xml.leaf("property", {"name": name, "value": value})
+    xml.close("properties")
 
 
-def _case(suite: ET.Element, result: ScenarioResult) -> None:
-    case = ET.SubElement(
-        suite,
+def _case(xml: _Xml, result: ScenarioResult) -> None:
+    xml.open(
         "testcase",
-        classname=(result.file or "scenarios").replace("/", "."),
-        name=result.scenario_id,
-        time=f"{result.duration_ms / 1000:.3f}",
+        {
+            "classname": (result.file or "scenarios").replace("/", "."),
+            "name": result.scenario_id,
+            "time": f"{result.duration_ms / 1000:.3f}",
+        },
     )
-    _properties(case, scenario_measures(result))
+    _properties(xml, scenario_measures(result))
     if result.verdict is Verdict.SKIPPED:
-        ET.SubElement(case, "skipped", message=result.error or "skipped")
+        xml.leaf("skipped", {"message": result.error or "skipped"})
     elif result.verdict is Verdict.FAILED:
         lines = _failed_checks(result) or ["failed"]
-        element = ET.SubElement(case, "failure", message=lines[0][:500], type="check")
-        element.text = "\n".join(lines)
+        xml.leaf("failure", {"message": lines[0][:500], "type": "check"}, "\n".join(lines))
     elif result.verdict is Verdict.ERROR:
         lines = _errors(result) or ["error"]
-        element = ET.SubElement(case, "error", message=lines[0][:500], type="infrastructure")
-        element.text = "\n".join(lines + _failed_checks(result))
+        text = "\n".join(lines + _failed_checks(result))
+        xml.leaf("error", {"message": lines[0][:500], "type": "infrastructure"}, text)
+    xml.close("testcase")
 
 
 def junit_xml(summary: RunSummary) -> str:
     """The batch as JUnit XML: one test case per scenario, and one per scenario not run."""
     batch = summary.batch
-    suite = ET.Element(
-        "testsuite",
-        name="harness",
-        tests=str(summary.total + len(summary.not_run)),
-        failures=str(summary.failed),
-        errors=str(summary.errored),
-        skipped=str(summary.skipped + len(summary.not_run)),
-        time=f"{summary.duration_ms / 1000:.3f}",
-        id=batch.batch_id,
-    )
+    suite = {
+        "name": "harness",
+        "tests": str(summary.total + len(summary.not_run)),
+        "failures": str(summary.failed),
+        "errors": str(summary.errored),
+        "skipped": str(summary.skipped + len(summary.not_run)),
+        "time": f"{summary.duration_ms / 1000:.3f}",
+        "id": batch.batch_id,
+    }
     if batch.started_at is not None:
-        suite.set("timestamp", batch.started_at.isoformat(timespec="seconds"))
+        suite["timestamp"] = batch.started_at.isoformat(timespec="seconds")
     if batch.host:
-        suite.set("hostname", batch.host)
+        suite["hostname"] = batch.host
+    xml = _Xml()
+    xml.open("testsuite", suite)
     provenance = {
         "batch_id": batch.batch_id,
         "git_commit": batch.git_commit,
@@ -115,14 +170,15 @@ def junit_xml(summary: RunSummary) -> str:
         "tokens": str(summary.tokens),
         "cost_usd": None if summary.cost_usd is None else f"{summary.cost_usd:.6f}",
     }
-    _properties(suite, {k: v for k, v in provenance.items() if v is not None})
+    _properties(xml, {k: v for k, v in provenance.items() if v is not None})
     for result in summary.results:
-        _case(suite, result)
+        _case(xml, result)
     for scenario_id in summary.not_run:
-        case = ET.SubElement(suite, "testcase", classname="scenarios", name=scenario_id)
-        ET.SubElement(case, "skipped", message="not run: the batch was interrupted")
-    ET.indent(suite, space=" ")
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+        xml.open("testcase", {"classname": "scenarios", "name": scenario_id})
+        xml.leaf("skipped", {"message": "not run: the batch was interrupted"})
+        xml.close("testcase")
+    xml.close("testsuite")
+    return xml.text()
 
 
 # ---------------------------------------------------------------- Markdown

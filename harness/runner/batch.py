@@ -106,16 +106,21 @@ class Runner:
         return self.summary()
 
     async def _run_all(self, scenarios: Sequence[Scenario], factory: BackendFactory) -> None:
-        gate = asyncio.Semaphore(max(1, self.options.concurrency))
+        # `concurrency` lanes take the scenarios in file order from one iterator: a task per lane,
+        # not a task per scenario waiting on a semaphore (that costs more than the runner's own
+        # work for a short replayed scenario).
+        queue = iter(enumerate(scenarios))
+        lanes = min(max(1, self.options.concurrency), len(scenarios))
         async with asyncio.TaskGroup() as group:
-            for index, scenario in enumerate(scenarios):
-                group.create_task(self._one(index, scenario, factory, gate))
+            for _ in range(lanes):
+                group.create_task(self._lane(queue, factory))
 
-    async def _one(
-        self, index: int, scenario: Scenario, factory: BackendFactory, gate: asyncio.Semaphore
-    ) -> None:
-        async with gate:
-            result = await run_scenario(scenario, factory, self.options)
+    async def _lane(self, queue: Iterator[tuple[int, Scenario]], factory: BackendFactory) -> None:
+        for index, scenario in queue:
+            await self._one(index, scenario, factory)
+
+    async def _one(self, index: int, scenario: Scenario, factory: BackendFactory) -> None:
+        result = await run_scenario(scenario, factory, self.options)
         self._finished[index] = result
         if self._on_result is not None:
             self._on_result(result)

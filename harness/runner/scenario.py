@@ -66,7 +66,7 @@ async def _attempt(
         timing = options.timings
         with timing.measure("checks") if timing else contextlib.nullcontext():
             outcomes += check_run(scenario, state.run, verdict or own_verdict(state.run))
-    usage = _usage([t.totals for t in state.turns])
+    # Tokens, latencies, e2e and cost are filled by `run_scenario`, priced, with the other attempts.
     result = AttemptResult(
         attempt=number,
         verdict=Verdict.PASSED,
@@ -75,13 +75,9 @@ async def _attempt(
         turns=state.turns,
         outcomes=outcomes,
         evaluation=evaluation,
-        tokens=usage.tokens,
-        llm_calls=usage.llm_calls,
-        latency_ms=usage.latency_ms,
         duration_ms=(time.perf_counter() - started) * 1000,
         error=state.error,
     )
-    result.total_up()  # prompt/completion tokens, latencies, e2e; priced with the scenario
     error = state.error or (evaluation.error if evaluation else None)
     result.verdict = outcomes_verdict(result.all_outcomes(), error)
     return result
@@ -127,11 +123,15 @@ def _relative(file: str, root: Path | None) -> str:
     """`file` relative to the project root when it is inside it (stable across working folders)."""
     if root is None:
         return file
-    path = Path(os.path.abspath(file))
+    path = os.path.abspath(file)
+    if os.sep == "/" and path != str(root):
+        # `Path.relative_to` on strings, as paths are POSIX here: no two paths made per scenario.
+        base = str(root).rstrip("/") + "/"
+        return path[len(base) :] if path.startswith(base) else path
     try:
-        return path.relative_to(root).as_posix()
+        return Path(path).relative_to(root).as_posix()
     except ValueError:  # outside the project
-        return str(path)
+        return str(Path(path))
 
 
 def base_result(scenario: Scenario, backend: str, root: Path | None) -> ScenarioResult:

@@ -3,6 +3,7 @@ summary.md, reports/latest; atomic, with ordinary permissions. The history sink.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -20,11 +21,12 @@ from harness.results import (
     HistoryStore,
     ReportFilesSink,
     ResultSink,
+    files,
     read_results,
     read_run_outputs,
     resolve_latest,
 )
-from harness.results.files import file_mode
+from harness.results.files import file_mode, write_atomic
 
 SELECTED = ["scenarios/a", "scenarios/b", "scenarios/c", "scenarios/d"]
 
@@ -169,3 +171,34 @@ def test_run_outputs_stay_inline_when_asked_and_a_finished_sink_takes_no_more(
     with pytest.raises(HarnessError, match="already finished"):
         sink.add(result)
     assert not [p for p in os.listdir(tmp_path / "b1") if p.endswith(".tmp")]
+
+
+def test_junit_keeps_any_text_of_a_message_as_written(tmp_path: Path) -> None:
+    text = 'said "a & b" <x>\n\ttab\r\nend é'
+    result = scenario("scenarios/odd & <one>", Verdict.ERROR, error=text)
+    sink = ReportFilesSink(tmp_path / "b1", latest=False)
+    sink.start(BatchInfo(batch_id="b1"), [result.scenario_id, 'not "run" & <x>'])
+    sink.add(result)
+    sink.finish(RunSummary.from_results([result]))
+    suite = ET.parse(tmp_path / "b1" / "junit.xml").getroot()
+    cases = {c.attrib["name"]: c for c in suite.iter("testcase")}
+    error = cases["scenarios/odd & <one>"].find("error")
+    assert error is not None and error.attrib["message"] == text
+    assert error.text == text.replace("\r\n", "\n")  # XML reads a line break in text as \n
+    assert cases['not "run" & <x>'].find("skipped") is not None
+
+
+def test_an_atomic_write_makes_its_folder_and_steps_over_a_leftover_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "new" / "folder" / "a.json"
+    write_atomic(target, "one", durable=False)
+    assert target.read_text() == "one"
+    # a killed process with this process id left the temp file the next write would take
+    monkeypatch.setattr(files, "_temp_numbers", itertools.count())
+    leftover = target.parent / f".a.json.{os.getpid()}-0.tmp"
+    leftover.write_text("left over")
+    write_atomic(target, "two")
+    assert target.read_text() == "two" and leftover.read_text() == "left over"
+    assert stat.S_IMODE(target.stat().st_mode) == file_mode()
+    assert {p.name for p in target.parent.iterdir()} == {"a.json", leftover.name}
