@@ -27,9 +27,15 @@ from typing import Any, Protocol
 import httpx
 
 from harness.backends.base import Backend, Capability, RunTarget
-from harness.backends.engine import EngineBackend, FolderWorkflowRegistry, PlanCache
-from harness.config import HarnessSettings
+from harness.backends.engine import (
+    EngineBackend,
+    FolderWorkflowRegistry,
+    PlanCache,
+    runs_inline_python,
+)
+from harness.config import HarnessSettings, ResolvedProvider
 from harness.engine import ChatRequest, Engine, LLMCallError, LLMClient
+from harness.engine.sandbox import Sandbox
 from harness.errors import EngineError, HarnessError
 from harness.models.api import WorkflowConfigFullyHydrated
 from harness.models.scenario import Scenario, TurnKind
@@ -266,6 +272,8 @@ class _CassetteOpener:
         self._registry_of: dict[str, FolderWorkflowRegistry] = {}
         # The configs above live as long as this opener, so their ids stay valid plan keys.
         self._plans: PlanCache = {}
+        # The environment is read once per batch, as for `scrub` below.
+        self._providers: dict[str, ResolvedProvider] = {}
         self._legacy_possible: bool | None = None
         self._scrub: ScrubOptions | None = None
 
@@ -340,6 +348,7 @@ class _CassetteOpener:
             mocks=scenario.mocks,
             workflows=self.registry(scenario.workflow),
             plans=self._plans,
+            providers=self._providers,
         )
 
 
@@ -351,6 +360,7 @@ class EngineFactory:
 
     def __init__(self, config: BindingConfig) -> None:
         self._opener = _CassetteOpener(config)
+        self._sandbox_started = False
 
     @contextlib.asynccontextmanager
     async def bind(self, scenario: Scenario) -> AsyncIterator[ScenarioBinding]:
@@ -361,6 +371,11 @@ class EngineFactory:
                 hint="add `workflow: <hydrated config file>`, or run it with --backend api",
             )
         workflow = self._opener.workflow(scenario.workflow)
+        if not self._sandbox_started and runs_inline_python(workflow, scenario.mocks):
+            # The sandbox's children boot while this scenario opens its cassette and runs its
+            # first turns, so the first inline-Python call does not wait for an interpreter.
+            self._sandbox_started = True
+            Sandbox().start_ahead()
         target = RunTarget(workflow=workflow, name=scenario.name)
         async with self._opener.open(scenario, self.name) as (session, http):
             backend = self._opener.engine_backend(scenario, http)

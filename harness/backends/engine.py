@@ -13,7 +13,7 @@ that logical id (24 hex characters of its SHA-256).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import httpx
 
 from harness.backends.base import Capability, RunTarget
-from harness.config import HarnessSettings
+from harness.config import HarnessSettings, ResolvedProvider
 from harness.engine import (
     Clock,
     Engine,
@@ -38,6 +38,10 @@ from harness.engine import (
 from harness.engine.tools import MockLookup, ToolMock
 from harness.errors import CassetteMissError, EngineError
 from harness.models.api import (
+    InlinePythonTool,
+    LLMNodeConfig,
+    ToolConfig,
+    ToolNodeConfig,
     WorkflowConfigFullyHydrated,
     WorkflowRun,
     WorkflowRunInput,
@@ -53,6 +57,7 @@ __all__ = [
     "PlanCache",
     "SharedPlanEngine",
     "derived_workflow_id",
+    "runs_inline_python",
     "scenario_mock_lookup",
 ]
 
@@ -122,6 +127,27 @@ def scenario_mock_lookup(mocks: Mocks) -> MockLookup:
     return lookup
 
 
+def runs_inline_python(workflow: WorkflowConfigFullyHydrated, mocks: Mocks) -> bool:
+    """True when a run of `workflow` may call one of its inline-Python tools for real: one that
+    `mocks` does not replace on every call (a mock without `when`)."""
+    return any(
+        isinstance(tool, InlinePythonTool)
+        and not any(mock.when is None for mock in mocks.tools.get(tool.label, []))
+        for tool in _tools_of(workflow)
+    )
+
+
+def _tools_of(workflow: WorkflowConfigFullyHydrated) -> Iterator[ToolConfig]:
+    """The workflow's own tools, its LLM nodes' tools and its tool nodes' tools."""
+    shared = workflow.settings.tools_config
+    yield from shared.tools if shared is not None else []
+    for node in workflow.node_configs:
+        if isinstance(node, LLMNodeConfig) and node.tools_config is not None:
+            yield from node.tools_config.tools
+        elif isinstance(node, ToolNodeConfig) and node.tool_config is not None:
+            yield node.tool_config
+
+
 PlanCache = dict[int, WorkflowPlan]
 """Validated workflows by config object id, shared by the engines of many scenarios."""
 
@@ -164,6 +190,7 @@ class EngineBackend:
         workflows: resolves evaluator workflows by id.
         owns_http: close `http` in `aclose`.
         plans: validated workflows shared with other backends (keep the configs alive).
+        providers: resolved LLM providers shared with other backends of the same settings.
     """
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.TOOL_MOCKS})
@@ -181,13 +208,14 @@ class EngineBackend:
         workflows: WorkflowRegistry | None = None,
         owns_http: bool = False,
         plans: PlanCache | None = None,
+        providers: dict[str, ResolvedProvider] | None = None,
     ) -> None:
         self.http = http
         # Virtual time: a self-loop's waits and a no_op's delay move the clock without waiting,
         # so a recording and its replay take no wall time and produce the same events.
         self.clock: Clock = clock or ManualClock(REPLAY_EPOCH)
         sleep = getattr(self.clock, "sleep", no_wait)
-        self.llm = LLMClient(http, settings)
+        self.llm = LLMClient(http, settings, providers=providers)
         tools = ToolRunner(
             http=http, mock_lookup=scenario_mock_lookup(mocks or Mocks()), clock=self.clock
         )

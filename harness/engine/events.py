@@ -88,6 +88,11 @@ class EventShape:
     family: Family
     fields: Mapping[str, Any]
 
+    @property
+    def containers(self) -> tuple[str, ...]:
+        """The fields whose default is a container (each event gets its own copy)."""
+        return tuple(k for k, v in self.fields.items() if isinstance(v, dict | list))
+
 
 _USAGE_DEFAULTS: dict[str, Any] = {
     "response_model": None,
@@ -259,6 +264,23 @@ _MESSAGE_TYPES = frozenset(
 )
 
 
+_CONTAINERS: Mapping[str, tuple[str, ...]] = {
+    kind: shape.containers for kind, shape in EVENT_SHAPES.items()
+}
+
+_COMPLETION: Mapping[str, str] = {
+    **{kind: "edge" for kind, shape in EVENT_SHAPES.items() if shape.family == "edge"},
+    **dict.fromkeys(_MESSAGE_TYPES, "message"),
+    EventType.ASSISTANT_RESPONSE: "response",
+    EventType.USER_MESSAGES: "user_messages",
+    EventType.END_NODE_RUN: "run_output",
+    EventType.END_THREAD: "thread_end",
+    EventType.PAUSE_THREAD: "thread_end",
+    EventType.WORKFLOW_SHOW_STATE: "show_state",
+}
+"""What `EventLog._complete` derives for each event type (at most one step per type)."""
+
+
 def _fresh(default: Any) -> Any:
     """A shape's default for one event: containers are copied, so no two events share one.
 
@@ -359,6 +381,7 @@ def usage_info_dict(values: Mapping[str, Any] | None) -> dict[str, Any]:
 
 _KNOWN = RunEvent.model_fields
 _KNOWN_SET = frozenset(_KNOWN)
+_KNOWN_ORDER = tuple(_KNOWN)
 
 
 def build_event(values: dict[str, Any]) -> RunEvent:
@@ -368,12 +391,15 @@ def build_event(values: dict[str, Any]) -> RunEvent:
     validating: the values are the engine's own, and a turn emits dozens of events. Known fields
     missing from `values` get their defaults (the engine always sets them all).
     """
+    extra = dict(values)
+    if extra.keys() >= _KNOWN_SET:  # what the engine emits: split off the known fields
+        known = {name: extra.pop(name) for name in _KNOWN_ORDER}
+    else:
+        known = {
+            name: extra.pop(name) if name in extra else field.get_default(call_default_factory=True)
+            for name, field in _KNOWN.items()
+        }
     event = RunEvent.__new__(RunEvent)
-    known = {
-        name: values[name] if name in values else field.get_default(call_default_factory=True)
-        for name, field in _KNOWN.items()
-    }
-    extra = {k: v for k, v in values.items() if k not in _KNOWN_SET}
     object.__setattr__(event, "__dict__", known)
     object.__setattr__(event, "__pydantic_extra__", extra)
     object.__setattr__(event, "__pydantic_fields_set__", set(values))
@@ -474,8 +500,13 @@ class EventLog:
             values["origin_node_name"] = scope.node.name if scope else None
             values["origin_node_run_id"] = scope.run_id if scope else None
         values["type"] = str(type_)
-        for name, default in shape.fields.items():
-            values[name] = fields[name] if name in fields else _fresh(default)
+        own = shape.fields
+        values.update(own)  # the defaults, in the type's key order; then what the caller gave
+        for name in _CONTAINERS[values["type"]]:
+            values[name] = _fresh(own[name])
+        for name, value in fields.items():
+            if name in own:
+                values[name] = value
         self._complete(values, scope, fields)
         if self.secrets:  # a secret a template resolved must not reach the run's record
             values = redact_value(values, self.secrets)
@@ -490,27 +521,28 @@ class EventLog:
         kind = values["type"]
         if "llm_usage_info" in values:
             values["llm_usage_info"] = usage_info_dict(values["llm_usage_info"])
-        if kind in _MESSAGE_TYPES:
+        # One lookup instead of a chain of comparisons with `EventType` members (each one an
+        # enum comparison), for every event.
+        step = _COMPLETION.get(kind)
+        if step == "message":
             self._message(values, given)
-        elif kind == EventType.ASSISTANT_RESPONSE:
+        elif step == "response":
             self._response(values)
-        elif kind == EventType.USER_MESSAGES:
+        elif step == "user_messages":
             values["messages"] = [_human(m) for m in values["messages"] or []]
-        elif kind == EventType.END_NODE_RUN:
+        elif step == "run_output":
             values["run_output"] = _run_output(values["run_output"])
-        elif kind in (EventType.END_THREAD, EventType.PAUSE_THREAD):
+        elif step == "thread_end":
             if values["last_node_logical_id"] is None and scope is not None:
                 values["last_node_logical_id"] = scope.node_id
-        elif kind == EventType.WORKFLOW_SHOW_STATE:
+        elif step == "show_state":
             values["thread_id"] = values["thread_id"] or self.thread_id
             if not values["workflow_runtime_variables"]:
                 values["workflow_runtime_variables"] = {
                     "_evaluated_dynamic_variables": dict(self.evaluated_dynamic_variables),
                     "_input_dynamic_variables": dict(self.input_dynamic_variables),
                 }
-        elif kind == EventType.DISCARDED_MAIN_LLM:
-            values["reason"] = "global_condition_matched"  # the platform's only value
-        if EVENT_SHAPES[kind].family == "edge":
+        elif step == "edge":
             self._edge(values, scope)
 
     def _message(self, values: dict[str, Any], given: Mapping[str, Any]) -> None:

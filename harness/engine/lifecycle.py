@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, JsonValue
 
+from harness.engine._construct import construct
 from harness.engine.companions import (
     active_companion_thread_ids,
     attach_thread_variables,
@@ -105,9 +106,10 @@ def _context(
     )
     outputs: list[AnyNodeRunOutput] = []  # filled as node runs close
     events = cast("list[RunEvent | JsonValue]", log.events)  # the same list: filled as we go
-    output = RunOutput.model_construct(events=events, thread_to_node_outputs={"0": outputs})
+    output = construct(RunOutput, events=events, thread_to_node_outputs={"0": outputs})
     run.input_output_pairs.append(
-        WorkflowRunInputOutputPair.model_construct(
+        construct(
+            WorkflowRunInputOutputPair,
             run_input=_recorded(run_input),
             run_output=output,
             evaluation=None,
@@ -370,7 +372,7 @@ def _recorded(run_input: WorkflowRunInput) -> RecordedRunInput:
     # Top-level containers are copied so a caller reusing its input object cannot rewrite history.
     fields: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in run_input}
     fields["secret_variables"] = {}  # never kept, not even in memory (see secrets.py)
-    return RecordedRunInput.model_construct(**fields)
+    return construct(RecordedRunInput, **fields)
 
 
 def _usage_fields(run: WorkflowRun, state: RunState) -> dict[str, Any]:

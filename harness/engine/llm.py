@@ -187,6 +187,7 @@ class LLMClient:
         env: Mapping[str, str] | None = None,
         max_retries: int | None = None,
         retry_base_seconds: float = 0.5,
+        providers: dict[str, ResolvedProvider] | None = None,
     ) -> None:
         """Set up the client.
 
@@ -196,13 +197,16 @@ class LLMClient:
             env: environment for provider keys (default: `os.environ`).
             max_retries: retries of 429/502/503/504 and connection errors (default: the settings').
             retry_base_seconds: first back-off when no `Retry-After` is given; doubles each retry.
+            providers: resolved providers by name, shared with other clients of the same
+                settings and environment (a batch of scenarios resolves each name once);
+                default: this client's own.
         """
         self.http = http
         self.settings = settings
         self._env = env
         self.max_retries = settings.max_retries if max_retries is None else max_retries
         self.retry_base_seconds = retry_base_seconds
-        self._providers: dict[str, ResolvedProvider] = {}
+        self._providers: dict[str, ResolvedProvider] = {} if providers is None else providers
         self._failures: list[LLMCallError] = []
         self._timeout = httpx.Timeout(
             connect=settings.connect_timeout_seconds,

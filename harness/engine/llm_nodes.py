@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeAlias
 
+from harness.engine._construct import construct
 from harness.engine.context import Candidate, NodeResult, NodeVisit, TurnContext
 from harness.engine.events import NodeScope
 from harness.engine.llm import ChatRequest, ChatResponse, LLMCallError, ToolCall
@@ -143,7 +144,8 @@ class _Call:
     async def send(self, round_: int) -> ChatResponse:
         may_use_tools = round_ < self.node.max_consecutive_tool_calls
         tools = [*(self.own_specs if may_use_tools else []), *self.move_specs]
-        request = ChatRequest.model_construct(  # engine-built values: no copy of the history
+        request = construct(
+            ChatRequest,  # engine-built values: no copy of the history
             messages=self.messages,
             tools=tools or None,
             tool_choice="auto" if tools else None,
@@ -163,8 +165,8 @@ async def run_llm_node(ctx: TurnContext, visit: NodeVisit) -> NodeResult:
     node = visit.node
     assert isinstance(node, LLMNode)
     scope = visit.scope
-    output = NodeOutput.model_construct(
-        type=node.type, node_logical_id=node.node_id, node_run_id=scope.run_id
+    output = construct(
+        NodeOutput, type=node.type, node_logical_id=node.node_id, node_run_id=scope.run_id
     )
     if not is_ready(ctx, node.node_id, node.wait_for_user_message, visit.entered_by):
         ctx.log.busy_wait(scope)

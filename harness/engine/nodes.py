@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from harness.engine._construct import construct
 from harness.engine.context import NodeHandler, NodeResult, NodeVisit, TurnContext
 from harness.engine.evaluation_nodes import EVALUATION_NODE_HANDLERS
 from harness.engine.llm_nodes import run_llm_node
@@ -34,8 +35,11 @@ SIMULATED_FAILURE = "simulated failure (simulate_failure is set on this no_op no
 
 
 def _output(visit: NodeVisit) -> NodeOutput:
-    return NodeOutput.model_construct(
-        type=visit.node.type, node_logical_id=visit.node.node_id, node_run_id=visit.scope.run_id
+    return construct(
+        NodeOutput,
+        type=visit.node.type,
+        node_logical_id=visit.node.node_id,
+        node_run_id=visit.scope.run_id,
     )
 
 

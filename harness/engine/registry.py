@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 
@@ -32,5 +33,10 @@ def workflow_id_of(workflow: WorkflowConfigFullyHydrated) -> str:
     `evaluation_config.evaluator_workflow_id` written once keeps pointing at the same evaluator on
     the engine backend, in `harness serve --workflows` and in every run's `workflow_id`.
     """
-    basis = workflow.settings.logical_id or workflow.settings.name or "workflow"
+    return _hashed_id(workflow.settings.logical_id or workflow.settings.name or "workflow")
+
+
+@functools.lru_cache(maxsize=256)
+def _hashed_id(basis: str) -> str:
+    # Every new run asks for it: hashed once per workflow.
     return hashlib.sha256(basis.encode()).hexdigest()[:24]

@@ -396,10 +396,23 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return dict(harness) if isinstance(harness, dict) else {}
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=256)
 def _resolved_root(root: str, cwd: str) -> Path:
     """`root` resolved from `cwd`: once per batch rather than once per scenario."""
     return Path(cwd, root).resolve()
+
+
+def _resolved_file(path: PurePath | str, cwd: str) -> str:
+    """`str(Path(cwd, path).resolve())`, with the folder resolved once per folder, not per file.
+
+    The folder's symlinks are resolved as before (`_resolved_root`); the file itself only needs
+    resolving when it is a symlink (one `lstat`, instead of one per component of the path).
+    """
+    absolute = os.path.join(cwd, path)
+    folder, name = os.path.split(absolute)
+    if name in ("", ".", "..") or os.path.islink(absolute):
+        return str(Path(absolute).resolve())
+    return os.path.join(_resolved_root(folder, cwd), name)
 
 
 def cassette_path_for(
@@ -414,14 +427,27 @@ def cassette_path_for(
     `scenarios/clinic/booking.yaml` becomes `cassettes/clinic/booking.json`. A scenario outside
     `scenarios_root` keeps its relative path (without a leading `..`).
     """
-    scenario = Path(scenario)
-    try:
-        relative = scenario.resolve().relative_to(_resolved_root(str(scenarios_root), os.getcwd()))
-    except ValueError:
-        relative = Path(*[p for p in scenario.parts if p not in ("..", "/", scenario.anchor)])
-    name = relative.name
+    cwd = os.getcwd()
+    resolved = _resolved_file(scenario, cwd)
+    root = str(_resolved_root(str(scenarios_root), cwd))
+    inside = root if root.endswith(os.sep) else root + os.sep
+    # Text, not `PurePath.relative_to`: the same answer for a file strictly inside the root
+    # (both paths are resolved), without building a path object per step for every scenario.
+    if resolved.startswith(inside):
+        folder, name = os.path.split(resolved[len(inside) :])
+    else:
+        folder, name = _outside_root(Path(scenario), resolved, root)
     for ending in (".scenario.yaml", ".scenario.yml", ".yaml", ".yml", ".json"):
         if name.endswith(ending):
             name = name[: -len(ending)]
             break
-    return Path(cassettes_root) / relative.parent / f"{name}{suffix}"
+    return Path(cassettes_root, folder, f"{name}{suffix}")
+
+
+def _outside_root(scenario: Path, resolved: str, root: str) -> tuple[str, str]:
+    """The folder and name a scenario not strictly inside the root is mirrored under."""
+    try:
+        relative = Path(resolved).relative_to(root)
+    except ValueError:
+        relative = Path(*[p for p in scenario.parts if p not in ("..", "/", scenario.anchor)])
+    return str(relative.parent), relative.name

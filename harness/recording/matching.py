@@ -140,15 +140,21 @@ def request_key(
 class ReplayIndex:
     """Recorded interactions by key; identical requests are served in their recorded order."""
 
-    def __init__(self, keys: Iterable[RequestKey]) -> None:
+    def __init__(self, keys: Iterable[RequestKey], *, played: Iterable[int] = ()) -> None:
+        """Index `keys` (one per interaction, in recorded order); `played`: positions already
+        served, which `take` skips."""
         self._queues: dict[RequestKey, deque[int]] = {}
         self._counts: dict[RequestKey, int] = {}
         self._size = 0
+        keys = list(keys)
         for position, key in enumerate(keys):
             self._queues.setdefault(key, deque()).append(position)
             self._counts[key] = self._counts.get(key, 0) + 1
             self._size += 1
         self._used = bytearray(self._size)
+        for position in played:
+            self._queues[keys[position]].remove(position)
+            self._used[position] = 1
 
     def rekeyed(self, keys: Iterable[RequestKey]) -> ReplayIndex:
         """A new index over new keys for the same interactions, with the same ones used."""

@@ -186,7 +186,7 @@ class CassetteSession:
         Always empty in `all` mode, which replaces the cassette.
         """
         state = self._state
-        return [describe_stale(state.loaded[p], p) for p in state.index.unused()]
+        return [describe_stale(state.loaded[p], p) for p in state.unused()]
 
     def stale_report(self) -> str | None:
         """A readable list of the unused interactions, or None when every one was used."""

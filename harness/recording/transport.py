@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from harness.recording.cassette import LATENCY_HEADER, CassetteFormatError, Interaction
-from harness.recording.matching import MatchOptions, ReplayIndex, RequestKey, request_key
+from harness.recording.matching import MatchOptions, ReplayIndex, RequestKey, request_key, url_key
 from harness.recording.scrub import (
     ScrubOptions,
     credential_values,
@@ -67,7 +67,13 @@ class RecordingFailure:
 
 
 class CassetteState:
-    """The interactions of one cassette: loaded ones behind an index, new ones in order."""
+    """The interactions of one cassette: loaded ones behind an index, new ones in order.
+
+    A replay usually sends the recorded requests again in their recorded order, byte for byte:
+    `play_in_order` serves such a request without computing any match key. The keys of the
+    loaded interactions (a JSON parse and a sorted dump of each body) and their index are made
+    only when a request is not the next one recorded, or when a miss is reported.
+    """
 
     def __init__(
         self,
@@ -83,14 +89,64 @@ class CassetteState:
         self.scrub = scrub
         self._secrets_version = 0
         self._body_keys: dict[bytes, str] = {}
-        self.keys = self._loaded_keys()
-        self.index = ReplayIndex(self.keys)
+        self._keys: list[RequestKey] | None = None
+        self._index: ReplayIndex | None = None
+        self._in_order = 0  # interactions served by `play_in_order`: always the first ones
         self._recorded: list[Interaction | None] = []
         self.replayed = 0
         # Requests sent while recording whose answer is not in the cassette (a transport error,
         # a 429/5xx, an abandoned stream), by key; a later identical request that is recorded
         # (a retry) settles it. Any left at the end make the recording incomplete.
         self.failures: dict[RequestKey, RecordingFailure] = {}
+
+    @property
+    def keys(self) -> list[RequestKey]:
+        """The match keys of the loaded interactions, in recorded order."""
+        if self._keys is None:
+            self._keys = self._loaded_keys()
+        return self._keys
+
+    @property
+    def index(self) -> ReplayIndex:
+        """The loaded interactions by key, those already served by `play_in_order` used."""
+        if self._index is None:
+            self._index = ReplayIndex(self.keys, played=range(self._in_order))
+        return self._index
+
+    def unused(self) -> list[int]:
+        """Positions of the loaded interactions never played, in recorded order."""
+        if self._index is None:  # only `play_in_order` served: the first ones
+            return list(range(self._in_order, len(self.loaded)))
+        return self._index.unused()
+
+    def play_in_order(self, request: httpx.Request, body: bytes) -> httpx.Response | None:
+        """The response of the next unplayed interaction when `request` is that interaction's
+        request again (same method, URL and body bytes, no credential of its own); else None.
+
+        Identical requests have identical keys, and the index serves a key's interactions in
+        recorded order, so this answers exactly what `play(key_of(...))` would, without a key.
+        """
+        position = self._in_order
+        if self._index is not None or position >= len(self.loaded):
+            return None
+        recorded = self.loaded[position]
+        if (
+            recorded.method.upper() != request.method.upper()
+            or not _same_body(recorded.request_body, body)
+            or not self._same_url(recorded.uri, str(request.url))
+            or self.scrub_for(request) is not self.scrub
+        ):
+            return None
+        self._in_order += 1
+        self.replayed += 1
+        return replay_response(recorded)
+
+    def _same_url(self, recorded: str, live: str) -> bool:
+        if recorded == live:
+            return True
+        return url_key(scrub_uri(recorded, self.scrub), self.match) == url_key(
+            scrub_uri(live, self.scrub), self.match
+        )
 
     def scrub_for(self, request: httpx.Request) -> ScrubOptions:
         """The scrub options for one request: also its own credential headers' values."""
@@ -113,11 +169,14 @@ class CassetteState:
 
     def key_of(self, request: httpx.Request, body: bytes) -> RequestKey:
         """The match key of a live request."""
-        if self._secrets_version != registered_secrets_version():
+        if self._keys is None:
+            self._keys = self._loaded_keys()  # `_body_keys` below come with them
+        elif self._secrets_version != registered_secrets_version():
             # A run secret registered since the cassette was opened is scrubbed from live
             # requests now: the recorded keys must be computed the same way, or they would miss.
-            self.keys = self._loaded_keys()
-            self.index = self.index.rekeyed(self.keys)
+            self._keys = self._loaded_keys()
+            if self._index is not None:
+                self._index = self._index.rekeyed(self._keys)
         scrub = self.scrub_for(request)
         # Known bodies were made canonical with `self.scrub`: reused only under the same options.
         known = self._body_keys.get(body) if scrub is self.scrub else None
@@ -164,6 +223,14 @@ class CassetteState:
         return [i for i in self._recorded if i is not None]
 
 
+def _same_body(recorded: str | None, live: bytes) -> bool:
+    """Whether a live body is the recorded one byte for byte (no body and an empty one alike:
+    `canonical_body` reads both as empty)."""
+    if not recorded:
+        return not live
+    return _as_live_bytes(recorded) == live
+
+
 def _as_live_bytes(text: str | None) -> bytes | None:
     """`text` as a live request's body that `canonical_body` reads exactly as it reads `text`.
 
@@ -204,6 +271,9 @@ class ReplayTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
+        response = self._state.play_in_order(request, body)
+        if response is not None:
+            return response
         key = self._state.key_of(request, body)
         response = self._state.play(key)
         if response is None:

@@ -14,6 +14,7 @@ from harness.backends.engine import (
     EngineBackend,
     FolderWorkflowRegistry,
     derived_workflow_id,
+    runs_inline_python,
     scenario_mock_lookup,
 )
 from harness.config import HarnessSettings, ProviderConfig
@@ -68,6 +69,24 @@ async def test_scenario_mocks_pick_the_first_matching_when(
         runner = ToolRunner(http=http, mock_lookup=scenario_mock_lookup(mocks))
         outcome = await runner.run(tool, {"rx": rx}, dynamic={}, runtime={})
     assert (outcome.success, outcome.result if outcome.success else outcome.error) == expected
+
+
+@pytest.mark.parametrize(
+    ("mocks", "expected"),
+    [
+        ({}, True),
+        ({"check_stock": {"returns": {"in_stock": True}}}, False),
+        ({"check_stock": [{"when": {"rx": "RX-2"}, "returns": "special"}]}, True),
+        ({"other_tool": {"returns": 1}}, True),
+    ],
+)
+def test_a_run_calls_inline_python_unless_every_call_of_it_is_mocked(
+    mocks: dict[str, object], expected: bool
+) -> None:
+    # stock_lookup's inline-Python tool sits on a tool node; intake has no inline Python at all.
+    assert runs_inline_python(STOCK, Mocks.model_validate({"tools": mocks})) is expected
+    intake = load_workflow_file(WORKFLOWS / "intake.yaml")
+    assert runs_inline_python(intake, Mocks.model_validate({"tools": mocks})) is False
 
 
 async def test_a_target_without_a_workflow_is_refused() -> None:

@@ -323,3 +323,15 @@ async def test_a_closed_client_refuses_calls_as_httpx_does() -> None:
             provider=None,
             context={"node_logical_id": "n1"},
         )
+
+
+async def test_clients_that_share_resolved_providers_read_the_environment_once() -> None:
+    shared: dict[str, Any] = {}
+    env = {"OPENAI_BASE_URL": "http://first/v1"}
+    async with httpx.AsyncClient() as http:
+        first = LLMClient(http, HarnessSettings(), env=env, providers=shared).resolve(None)
+        env["OPENAI_BASE_URL"] = "http://second/v1"
+        again = LLMClient(http, HarnessSettings(), env=env, providers=shared).resolve(None)
+        alone = LLMClient(http, HarnessSettings(), env=env).resolve(None)
+    assert again is first and first.base_url == "http://first/v1"
+    assert alone.base_url == "http://second/v1"

@@ -107,3 +107,23 @@ def test_cassette_paths_mirror_scenario_paths(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert cassette_path_for(scenario) == Path(expected)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("linked/a.yaml", "cassettes/real/a.json"),  # a linked folder: its target inside
+        ("scenarios/b.yaml", "cassettes/real/a.json"),  # a linked file: its target
+        ("scenarios/real/../real/a.yaml", "cassettes/real/a.json"),
+        ("scenarios", "cassettes/.json"),  # the root itself, as `Path.relative_to` has it
+    ],
+)
+def test_cassette_paths_follow_symlinks_to_the_scenario_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenarios" / "real").mkdir(parents=True)
+    (tmp_path / "scenarios" / "real" / "a.yaml").touch()
+    (tmp_path / "linked").symlink_to(tmp_path / "scenarios" / "real")
+    (tmp_path / "scenarios" / "b.yaml").symlink_to(tmp_path / "scenarios" / "real" / "a.yaml")
+    assert cassette_path_for(scenario) == Path(expected)

@@ -11,7 +11,9 @@ import pytest
 from recording_fakes import FakeProvider, chat_body, post_chat, reply_text
 
 from harness.recording import MatchOptions, ReplayMissError, ScrubOptions, open_cassette
+from harness.recording.cassette import Interaction
 from harness.recording.matching import ReplayIndex, canonical_body, request_key, url_key
+from harness.recording.transport import CassetteState
 
 DEFAULT = MatchOptions()
 
@@ -161,3 +163,84 @@ def test_a_live_request_sent_as_recorded_gets_the_key_made_from_scratch(
     live = httpx.Request("POST", "http://live:2/v1/x", content=body)
     fresh = request_key("POST", "http://live:2/v1/x", body, DEFAULT, scrub)
     assert state.key_of(live, body) == fresh
+
+
+def _state(tmp_path: Path, *bodies: str | None) -> CassetteState:
+    interactions = [
+        Interaction("POST" if b else "GET", "http://rec:1/v1/x", b, {}, 200, "OK", {}, f"r{i}")
+        for i, b in enumerate(bodies)
+    ]
+    return CassetteState(
+        tmp_path / "c.json", interactions, match=DEFAULT, scrub=ScrubOptions.from_env({})
+    )
+
+
+def _served(state: CassetteState, body: str | None, *, url: str = "http://live:2/v1/x") -> str:
+    """The recorded answer to a live request, the way the replay transport looks it up."""
+    raw = (body or "").encode()
+    live = httpx.Request("POST" if body else "GET", url, content=raw)
+    response = state.play_in_order(live, raw) or state.play(state.key_of(live, raw))
+    assert response is not None
+    return response.text
+
+
+@pytest.mark.parametrize(
+    ("recorded", "sent", "answers"),
+    [
+        # in recorded order, byte for byte (the host aside): served in order
+        (['{"a": 1}', '{"a": 2}', None], ['{"a": 1}', '{"a": 2}', None], ["r0", "r1", "r2"]),
+        # out of order: matched by key, each interaction served once
+        (
+            ['{"a": 1}', '{"a": 2}', '{"a": 3}'],
+            ['{"a": 1}', '{"a": 3}', '{"a": 2}'],
+            ["r0", "r2", "r1"],
+        ),
+        # the same key in another spelling (key order, a volatile key): matched by key
+        (
+            ['{"a": 1, "b": 2}', '{"a": 1, "b": 2}'],
+            ['{"b":2,"a":1}', '{"a": 1, "b": 2, "seed": 7}'],
+            ["r0", "r1"],
+        ),
+        # repeats of one request: in recorded order, whichever way each one is found
+        (
+            ['{"a": 1}', '{"a": 1}', '{"a": 1}'],
+            ['{"a": 1}', '{"a":1}', '{"a": 1}'],
+            ["r0", "r1", "r2"],
+        ),
+    ],
+)
+def test_requests_sent_as_recorded_replay_as_the_index_would_serve_them(
+    tmp_path: Path, recorded: list[str | None], sent: list[str | None], answers: list[str]
+) -> None:
+    state = _state(tmp_path, *recorded)
+    assert [_served(state, body) for body in sent] == answers
+    assert state.unused() == []
+    assert state.replayed == len(sent)
+
+
+def test_interactions_left_after_in_order_replay_are_unused_and_still_served_by_key(
+    tmp_path: Path,
+) -> None:
+    state = _state(tmp_path, '{"a": 1}', '{"a": 2}', '{"a": 3}')
+    assert _served(state, '{"a": 1}') == "r0"
+    assert state.unused() == [1, 2]
+    assert _served(state, '{"a": 3}') == "r2"
+    assert state.unused() == [1]
+    assert state.index.recorded_count(state.keys[0]) == 1
+    assert state.index.take(state.keys[0]) is None  # served in order: not served again
+
+
+def test_a_request_with_its_own_credential_is_matched_by_its_scrubbed_key(
+    tmp_path: Path,
+) -> None:
+    state = _state(tmp_path, '{"a": "<REDACTED>"}')
+    body = b'{"a": "sk-the-key-itself-1234"}'
+    live = httpx.Request(
+        "POST",
+        "http://live:2/v1/x",
+        content=body,
+        headers={"authorization": "sk-the-key-itself-1234"},
+    )
+    assert state.play_in_order(live, body) is None
+    response = state.play(state.key_of(live, body))
+    assert response is not None and response.text == "r0"
