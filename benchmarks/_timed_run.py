@@ -147,12 +147,13 @@ def main() -> int:
     from harness.cli import main as harness_main
 
     MARKS["cli_imported"] = since_process_start()
-    from harness.cli import _without_httpx_command_line
+    from harness._imports import HTTPX_COMMAND_LINE, own_process, without_modules
     from harness.cli_run import collector_paused
 
     # The instrumentation imports what `harness run` imports at start-up: under the same terms
     # (httpx without its command-line client, no garbage collection), or the split would differ.
-    with _without_httpx_command_line(), collector_paused():
+    own_process()
+    with without_modules(HTTPX_COMMAND_LINE), collector_paused():
         timings, transport = _instrument()
     MARKS["instrumented"] = since_process_start()
     code = harness_main(argv)

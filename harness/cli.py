@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from harness import __version__
+from harness._imports import HTTPX_COMMAND_LINE, own_process, without_modules
 from harness.errors import HarnessError
 
 __all__ = ["build_parser", "main"]
@@ -214,25 +214,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def _without_httpx_command_line() -> Iterator[None]:
-    """Let httpx, when a command first imports it, skip its own command-line client.
-
-    `import httpx` also imports `httpx._main` (click, rich, pygments: ~35 ms) whenever those are
-    installed; harness never uses it. A `None` entry in `sys.modules` makes that import fail, which
-    httpx handles. Only the console entry does this: a library user's httpx stays whole.
-    """
-    if "httpx" in sys.modules or "httpx._main" in sys.modules:
-        yield
-        return
-    sys.modules["httpx._main"] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if sys.modules.get("httpx._main", ...) is None:
-            del sys.modules["httpx._main"]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -244,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        with _without_httpx_command_line():
+        own_process()  # optional extras of libraries may be skipped (`harness._imports`)
+        with without_modules(HTTPX_COMMAND_LINE):
             return handler(args)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -82,6 +82,19 @@ def test_an_engine_replay_without_patterns_imports_no_regex_engine(tmp_path: Pat
     assert _heavy(modules, ("regex", *HTTPX_COMMAND_LINE)) == []
 
 
+def test_an_output_check_that_needs_deepdiff_imports_it_without_numpy_and_pandas(
+    tmp_path: Path,
+) -> None:
+    for name in ("scenarios", "cassettes"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "harness.toml").write_text("")
+    scenario = "scenarios/refill/refill_ready.yaml"  # an `output` check with a tolerance
+    code, modules = _imported_by_run(tmp_path, scenario, "--no-history", "--plain")
+    assert code == 0
+    assert "deepdiff" in modules  # the values differ within the tolerance: deepdiff compared them
+    assert _heavy(modules, ("numpy", "pandas", "polars")) == []
+
+
 def test_the_console_entry_leaves_httpx_importable_for_the_process(tmp_path: Path) -> None:
     # Skipping httpx's command-line module is for the command's own import of httpx only:
     # afterwards the module imports as usual (a library user's httpx is untouched).

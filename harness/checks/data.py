@@ -6,6 +6,7 @@ import functools
 import json
 from typing import Any
 
+from harness._imports import DEEPDIFF_EXTRAS, without_modules
 from harness.checks.matching import describe_match, outcome, short, value_problems
 from harness.checks.view import RunView
 from harness.models.expect import OutputExpect, SchemaCheck, ValueCheck, ValueMatch
@@ -75,7 +76,8 @@ def _identical(expected: Any, value: Any) -> bool:
 
 
 def _deepdiff(expected: OutputExpect, value: Any) -> Any:
-    from deepdiff import DeepDiff  # heavy import, only when the values differ
+    with without_modules(*DEEPDIFF_EXTRAS):
+        from deepdiff import DeepDiff  # heavy import, only when the values differ
 
     return DeepDiff(
         expected.equals,

@@ -110,10 +110,11 @@ class WorkerPool:
             worker.discard()
         return idle
 
-    def fill(self) -> None:
-        """Start workers in the background until `size` are idle or starting."""
+    def fill(self, up_to: int | None = None) -> None:
+        """Start workers in the background until `up_to` (default `size`) are idle or starting."""
         with self._lock:
-            missing = 0 if self._closed else self.size - len(self._idle) - self._starting
+            wanted = self.size if up_to is None else min(up_to, self.size)
+            missing = 0 if self._closed else wanted - len(self._idle) - self._starting
             self._starting += max(missing, 0)
         for _ in range(missing):
             _spawner().submit(self._start_idle)

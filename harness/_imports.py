@@ -1,0 +1,46 @@
+"""Importing a library without the optional extras it would load but the harness never uses.
+
+Only in the harness's own process (the `harness` command, `own_process()`): in a user's process
+(the pytest plugin) a library stays exactly as the user's code would import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+__all__ = ["DEEPDIFF_EXTRAS", "HTTPX_COMMAND_LINE", "own_process", "without_modules"]
+
+HTTPX_COMMAND_LINE = "httpx._main"
+"""httpx's own command-line client (click, rich, pygments: ~35 ms), imported with httpx."""
+DEEPDIFF_EXTRAS = ("numpy", "pandas", "polars")
+"""Imported by deepdiff, when installed, for their types (~0.35 s); run values are JSON data."""
+
+_own_process = False
+
+
+def own_process() -> None:
+    """Say that this process is the harness's own (the console entry), not a user's."""
+    global _own_process
+    _own_process = True
+
+
+@contextlib.contextmanager
+def without_modules(*names: str) -> Iterator[None]:
+    """In the harness's own process, make `import name` fail inside the block for each name not
+    yet imported; elsewhere do nothing.
+
+    For libraries that import optional packages when installed and work without them: a `None`
+    entry in `sys.modules` makes the import fail, which they handle. The entries go at the end of
+    the block, so a later import (e.g. pandas for a regression report) loads the package normally.
+    """
+    blocked = [name for name in names if _own_process and name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
