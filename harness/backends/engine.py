@@ -13,7 +13,7 @@ that logical id (24 hex characters of its SHA-256).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,13 +35,11 @@ from harness.engine import (
     no_wait,
     workflow_id_of,
 )
+from harness.engine.graph import all_tools
 from harness.engine.tools import MockLookup, ToolMock
 from harness.errors import CassetteMissError, EngineError
 from harness.models.api import (
     InlinePythonTool,
-    LLMNodeConfig,
-    ToolConfig,
-    ToolNodeConfig,
     WorkflowConfigFullyHydrated,
     WorkflowRun,
     WorkflowRunInput,
@@ -133,19 +131,8 @@ def runs_inline_python(workflow: WorkflowConfigFullyHydrated, mocks: Mocks) -> b
     return any(
         isinstance(tool, InlinePythonTool)
         and not any(mock.when is None for mock in mocks.tools.get(tool.label, []))
-        for tool in _tools_of(workflow)
+        for tool in all_tools(workflow, tool_nodes=True)
     )
-
-
-def _tools_of(workflow: WorkflowConfigFullyHydrated) -> Iterator[ToolConfig]:
-    """The workflow's own tools, its LLM nodes' tools and its tool nodes' tools."""
-    shared = workflow.settings.tools_config
-    yield from shared.tools if shared is not None else []
-    for node in workflow.node_configs:
-        if isinstance(node, LLMNodeConfig) and node.tools_config is not None:
-            yield from node.tools_config.tools
-        elif isinstance(node, ToolNodeConfig) and node.tool_config is not None:
-            yield node.tool_config
 
 
 PlanCache = dict[int, WorkflowPlan]

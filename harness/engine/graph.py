@@ -40,6 +40,7 @@ from harness.models.api import (
 __all__ = [
     "PLATFORM_ONLY_NODE_TYPES",
     "WorkflowGraph",
+    "all_tools",
     "edge_label",
     "load_graph",
     "node_label",
@@ -289,12 +290,18 @@ def _schema_problems(schema: dict[str, Any] | None, where: str) -> Iterator[str]
         yield f"{where} is not a valid JSON schema at {path}: {exc.message}"
 
 
-def _all_tools(workflow: WorkflowConfigFullyHydrated) -> Iterator[ToolConfig]:
+def all_tools(
+    workflow: WorkflowConfigFullyHydrated, *, tool_nodes: bool = False
+) -> Iterator[ToolConfig]:
+    """The tools LLMs can call (the workflow's own, then its LLM nodes'); with `tool_nodes`,
+    also the tool each tool node runs."""
     tools_config = workflow.settings.tools_config
     yield from tools_config.tools if tools_config is not None else []
     for node in workflow.node_configs:
         if isinstance(node, LLMNodeConfig) and node.tools_config is not None:
             yield from node.tools_config.tools
+        elif tool_nodes and isinstance(node, ToolNodeConfig) and node.tool_config is not None:
+            yield node.tool_config
 
 
 # ------------------------------------------------------------------ the graph
@@ -378,7 +385,7 @@ class WorkflowGraph:
 
     def find_tool(self, name: str) -> ToolConfig | None:
         """A tool by name: the workflow's tools first, then every LLM node's tools."""
-        return next((t for t in _all_tools(self.workflow) if t.name == name), None)
+        return next((t for t in all_tools(self.workflow) if t.name == name), None)
 
 
 def load_graph(workflow: WorkflowConfigFullyHydrated, *, name: str = "workflow") -> WorkflowGraph:

@@ -721,21 +721,27 @@ async def test_each_call_gets_a_fresh_process_that_shares_nothing(
         assert second.result["uid"] != first.result
 
 
-HARNESS_USING_WORKERS = """
-import asyncio, os
-from harness.engine.sandbox import Sandbox, stop_idle_workers
-
+CHILDREN = '''
 def children():
-    found = []
+    """The pids of this process's children (a set)."""
+    found = set()
     for name in os.listdir("/proc"):
         try:
             with open(f"/proc/{name}/stat") as handle:
                 if int(handle.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
-                    found.append(int(name))
+                    found.add(int(name))
         except (OSError, ValueError, IndexError):
             pass
     return found
+'''
 
+HARNESS_USING_WORKERS = (
+    """
+import asyncio, os
+from harness.engine.sandbox import Sandbox, stop_idle_workers
+"""
+    + CHILDREN
+    + """
 async def main():
     sandbox = Sandbox(max_concurrency=2)
     print(len(children()), flush=True)
@@ -750,6 +756,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -770,21 +777,13 @@ def test_workers_start_lazily_stay_bounded_and_go_at_exit(tmp_path: Path) -> Non
     assert list(tmp_path.glob("harness-sandbox-*")) == []
 
 
-HARNESS_STARTING_AHEAD = """
+HARNESS_STARTING_AHEAD = (
+    """
 import asyncio, os, time
 from harness.engine.sandbox import Sandbox
-
-def children():
-    found = set()
-    for name in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{name}/stat") as handle:
-                if int(handle.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
-                    found.add(int(name))
-        except (OSError, ValueError, IndexError):
-            pass
-    return found
-
+"""
+    + CHILDREN
+    + """
 async def main():
     sandbox = Sandbox(max_concurrency=2)
     sandbox.start_ahead()
@@ -798,6 +797,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
