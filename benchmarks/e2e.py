@@ -29,8 +29,10 @@ the runner's phase totals. The split (`split_s`) adds up to the measured wall ex
 - `exit`: interpreter shutdown and the parent's wait, from `main` returning until the process
   is reaped.
 `sandbox_*` (example suite): each inline-Python call as the run waited for it, sandbox call start
-to result; the first call of each round is the one a cold start would hit (the run starts the
-sandbox's children when it binds the first scenario that calls inline Python for real).
+to result, at the default concurrency and again with `--concurrency 1` (`examples_one_at_a_time`:
+a call's wall is then its own, not also the other scenarios' turns that ran meanwhile). The first
+call of each round is the cold one (the run starts one sandbox child when it binds the first
+scenario that calls inline Python for real).
 Caches: every round is a fresh process (no in-process warm-up); the OS page cache and the
 installed bytecode are as after a first run (dropping the page cache needs root).
 """
@@ -272,6 +274,12 @@ def main() -> None:
         if not args.skip_examples:
             examples = _examples(work / "examples")
             report["examples"] = measure(examples, ["scenarios"], args.rounds, 15)
+            # The sandbox's calls again with one scenario at a time: at the default concurrency a
+            # call's wall also holds the other scenarios' turns that ran while it waited.
+            alone = [
+                run_once(examples, ["scenarios", "--concurrency", "1"]) for _ in range(args.rounds)
+            ]
+            report["examples_one_at_a_time"] = _sandbox_figures(alone)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
