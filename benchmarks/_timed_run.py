@@ -151,9 +151,9 @@ def main() -> int:
     from harness.cli_run import collector_paused
 
     # The instrumentation imports what `harness run` imports at start-up: under the same terms
-    # (httpx without its command-line client, no garbage collection), or the split would differ.
-    own_process()
-    with without_modules(HTTPX_COMMAND_LINE), collector_paused():
+    # (the harness's own process: httpx without its command-line client, no pydantic plugin
+    # lookup; no garbage collection), or the split would differ.
+    with own_process(), without_modules(HTTPX_COMMAND_LINE), collector_paused():
         timings, transport = _instrument()
     MARKS["instrumented"] = since_process_start()
     code = harness_main(argv)

@@ -7,23 +7,49 @@ Only in the harness's own process (the `harness` command, `own_process()`): in a
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
-__all__ = ["DEEPDIFF_EXTRAS", "HTTPX_COMMAND_LINE", "own_process", "without_modules"]
+__all__ = [
+    "DEEPDIFF_EXTRAS",
+    "HTTPX_COMMAND_LINE",
+    "PYDANTIC_PLUGINS_OFF",
+    "own_process",
+    "without_modules",
+]
 
 HTTPX_COMMAND_LINE = "httpx._main"
 """httpx's own command-line client (click, rich, pygments: ~35 ms), imported with httpx."""
 DEEPDIFF_EXTRAS = ("numpy", "pandas", "polars")
 """Imported by deepdiff, when installed, for their types (~0.35 s); run values are JSON data."""
 
+PYDANTIC_PLUGINS_OFF = ("PYDANTIC_DISABLE_PLUGINS", "__all__")
+"""Pydantic's documented switch for its plugins, set in the harness's own process unless the
+user set it: the harness's models are its own (no user code validates with them there), and
+finding plugins reads the entry points of every installed distribution (~5 ms at start-up)."""
+
 _own_process = False
 
 
-def own_process() -> None:
-    """Say that this process is the harness's own (the console entry), not a user's."""
+@contextlib.contextmanager
+def own_process() -> Iterator[None]:
+    """Run the block as the harness's own process (the console entry), not a user's: optional
+    extras may be skipped (`without_modules`) and pydantic looks for no plugins (unless the user
+    set `PYDANTIC_DISABLE_PLUGINS`). Both end with the block: `harness.cli.main` called from a
+    user's code leaves neither behind."""
     global _own_process
-    _own_process = True
+    name, value = PYDANTIC_PLUGINS_OFF
+    set_here = name not in os.environ
+    was_own, _own_process = _own_process, True
+    if set_here:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        _own_process = was_own
+        if set_here:
+            os.environ.pop(name, None)
 
 
 @contextlib.contextmanager

@@ -225,8 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        own_process()  # optional extras of libraries may be skipped (`harness._imports`)
-        with without_modules(HTTPX_COMMAND_LINE):
+        with own_process(), without_modules(HTTPX_COMMAND_LINE):
             return handler(args)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -61,7 +61,8 @@ POLL_SECONDS = 0.5
 class EvaluationOutcome(BaseModel):
     """What an evaluator workflow made of a run."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built on first use, not at import: only a run with an evaluator workflow makes one.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     source_workflow_run_id: str = Field(description="The evaluated run.")
     evaluation_workflow_run_id: str = Field(description="The evaluation run (in the engine).")

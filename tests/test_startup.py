@@ -194,3 +194,86 @@ def test_an_engine_replay_imports_nothing_heavy(tmp_path: Path) -> None:
     assert code == 0
     assert "harness.engine" in modules  # the scenario did run
     assert _heavy(modules, NEVER + API_ONLY) == []
+
+
+BUILT_ON_FIRST_USE = (
+    "harness.engine.llm:ChatRequest",
+    "harness.engine.sandbox:ToolOutcome",
+    "harness.engine.sandbox:SandboxReport",
+    "harness.engine.tools:ToolMock",
+    "harness.evaluation:EvaluationOutcome",
+    "harness.models.api:LLMUsageInfo",
+    "harness.models.api:SayLLMNodeConfig",
+    "harness.models.api:DirectEdgeConfig",
+    "harness.models.api:InlinePythonTool",
+)
+"""Models whose own schemas a replay without tools, mocks or evaluators never needs: built when
+first used, not at start-up (nodes, edges and tools are validated inside their workflow)."""
+
+
+def _run_then(cwd: Path, argv: list[str], check: str) -> subprocess.CompletedProcess[str]:
+    """`harness ARGV` in a fresh interpreter, then the Python statements `check`."""
+    script = f"import sys\nfrom harness.cli import main\ncode = main({argv!r})\n" + check
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_replay_without_tools_builds_no_model_it_does_not_use(tmp_path: Path) -> None:
+    for name in ("scenarios", "cassettes"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "harness.toml").write_text("")
+    scenario = "scenarios/intake/intake_complete.yaml"  # no tool, mock or evaluator
+    check = textwrap.dedent(
+        f"""
+        import importlib
+        assert code == 0, code
+        for spec in {list(BUILT_ON_FIRST_USE)!r}:
+            module, name = spec.split(":")
+            model = getattr(importlib.import_module(module), name)
+            assert not model.__pydantic_complete__, spec
+        print("NOT BUILT")
+        """
+    )
+    done = _run_then(tmp_path, ["run", scenario, "--no-history", "--plain"], check)
+    assert "NOT BUILT" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_model_built_on_first_use_validates_and_serialises_as_usual() -> None:
+    from harness.engine.sandbox import ToolOutcome
+    from harness.models.api import DirectEdgeConfig, LLMUsageInfo
+
+    assert ToolOutcome.ok({"a": 1}).model_dump()["result"] == {"a": 1}
+    with pytest.raises(ValueError, match="extra"):
+        ToolOutcome.model_validate({"success": True, "bogus": 1})
+    usage = LLMUsageInfo.model_validate({"prompt_tokens": 3, "extra_key": "kept"})
+    assert usage.model_dump()["extra_key"] == "kept"  # platform models keep unknown keys
+    assert DirectEdgeConfig.model_json_schema()["title"] == "DirectEdgeConfig"
+
+
+def _plugins_seen(cwd: Path, code: str) -> str:
+    """After `code` in a fresh interpreter: `PYDANTIC_DISABLE_PLUGINS` ("-": unset) and whether
+    pydantic looked for plugins (its loader keeps what it found; None until it looks)."""
+    show = (
+        "\nimport os\nfrom pydantic.plugin import _loader\n"
+        "print('PLUGINS=' + os.environ.get('PYDANTIC_DISABLE_PLUGINS', '-')"
+        " + (' looked' if _loader._plugins is not None else ' not-looked'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code + show], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("PLUGINS=")]
+    assert lines, done.stdout + done.stderr
+    return lines[-1].removeprefix("PLUGINS=")
+
+
+def test_the_console_entry_skips_pydantic_plugins_unless_the_user_chose(tmp_path: Path) -> None:
+    # Looking plugins up reads every installed distribution's entry points, and the harness's own
+    # process validates only its own models. A user's setting is kept, a user's process untouched,
+    # and the switch does not outlive the command (`main` called from a user's code).
+    (tmp_path / "harness.toml").write_text("")
+    command = "from harness.cli import main\nmain(['run', 'missing.yaml', '--no-history'])"
+    assert _plugins_seen(tmp_path, command) == "- not-looked"
+    chosen = "import os\nos.environ['PYDANTIC_DISABLE_PLUGINS'] = 'logfire'\n" + command
+    assert _plugins_seen(tmp_path, chosen) == "logfire looked"
+    assert _plugins_seen(tmp_path, "import harness.models, harness.engine") == "- looked"

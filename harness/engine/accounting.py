@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.engine.llm import ChatResponse
+from harness.models._factories import empty_list
 from harness.models.api import (
     LLMLatencyStats,
     LLMTokenUsage,
@@ -71,7 +72,7 @@ class UsageTotals(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    by_model: list[ModelTotals] = Field(default_factory=list)
+    by_model: list[ModelTotals] = Field(default_factory=empty_list)
 
     def add(self, response: ChatResponse) -> None:
         """Count one call."""

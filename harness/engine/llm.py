@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.config import HarnessSettings, ResolvedProvider
 from harness.engine.secrets import MASK
 from harness.errors import EngineError
+from harness.models._factories import empty_list
 
 __all__ = [
     "RECORDED_LATENCY_HEADER",
@@ -104,7 +105,8 @@ def is_reasoning_model(model: str) -> bool:
 class ChatRequest(BaseModel):
     """One chat-completions request; `None` fields are left out of the body."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The engine builds requests with `model_construct`: the schema is built on first validation.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]] | None = None
@@ -161,7 +163,7 @@ class ChatResponse(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content: str | None = None
-    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=empty_list)
     usage: TokenUsage = Field(default_factory=TokenUsage)
     model: str | None = Field(default=None, description="The model that answered.")
     provider: str | None = Field(default=None, description="The provider name it was sent to.")

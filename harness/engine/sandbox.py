@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import ToolError
+from harness.models._factories import empty_list
 
 if TYPE_CHECKING:
     from harness.engine._sandbox_workers import Exchange
@@ -73,7 +74,8 @@ class ToolOutcome(BaseModel):
     Defined with the sandbox (the lowest tool layer) and re-exported by `harness.engine.tools`.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use, not at import: a run whose workflows call no tool never makes one.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     success: bool = Field(description="True when the tool returned a result.")
     result: Any = Field(default=None, description="The tool's JSON-serialisable result.")
@@ -133,6 +135,8 @@ class SandboxPolicy(BaseModel):
 class SandboxReport(BaseModel):
     """The isolation layers a child actually got (from `Sandbox.probe()`)."""
 
+    model_config = ConfigDict(defer_build=True)  # only `Sandbox.probe()` makes one
+
     network: str = Field(description='"namespace" or "none".')
     filesystem: str = Field(
         description='"private-root" (pivot_root), "chroot", or "none" (then only the audit hook guards).'
@@ -141,7 +145,9 @@ class SandboxReport(BaseModel):
     seccomp: str = Field(default="none", description='"filter" or "none".')
     pids: str = Field(default="none", description='"namespace" or "none".')
     audit_hook: bool = False
-    limits_refused: list[str] = Field(default_factory=list, description="rlimits the OS refused.")
+    limits_refused: list[str] = Field(
+        default_factory=empty_list, description="rlimits the OS refused."
+    )
 
 
 class Sandbox:

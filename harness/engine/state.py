@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.engine.accounting import UsageTotals
+from harness.models._factories import empty_list
 from harness.models.api import RunStatus
 
 __all__ = ["MAX_RETURN_STACK", "STATE_VERSION", "RunState", "ThreadState"]
@@ -32,7 +33,8 @@ class ThreadState(BaseModel):
     parked: bool = Field(default=False, description="Waiting for a user message at the node.")
     ended: bool = False
     history: list[dict[str, Any]] = Field(
-        default_factory=list, description="Chat history: OpenAI-style user/assistant messages."
+        default_factory=empty_list,
+        description="Chat history: OpenAI-style user/assistant messages.",
     )
     user_message_count: int = Field(default=0, description="User messages received so far.")
     unanswered: bool = Field(
@@ -43,7 +45,7 @@ class ThreadState(BaseModel):
         description="Node id -> user_message_count when the node last read the conversation.",
     )
     return_stack: list[str] = Field(
-        default_factory=list, description="Nodes that global nodes were entered from."
+        default_factory=empty_list, description="Nodes that global nodes were entered from."
     )
     conditional_hops: int = Field(
         default=0, description="Conditional edges taken since the last user message."

@@ -71,7 +71,8 @@ _ARGUMENT = re.compile(r"(?<!\{)\{([A-Za-z_]\w*(?:\.\w+|\[\d+\])*)\}(?!\})")
 class ToolMock(BaseModel):
     """A scenario's stand-in for a tool, keyed by tool name: returns a value or fails, maybe late."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Built on first use, not at import: only scenarios with tool mocks make one.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     returns: Any = Field(
         default=None,

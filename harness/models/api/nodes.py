@@ -11,7 +11,7 @@ by name.
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from harness.models.api.base import JsonDict, PlatformModel
 from harness.models.api.prompts import Condition, StaticMessagesConfig
@@ -79,6 +79,10 @@ class SelfLoopConfig(PlatformModel):
 
 class BaseEntityConfig(PlatformModel):
     """Fields every node and edge shares (the platform's `BaseEntityConfig`)."""
+
+    # Nodes and edges are validated inside a workflow only, whose schema holds theirs: building
+    # each class's own at import (this base and its subclasses) would be work no run uses.
+    model_config = ConfigDict(defer_build=True)
 
     logical_id: str | None = None
     name: str | None = None

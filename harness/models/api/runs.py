@@ -204,9 +204,15 @@ def user_message_input(text: str, *, thread_id: str = "0") -> dict[str, ThreadIn
 
 # ------------------------------------------------------------------ run output
 
+# The shape of LLM events' `llm_usage_info`, which events carry as a plain dict (no model field
+# refers to these): documented and checked, their schemas built on first use, not at import.
+_DOCUMENTED_ONLY = ConfigDict(defer_build=True)
+
 
 class StructuredOutputRetryAttempt(PlatformModel):
     """One failed attempt at a valid structured output."""
+
+    model_config = _DOCUMENTED_ONLY
 
     attempt_number: int = Field(description="The attempt that failed.")
     error_message: str = Field(description="Why its JSON could not be parsed.")
@@ -216,12 +222,16 @@ class StructuredOutputRetryAttempt(PlatformModel):
 class StructuredOutputRetryMetadata(PlatformModel):
     """Retries made to get a valid structured output."""
 
+    model_config = _DOCUMENTED_ONLY
+
     retry_count: int = Field(description="Retry attempts made.")
     failed_attempts: list[StructuredOutputRetryAttempt] = Field(default_factory=empty_list)
 
 
 class LLMUsageInfo(PlatformModel):
     """Usage of one LLM call, attached to LLM events (all null on events of no LLM call)."""
+
+    model_config = _DOCUMENTED_ONLY
 
     response_model: str | None = Field(default=None, description="The model that answered.")
     named_llm_config_id: str | None = Field(default=None, description="Named LLM config id.")

@@ -10,7 +10,7 @@ from enum import StrEnum
 from keyword import iskeyword
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from harness.models._factories import empty_list
 from harness.models.api.base import JsonDict, PlatformModel
@@ -129,6 +129,10 @@ class IntegrationAuthConfig(PlatformModel):
 
 
 class _ToolBase(PlatformModel):
+    # Tools are validated inside a workflow only, whose schema holds theirs: building each
+    # class's own at import (this base and its subclasses) would be work no run uses.
+    model_config = ConfigDict(defer_build=True)
+
     logical_id: str | None = None
     side_effect: str | None = None
     tool_id: str | None = Field(
