@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from harness import __version__
+from harness import __version__, clock  # noqa: F401 (the process start is read at its import)
 from harness._imports import HTTPX_COMMAND_LINE, own_process, without_modules
 from harness.errors import HarnessError
 

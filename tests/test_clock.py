@@ -25,6 +25,23 @@ def test_since_process_start_counts_from_the_process_start_not_from_the_import()
     assert 0.3 <= inside <= outside + 0.02  # /proc resolution is 10 ms
 
 
+def test_a_process_that_was_a_shell_first_counts_from_the_interpreter() -> None:
+    # `bash -c '... && harness run'` execs its last command: the process is as old as the shell,
+    # which here waited 3.5 s first. The wall must not count the shell's time.
+    code = "from harness.clock import since_process_start; print(since_process_start())"
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["bash", "-c", f"sleep 3.5; exec {sys.executable} -c '{code}'"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    outside = time.perf_counter() - started
+    inside = float(done.stdout)
+    assert outside >= 3.5
+    assert 0.0 < inside < 1.0
+
+
 def test_since_process_start_grows() -> None:
     first = since_process_start()
     time.sleep(0.01)
