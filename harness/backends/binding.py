@@ -70,6 +70,10 @@ CASSETTE_BACKENDS = ("engine", "api")
 """The backends with cassettes of their own: each has a folder of that name under `cassettes/`."""
 
 
+_NO_BASE_URL = httpx.URL("")
+"""httpx's default `base_url`, parsed once: each client would parse the text `""` again (half
+of building a client, once per scenario)."""
+
 TransportWrapper = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
 """Wraps a scenario's cassette transport (e.g. to time replay in a benchmark)."""
 
@@ -338,7 +342,7 @@ class _CassetteOpener:
             transport = session.transport
             if config.wrap_transport is not None:
                 transport = config.wrap_transport(transport)
-            async with httpx.AsyncClient(transport=transport) as http:
+            async with httpx.AsyncClient(transport=transport, base_url=_NO_BASE_URL) as http:
                 yield session, http
 
     def engine_backend(self, scenario: Scenario, http: httpx.AsyncClient) -> EngineBackend:

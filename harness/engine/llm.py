@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import logging
 import re
 import time
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.config import HarnessSettings, ResolvedProvider
+from harness.engine.llm_replay import direct_transport, replayed_completion
 from harness.engine.secrets import MASK
 from harness.errors import EngineError
 from harness.models._factories import empty_list
@@ -266,16 +266,40 @@ class LLMClient:
         self, req: ChatRequest, resolved: ResolvedProvider, context: Mapping[str, str]
     ) -> ChatResponse:
         model = resolved.model_for(req.model)
-        request = self.http.build_request(
-            "POST",
-            _completions_url(resolved.base_url),
-            json=req.body(model),
-            headers=_headers(resolved),
-            timeout=self._call_timeout(req.timeout_ms),
-            # `caller`: the runner reports a failed LLM call from `take_failures`, not twice.
-            extensions={"harness": {**context, "caller": "llm"}},
-        )
+        url, headers = _completions_url(resolved.base_url), _headers(resolved)
+        body = req.body(model)
         where = f"LLM call to {resolved.name} ({model}) for {_describe(context)}"
+        started = time.perf_counter()  # a replayed answer without a recorded latency: our time
+        recorded = None if req.stream else replayed_completion(self.http, url, headers, body)
+        if recorded is not None:
+            parsed = _parse_completion(recorded.data, where)
+            latency = _latency_ms(recorded.header(RECORDED_LATENCY_HEADER), started)
+        else:
+            request = self.http.build_request(
+                "POST",
+                url,
+                json=body,
+                headers=headers,
+                timeout=self._call_timeout(req.timeout_ms),
+                # `caller`: the runner reports a failed LLM call from `take_failures`, not twice.
+                extensions={"harness": {**context, "caller": "llm"}},
+            )
+            parsed, latency = await self._exchange(request, req, where)
+        return parsed.model_copy(
+            update={
+                "provider": resolved.name,
+                "model": parsed.model or model,
+                "latency_ms": latency,
+                "was_streamed": req.stream,
+                "named_llm_config_id": req.named_llm_config_id,
+                "named_llm_config_name": req.named_llm_config_name,
+            }
+        )
+
+    async def _exchange(
+        self, request: httpx.Request, req: ChatRequest, where: str
+    ) -> tuple[ChatResponse, float]:
+        """The request sent through httpx (retried as configured): its answer and latency."""
         retries = (
             self.max_retries
             if req.max_retries is None
@@ -291,17 +315,7 @@ class LLMClient:
                 parsed = _parse_completion(_json_of(response, where), where)
         finally:
             await response.aclose()
-        latency = _latency_ms(response, started)
-        return parsed.model_copy(
-            update={
-                "provider": resolved.name,
-                "model": parsed.model or model,
-                "latency_ms": latency,
-                "was_streamed": req.stream,
-                "named_llm_config_id": req.named_llm_config_id,
-                "named_llm_config_name": req.named_llm_config_name,
-            }
-        )
+        return parsed, _latency_ms(response.headers.get(RECORDED_LATENCY_HEADER), started)
 
     def _call_timeout(self, timeout_ms: int | None) -> httpx.Timeout:
         if not timeout_ms or timeout_ms <= 0:
@@ -356,34 +370,18 @@ class LLMClient:
         return float(min(self.retry_base_seconds * 2 ** (attempt - 1), 8.0))
 
 
-_HTTPX_LOG = logging.getLogger("httpx")
-
-
 async def _send_through(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
     """`http.send(request, stream=True)`, straight to the client's transport when the client's
-    layers around it would do nothing for this request.
+    layers around it would do nothing for this request (`direct_transport`).
 
-    Those layers (auth flow, redirects, event hooks, the `elapsed` stream wrapper, cookie
-    extraction through `urllib` adapters, an INFO log line) cost ~50-90 us per call, about a
-    tenth of the engine's own work per replayed turn, and an LLM call uses none of them: no
-    auth object (the key is a header), no redirects, no hooks, and `elapsed` is never read
-    (latency is measured around the call). Whatever the client would do is still done: a
-    response that sets cookies fills its jar, and a closed client, one with auth, hooks or
-    redirects, or httpx's logging on takes the client's own path, as does an httpx without the
-    transport lookup (a private method, present since 0.18).
+    Those layers cost ~50-90 us per call, about a tenth of the engine's own work per replayed
+    turn, and an LLM call uses none of them: no auth object (the key is a header), no
+    redirects, no hooks, and `elapsed` is never read (latency is measured around the call).
+    Whatever the client would do is still done: a response that sets cookies fills its jar.
     """
-    transport_for_url = getattr(http, "_transport_for_url", None)
-    if (
-        transport_for_url is None
-        or http.is_closed
-        or http.auth is not None
-        or http.follow_redirects
-        or any(http.event_hooks.values())
-        or request.url.username
-        or _HTTPX_LOG.isEnabledFor(logging.INFO)
-    ):
+    transport = direct_transport(http, request.url)
+    if transport is None:
         return await http.send(request, stream=True)
-    transport: httpx.AsyncBaseTransport = transport_for_url(request.url)
     response = await transport.handle_async_request(request)
     response.request = request
     if "set-cookie" in response.headers:
@@ -434,8 +432,8 @@ def _retry_after_seconds(value: str) -> float | None:
         return None
 
 
-def _latency_ms(response: httpx.Response, started: float) -> float:
-    recorded = response.headers.get(RECORDED_LATENCY_HEADER)
+def _latency_ms(recorded: str | None, started: float) -> float:
+    """The recorded latency header's value, else the time since `started`."""
     if recorded is not None:
         try:
             return float(recorded)

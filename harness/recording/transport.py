@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -41,6 +42,7 @@ __all__ = [
 _FRAMING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 MissHandler = Callable[[httpx.Request, RequestKey, bytes], Exception]
+T = TypeVar("T")
 
 
 def is_recordable_status(status: int) -> bool:
@@ -126,20 +128,36 @@ class CassetteState:
         Identical requests have identical keys, and the index serves a key's interactions in
         recorded order, so this answers exactly what `play(key_of(...))` would, without a key.
         """
+        recorded = self.next_in_order(
+            request.method, str(request.url), request.headers.multi_items(), body
+        )
+        if recorded is None:
+            return None
+        self.take_in_order()
+        return replay_response(recorded)
+
+    def next_in_order(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> Interaction | None:
+        """The next unplayed interaction when a request of these parts is its recorded request
+        again, as `play_in_order` decides it; it counts as played only after `take_in_order`."""
         position = self._in_order
         if self._index is not None or position >= len(self.loaded):
             return None
         recorded = self.loaded[position]
         if (
-            recorded.method.upper() != request.method.upper()
+            recorded.method.upper() != method.upper()
             or not _same_body(recorded.request_body, body)
-            or not self._same_url(recorded.uri, str(request.url))
-            or self.scrub_for(request) is not self.scrub
+            or not self._same_url(recorded.uri, url)
+            or self.scrub.with_values(credential_values(headers)) is not self.scrub
         ):
             return None
+        return recorded
+
+    def take_in_order(self) -> None:
+        """Count the interaction `next_in_order` returned as played."""
         self._in_order += 1
         self.replayed += 1
-        return replay_response(recorded)
 
     def _same_url(self, recorded: str, live: str) -> bool:
         if recorded == live:
@@ -263,11 +281,36 @@ def replay_response(interaction: Interaction) -> httpx.Response:
 
 
 class ReplayTransport(httpx.AsyncBaseTransport):
-    """Serve every request from the cassette; a request with no recorded response raises."""
+    """Serve every request from the cassette; a request with no recorded response raises.
+
+    `answer_in_process` also serves a request given by its parts, for a client in the same
+    process that can skip httpx's request and response objects (the engine's LLM client).
+    """
 
     def __init__(self, state: CassetteState, *, on_miss: MissHandler) -> None:
         self._state = state
         self._on_miss = on_miss
+
+    def answer_in_process(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        read: Callable[[int, Mapping[str, list[str]], str], T | None],
+    ) -> T | None:
+        """What `read(status, headers, body text)` makes of the recorded answer to the request
+        these parts make (method, URL, every header it would send, body bytes), when it is the
+        next one recorded; None otherwise, or when `read` declines it (None): the request is
+        then not played, so the client can send it through httpx as usual (a miss raises
+        there, with its report)."""
+        recorded = self._state.next_in_order(method, url, headers, body)
+        if recorded is None:
+            return None
+        answer = read(recorded.status, recorded.response_headers, recorded.response_body)
+        if answer is not None:
+            self._state.take_in_order()
+        return answer
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,11 +215,17 @@ def derive_scenario_id(file: str | Path, root: str | Path) -> str:
 
 
 def _derive_id(file: Path, root: Path) -> str:
-    try:
-        relative = Path(os.path.abspath(file)).relative_to(root)
-    except ValueError:
-        relative = Path(file.name)
-    text = relative.as_posix()
+    absolute = os.path.abspath(file)
+    inside = str(root).rstrip("/") + "/"
+    if os.sep == "/" and absolute.startswith(inside):
+        # `relative_to` on text (both paths are absolute and normalised): no path objects.
+        text = absolute[len(inside) :]
+    else:
+        try:
+            relative = Path(absolute).relative_to(root)
+        except ValueError:
+            relative = Path(file.name)
+        text = relative.as_posix()
     for suffix in SCENARIO_SUFFIXES:
         if text.endswith(suffix):
             return text[: -len(suffix)]
@@ -230,11 +236,17 @@ def _derive_id(file: Path, root: Path) -> str:
 
 
 class _Loader:
-    """Loads files with a cache of parsed `_defaults.yaml` per folder."""
+    """Loads files with a cache of parsed `_defaults.yaml` per folder.
+
+    What every file of a folder shares (its defaults chain, the files its scenarios name) is
+    looked up once per folder and load, not once per file.
+    """
 
     def __init__(self, root: str | Path | None) -> None:
         self.root = Path(os.path.abspath(root or Path.cwd()))
         self.defaults: dict[Path, tuple[Document | None, list[ScenarioIssue]]] = {}
+        self._chains: dict[Path, list[Path]] = {}
+        self._targets: dict[tuple[str, str], tuple[Path, bool]] = {}
 
     def load_all(self, paths: Iterable[str | Path]) -> tuple[list[Scenario], list[ScenarioIssue]]:
         files, issues = _discover(paths)
@@ -254,14 +266,14 @@ class _Loader:
         if document is None:
             return [], issues
         chain: list[Document] = []
-        for folder in self._folders(file):
+        for folder in self._folders_of(file.parent):
             defaults, problems = self._defaults(folder)
             issues.extend(problems)
             chain.extend([defaults] if defaults else [])
         merged = document
         for defaults in chain:  # nearest first: each farther one only fills what is still unset
             merged = _merge(defaults, merged)
-        issues.extend(_resolve_files(merged))
+        issues.extend(_resolve_files(merged, self._target))
         combinations, problems = expand_matrix(merged)
         issues.extend(problems)
         base_id = document.data.get("id") if isinstance(document.data.get("id"), str) else None
@@ -281,15 +293,32 @@ class _Loader:
             scenarios.append(scenario.with_source(source))
         return scenarios, issues
 
-    def _folders(self, file: Path) -> list[Path]:
-        """Folders whose defaults apply, nearest first: up to `root`, or only its own."""
-        folder = Path(os.path.abspath(file.parent))
+    def _folders_of(self, parent: Path) -> list[Path]:
+        """Folders whose defaults apply to a file in `parent`, nearest first: up to `root`, or
+        only its own."""
+        found = self._chains.get(parent)
+        if found is None:
+            found = self._chains[parent] = self._folders(parent)
+        return found
+
+    def _folders(self, parent: Path) -> list[Path]:
+        folder = Path(os.path.abspath(parent))
         if folder != self.root and self.root not in folder.parents:
             return [folder]
         folders = [folder]
         while folders[-1] != self.root:
             folders.append(folders[-1].parent)
         return folders
+
+    def _target(self, written_in: str, value: str) -> tuple[Path, bool]:
+        """The absolute path of a file reference `value` written in file `written_in`, and
+        whether it is a file."""
+        key = (os.path.dirname(written_in), value)
+        found = self._targets.get(key)
+        if found is None:
+            target = Path(os.path.normpath((Path(written_in).parent / value).absolute()))
+            found = self._targets[key] = (target, is_file(target))
+        return found
 
     def _defaults(self, folder: Path) -> tuple[Document | None, list[ScenarioIssue]]:
         if folder not in self.defaults:
@@ -381,8 +410,13 @@ def _deep_merge(base: Any, over: Any) -> Any:
     return over
 
 
-def _resolve_files(document: Document) -> list[ScenarioIssue]:
-    """Make file references absolute, relative to the file that wrote them; report missing ones."""
+def _resolve_files(
+    document: Document, target_of: Callable[[str, str], tuple[Path, bool]]
+) -> list[ScenarioIssue]:
+    """Make file references absolute, relative to the file that wrote them; report missing ones.
+
+    `target_of(file, value)` is the reference's absolute path and whether it is a file.
+    """
     issues = []
     for path in _FILE_KEYS:
         holder = document.data
@@ -392,8 +426,8 @@ def _resolve_files(document: Document) -> list[ScenarioIssue]:
         if not isinstance(value, str) or not isinstance(holder, dict):
             continue
         where = document.locate(path)
-        target = Path(os.path.normpath((Path(where.file).parent / value).absolute()))
-        if is_file(target):
+        target, exists = target_of(where.file, value)
+        if exists:
             holder[path[-1]] = str(target)
             continue
         folder = target.parent
