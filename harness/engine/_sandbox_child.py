@@ -1,9 +1,11 @@
 """Entry script of the sandbox child: isolate this process, then run one tool function.
 
-Run by `harness.engine._sandbox_workers` as `python -I -S -B` (isolated mode: no site-packages, no
-PYTHON* variables, no user site, no bytecode writes), which loads this script compiled as
-`<sandbox>`. It imports only the standard library, because nothing else is on the path of an
-isolated interpreter.
+Run as `python -I -S -B` (isolated mode: no site-packages, no PYTHON* variables, no user site, no
+bytecode writes), which loads this script compiled as `<sandbox>`. It imports only the standard
+library, because nothing else is on the path of an isolated interpreter. Usually that interpreter
+is the zygote (`--zygote`, see `_serve_forks` and `harness.engine._sandbox_zygote`): booted once,
+it forks one child per worker, and the forked child carries on below exactly as a freshly booted
+one would; where no zygote can run, `harness.engine._sandbox_workers` boots the child directly.
 
 Protocol (a worker is started, and isolated, before its call is known):
 1. stdin, first line: the set-up (`workdir`, `uid`, `parent_pid`, `policy`);
@@ -711,7 +713,147 @@ def main() -> int:
     return 0
 
 
+# ------------------------------------------------------------------ the zygote
+
+_FORK_FDS = 4  # per request: the child's stdin, stdout and stderr, and its status pipe
+
+
+def _serve_forks(control_fd: int, harness_pid: int) -> None:
+    """The zygote: fork one child per request; returns only in a forked child, ready to run `main`.
+
+    Requests arrive on the control socket as one byte carrying `_FORK_FDS` descriptors
+    (SCM_RIGHTS). The zygote writes the child's pid on its status pipe, and its wait status when
+    it reaps it. It holds nothing of any call (set-up and call go to the child's stdin only), runs
+    a single thread (fork copies only the calling one), and dies with the harness. When the
+    harness closes the control socket it forks no more, reaps its last children, then exits.
+    """
+    import _socket  # not `socket`: its import costs the first call of a run ~3 ms
+    import select
+    import struct  # noqa: F401  (loaded once here rather than by every child: its seccomp set-up)
+
+    if sys.platform.startswith("linux"):  # loads ctypes once, for every child's isolation too
+        _die_with_parent(_libc(), lambda: os.getppid() == harness_pid)
+    control = _socket.socket(fileno=control_fd)
+    wake = os.pipe()  # SIGCHLD wakes the poll below through this pipe
+    for fd in wake:
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake[1])
+    signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+    statuses: dict[int, int] = {}  # pid -> its status pipe
+    poller = select.poll()
+    poller.register(control, select.POLLIN)
+    poller.register(wake[0], select.POLLIN)
+    serving = True
+    while serving or statuses:
+        ready = {fd for fd, _event in poller.poll()}
+        _drain(wake[0])
+        _report_exits(statuses)
+        if not serving or control.fileno() not in ready:
+            continue
+        message, fds = _receive_fds(control)
+        if not message:  # the harness closed the socket: no more forks
+            serving = False
+            poller.unregister(control)
+        elif len(fds) != _FORK_FDS:
+            _close_all(fds)
+        elif _fork_child(fds, statuses) == 0:
+            _become_child(control, fds)
+            return
+    os._exit(0)
+
+
+def _receive_fds(control: Any) -> tuple[bytes, list[int]]:
+    """One request byte and the descriptors sent with it (`socket.recv_fds`, on `_socket`)."""
+    import _socket
+    import array
+
+    fds = array.array("i")
+    message, ancillary, _flags, _address = control.recvmsg(
+        1, _socket.CMSG_SPACE(_FORK_FDS * fds.itemsize)
+    )
+    for level, kind, data in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return message, list(fds)
+
+
+def _fork_child(fds: list[int], statuses: dict[int, int]) -> int:
+    """Fork; in the zygote, hand the child's descriptors over and remember its status pipe."""
+    *child_ends, status = fds
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        _write_line(status, f"error {exc}")
+        _close_all(fds)
+        return -1
+    if pid == 0:
+        return 0
+    _close_all(child_ends)  # the harness sees EOF on the child's pipes only once it exits
+    _write_line(status, str(pid))
+    statuses[pid] = status
+    return pid
+
+
+def _become_child(control: Any, fds: list[int]) -> None:
+    """In the forked child: undo the zygote's set-up, keep only the three standard streams.
+
+    Every other descriptor is closed, the control socket above all: tool code must never be
+    able to ask the zygote for anything.
+    """
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()  # its own session and process group, as a booted child gets from the harness
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    control.detach()  # the number is closed below; the object must never close a reused one
+    os.closerange(3, _max_fd())
+
+
+def _max_fd() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (OSError, ValueError):
+        return 65_536
+
+
+def _report_exits(statuses: dict[int, int]) -> None:
+    """Reap every child that has exited; write its wait status on its pipe and close it."""
+    while statuses:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        fd = statuses.pop(pid, None)
+        if fd is not None:
+            _write_line(fd, str(status))
+            os.close(fd)
+
+
+def _write_line(fd: int, text: str) -> None:
+    try:  # noqa: SIM105  (contextlib would be one more import for the zygote)
+        os.write(fd, text.encode() + b"\n")  # a few bytes: one write into an empty pipe
+    except OSError:
+        pass  # the harness no longer waits for this child
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--zygote"]:
+        _serve_forks(int(sys.argv[2]), int(sys.argv[3]))  # returns in each forked child
     status = main()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -5,10 +5,13 @@
 - Bounded: at most `size` idle workers per pool (the sandbox's `max_concurrency`), at most
   `_MAX_POOLS` pools (the least recently used one is closed when another is needed).
 - One use each: a used worker is discarded and a fresh one started in the background.
-- No leaks: workers arm `PR_SET_PDEATHSIG` at boot and are started from one long-lived thread
-  (the signal fires when the *thread* that started a process exits, not only the process), so
-  they die with a SIGKILLed harness; at interpreter exit idle workers are killed and their
-  folders removed; a worker whose stdin closes without a call exits at once.
+- Fast starts: workers are forked by the zygote of their interpreter (`_sandbox_zygote`), which
+  the first worker of a run starts.
+- No leaks: the zygote and workers arm `PR_SET_PDEATHSIG` at boot and are started from one
+  long-lived thread (the signal fires when the *thread* that started a process exits, not only
+  the process), so they die with a SIGKILLed harness; at interpreter exit idle workers are killed
+  and their folders removed, and the zygote is stopped; a worker whose stdin closes without a
+  call exits at once.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import atexit
 import collections
 import concurrent.futures
+import contextlib
 import json
 import os
 import threading
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.engine._sandbox_workers import Worker, kill_uid, start_worker
+from harness.engine._sandbox_zygote import stop_zygotes
 
 __all__ = ["WorkerPool", "stop_idle_workers", "worker_pool"]
 
@@ -72,18 +77,31 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._idle: collections.deque[Worker] = collections.deque()
         self._starting = 0
+        # Calls waiting for a worker already being started (each gets the next one to start).
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._closed = False
 
     async def acquire(self) -> Worker:
-        """A worker for one call: an idle one, else one started now; give it back to `release`.
+        """A worker for one call: an idle one, else the next one being started, else one
+        started now; give it back to `release`.
 
         Raises:
             OSError: the interpreter could not be started.
         """
-        with self._lock:
-            worker = self._idle.popleft() if self._idle else None
-        if worker is not None:
-            return worker
+        while True:
+            with self._lock:
+                worker = self._idle.popleft() if self._idle else None
+                waiter = None if worker else self._wait_for_a_start()
+            if waiter is not None:
+                worker = await waiter.worker()
+                if worker is None:  # that start failed: start one here, which reports why
+                    break
+            if worker is None:
+                break
+            if worker.process.poll() is None:
+                return worker
+            _in_background(worker.discard)  # died while idle (e.g. with its zygote): no call sent
+        # Queued behind any start already under way, on the one spawner thread.
         started = _spawner().submit(start_worker, self.python, self.policy)
         try:
             return await asyncio.wrap_future(started)
@@ -119,6 +137,17 @@ class WorkerPool:
         for _ in range(missing):
             _spawner().submit(self._start_idle)
 
+    def _wait_for_a_start(self) -> _Waiter | None:
+        """With the lock held: a place in line for a worker being started, if one is free.
+
+        Waiting beats starting another: a new start would queue behind it on the spawner.
+        """
+        if self._closed or self._starting <= len(self._waiters):
+            return None
+        waiter = _Waiter(self)
+        self._waiters.append(waiter)
+        return waiter
+
     def _start_idle(self) -> None:
         try:
             worker: Worker | None = start_worker(self.python, self.policy)
@@ -126,11 +155,69 @@ class WorkerPool:
             worker = None  # the next call starts its own worker and reports the error
         with self._lock:
             self._starting -= 1
+            waiter = self._waiters.popleft() if self._waiters else None
+            keep = worker is not None and not self._closed and waiter is None
+            if keep and worker is not None:
+                self._idle.append(worker)
+        if waiter is not None:
+            waiter.hand_over(worker)
+        elif worker is not None and not keep:
+            worker.discard()
+
+    def _take_back(self, worker: Worker | None) -> None:
+        """A started worker whose waiting call was cancelled: idle, or discarded when closed."""
+        with self._lock:
             keep = worker is not None and not self._closed
             if keep and worker is not None:
                 self._idle.append(worker)
         if worker is not None and not keep:
-            worker.discard()
+            _in_background(worker.discard)
+
+
+class _Waiter:
+    """A call's place in line for the next worker that finishes starting (any thread).
+
+    The hand-over and a cancellation meet under the pool's lock, so a worker is never lost
+    between them: whichever comes second gives the worker back to the pool.
+    """
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self._pool = pool
+        self._loop = asyncio.get_running_loop()
+        self._woken: asyncio.Future[None] = self._loop.create_future()
+        self._handed: list[Worker | None] = []  # the worker handed over, once it is
+        self._left = False
+
+    async def worker(self) -> Worker | None:
+        """The worker handed over (None: its start failed)."""
+        try:
+            await self._woken
+        except asyncio.CancelledError:
+            with self._pool._lock:
+                self._left = True
+                handed = self._handed[:]
+                if self in self._pool._waiters:
+                    self._pool._waiters.remove(self)
+            for worker in handed:
+                self._pool._take_back(worker)
+            raise
+        return self._handed[0]
+
+    def hand_over(self, worker: Worker | None) -> None:
+        """From the spawner thread: give the call its worker (back to the pool if it left)."""
+        with self._pool._lock:
+            left = self._left
+            if not left:
+                self._handed.append(worker)
+        if left:
+            self._pool._take_back(worker)
+            return
+        with contextlib.suppress(RuntimeError):  # a closed loop: its task is gone already
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        if not self._woken.done():
+            self._woken.set_result(None)
 
 
 _pools: collections.OrderedDict[tuple[str, str], WorkerPool] = collections.OrderedDict()
@@ -152,7 +239,8 @@ def worker_pool(python: str, policy: dict[str, Any], size: int) -> WorkerPool:
 
 
 def stop_idle_workers(*, reap: bool = True) -> int:
-    """Kill every idle worker and remove its folder; later calls start fresh ones.
+    """Kill every idle worker and remove its folder, close the zygotes; later calls start fresh
+    ones (a zygote exits once the calls still running in its children have ended).
 
     Args:
         reap: also wait until no process of the workers' uids is left (a /proc scan each);
@@ -166,6 +254,7 @@ def stop_idle_workers(*, reap: bool = True) -> int:
         _pools.clear()
     # On the spawner thread, so workers whose start was already queued are stopped as well.
     stopped = [worker for pool in pools for worker in _on_spawner(pool.close)]
+    stop_zygotes()
     if reap:
         for worker in stopped:
             kill_uid(worker.uid)

@@ -1,9 +1,10 @@
 """Sandbox workers: child interpreters started before their call is known.
 
-A worker boots, applies every isolation layer that needs no call (namespaces, private root,
-private uid, seccomp, parent-death signal), writes a "ready" frame, then blocks reading its one
-call. It runs that call and exits: nothing is shared between calls, each gets its own process,
-uid and folder, exactly as a child started for it would. `_sandbox_pool` keeps a few started.
+A worker (forked by the zygote, `_sandbox_zygote`, or where none runs booted directly) applies
+every isolation layer that needs no call (namespaces, private root, private uid, seccomp,
+parent-death signal), writes a "ready" frame, then blocks reading its one call. It runs that call
+and exits: nothing is shared between calls, each gets its own process, uid and folder, exactly as
+a child started for it would. `_sandbox_pool` keeps a few started.
 """
 
 from __future__ import annotations
@@ -12,18 +13,24 @@ import asyncio
 import contextlib
 import functools
 import json
-import marshal
 import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
+
+from harness.engine._sandbox_zygote import (
+    CHILD_ENV,
+    CHILD_SCRIPT,
+    ForkedProcess,
+    boot_command,
+    fork_from_zygote,
+    write_all,
+)
 
 __all__ = [
     "CHILD_SCRIPT",
@@ -35,7 +42,6 @@ __all__ = [
     "start_worker",
 ]
 
-CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
 TEMP_PREFIX = "harness-sandbox-"
 """Sandbox folders are `harness-sandbox-<harness pid>-<random>` in the temp dir."""
 UID_RANGE = (2_000_000_000, 2_100_000_000)
@@ -43,15 +49,6 @@ UID_RANGE = (2_000_000_000, 2_100_000_000)
 _GRACE_SECONDS = 5.0
 _STDERR_TAIL_BYTES = 16_384
 _POLL_SECONDS = 0.005  # exit polling where the OS has no pidfd (not Linux)
-# The child is compiled as `<sandbox>`, so tracebacks and frames never show the harness's path.
-_BOOT_FROM_SOURCE = (
-    "import sys; p = sys.argv.pop(1); exec(compile(open(p, 'rb').read(), '<sandbox>', 'exec'))"
-)
-# Compiling the child script costs a worker ~16 ms; an interpreter of the same build loads the
-# parent's compiled copy from stdin instead (marshal's format is tied to the interpreter).
-_BOOT_FROM_CODE = (
-    "import marshal, sys; exec(marshal.loads(sys.stdin.buffer.read(int(sys.argv.pop(1)))))"
-)
 _rng = random.SystemRandom()
 
 
@@ -73,7 +70,7 @@ class Exchange:
 class Worker:
     """A started child interpreter waiting for its one call (or already answering it)."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | ForkedProcess
     folder: str
     uid: int | None
 
@@ -131,6 +128,8 @@ class Worker:
                 pipe.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=_GRACE_SECONDS)  # killed, or exited: a moment at most
+        if isinstance(self.process, ForkedProcess):
+            self.process.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -192,7 +191,7 @@ class _PipeTransports:
 
     async def adopt(
         self,
-        process: subprocess.Popen[bytes],
+        process: subprocess.Popen[bytes] | ForkedProcess,
         stdout: asyncio.StreamReader,
         stderr: asyncio.StreamReader,
     ) -> asyncio.WriteTransport:
@@ -219,19 +218,27 @@ class _PipeTransports:
 
 
 class _ExitWatch:
-    """Resolves `done` when the process exits: a pidfd in the event loop, else polling."""
+    """Resolves `done` when the process exits and its return code is known.
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    A forked child: its status pipe (the zygote reaps it and writes the status there). A booted
+    child: a pidfd in the event loop, else polling.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes] | ForkedProcess) -> None:
         self._process = process
         self._loop = asyncio.get_running_loop()
         self.done: asyncio.Future[None] = self._loop.create_future()
         self._poller: asyncio.Future[None] | None = None
         self._fd: int | None = None
-        try:
-            self._fd = os.pidfd_open(process.pid)
-        except (AttributeError, OSError):  # not Linux 5.3+: poll
-            self._poller = asyncio.ensure_future(self._poll())
+        self._own_fd = False
+        if isinstance(process, ForkedProcess):
+            self._fd = process.status_fd
         else:
+            try:
+                self._fd, self._own_fd = os.pidfd_open(process.pid), True
+            except (AttributeError, OSError):  # not Linux 5.3+: poll
+                self._poller = asyncio.ensure_future(self._poll())
+        if self._fd is not None:
             self._loop.add_reader(self._fd, self._fire)
 
     async def wait(self, timeout: float) -> bool:
@@ -241,7 +248,10 @@ class _ExitWatch:
         return self.done.done()
 
     def _fire(self) -> None:
-        self._process.poll()  # reap now: the return code is known as soon as the child exits
+        # Reap now: the return code is known as soon as the child exits. A status pipe can be
+        # readable with half a line: wait for the rest.
+        if self._process.poll() is None and isinstance(self._process, ForkedProcess):
+            return
         if not self.done.done():
             self.done.set_result(None)
         self._unwatch()
@@ -254,7 +264,8 @@ class _ExitWatch:
     def _unwatch(self) -> None:
         if self._fd is not None:
             self._loop.remove_reader(self._fd)
-            os.close(self._fd)
+            if self._own_fd:
+                os.close(self._fd)
             self._fd = None
 
     def close(self) -> None:
@@ -295,55 +306,49 @@ def _result_or(future: asyncio.Future[_T], default: _T) -> _T:
 # ------------------------------------------------------------------ starting workers
 
 
-@functools.cache
-def _compiled_child() -> bytes:
-    source = CHILD_SCRIPT.read_bytes()
-    return marshal.dumps(compile(source, "<sandbox>", "exec", dont_inherit=True))
-
-
-def _boot_command(python: str) -> tuple[list[str], bytes]:
-    """The command line that loads the child script in `python`, and what to send it first."""
-    command = [python, "-I", "-S", "-B", "-c"]
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
-        code = _compiled_child()
-        return [*command, _BOOT_FROM_CODE, str(len(code))], code
-    return [*command, _BOOT_FROM_SOURCE, str(CHILD_SCRIPT)], b""
-
-
 def start_worker(python: str, policy: dict[str, Any]) -> Worker:
-    """Start one worker; it boots and isolates itself while nobody waits for it."""
+    """Start one worker; it isolates itself while nobody waits for it.
+
+    Forked by the zygote of `python` where one runs (a few ms), else booted (~25 ms).
+    """
     folder = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
     os.chmod(folder, 0o711)  # the child's unprivileged uid must traverse it (no-chroot case)
     # A private uid only where the child will switch to it: otherwise scanning for it is moot.
     private = os.geteuid() == 0 and policy.get("drop_privileges", True)
     uid = _rng.randrange(*UID_RANGE) if private else None
-    command, prelude = _boot_command(python)
+
+    def setup_line(parent_pid: int) -> bytes:
+        # The child dies with `parent_pid`: the zygote, or this process when booted directly.
+        setup = {"workdir": folder, "uid": uid, "parent_pid": parent_pid, "policy": policy}
+        return json.dumps(setup).encode() + b"\n"
+
     try:
-        process = subprocess.Popen(
-            command,
-            bufsize=0,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=tempfile.gettempdir(),
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            start_new_session=True,
-        )
+        forked = fork_from_zygote(python, setup_line)
+        process = forked or _boot_child(python, setup_line(os.getpid()))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    setup = {"workdir": folder, "uid": uid, "parent_pid": os.getpid(), "policy": policy}
-    assert process.stdin is not None  # PIPE was requested
-    # A child that died at once (a broken interpreter) says why when its call reads it.
-    with contextlib.suppress(BrokenPipeError):
-        _write_all(process.stdin.fileno(), prelude + json.dumps(setup).encode() + b"\n")
     return Worker(process, folder, uid)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _boot_child(python: str, setup: bytes) -> subprocess.Popen[bytes]:
+    """A child booted as its own interpreter, the child script and `setup` sent on its stdin."""
+    command, prelude = boot_command(python)
+    process = subprocess.Popen(
+        command,
+        bufsize=0,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tempfile.gettempdir(),
+        env=CHILD_ENV,
+        start_new_session=True,
+    )
+    assert process.stdin is not None  # PIPE was requested
+    # A child that died at once (a broken interpreter) says why when its call reads it.
+    with contextlib.suppress(BrokenPipeError):
+        write_all(process.stdin.fileno(), prelude + setup)
+    return process
 
 
 # ------------------------------------------------------------------ killing what is left

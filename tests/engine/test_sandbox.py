@@ -722,17 +722,24 @@ async def test_each_call_gets_a_fresh_process_that_shares_nothing(
 
 
 CHILDREN = '''
-def children():
-    """The pids of this process's children (a set)."""
+from harness.engine._sandbox_zygote import zygote_pids
+
+def children(parent=None):
+    """The pids of the children of `parent` (default: this process), a set."""
     found = set()
     for name in os.listdir("/proc"):
         try:
             with open(f"/proc/{name}/stat") as handle:
-                if int(handle.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                if int(handle.read().rsplit(")", 1)[1].split()[1]) == (parent or os.getpid()):
                     found.add(int(name))
         except (OSError, ValueError, IndexError):
             pass
     return found
+
+def workers():
+    """The sandbox children: forked by a zygote of this process, or started by it directly."""
+    zygotes = set(zygote_pids().values())
+    return (children() - zygotes).union(*(children(z) for z in zygotes))
 '''
 
 HARNESS_USING_WORKERS = (
@@ -752,7 +759,7 @@ async def main():
     assert all(outcome.success for outcome in outcomes)
     print(stop_idle_workers(), flush=True)
     assert (await sandbox.run_python(code, {})).success
-    print(" ".join(map(str, children())), flush=True)
+    print(" ".join(map(str, children() | workers())), flush=True)
 
 asyncio.run(main())
 """
@@ -788,12 +795,12 @@ async def main():
     sandbox = Sandbox(max_concurrency=2)
     sandbox.start_ahead()
     deadline = time.monotonic() + 20
-    while len(children()) < 1 and time.monotonic() < deadline:
+    while len(workers()) < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.2)  # a second one would have started by now
-    ahead = children()
+    ahead = workers()
     assert (await sandbox.run_python("def one():\\n    return 1\\n", {})).success
-    print(len(ahead), len(ahead - children()), flush=True)
+    print(len(ahead), len(ahead - workers()), flush=True)
 
 asyncio.run(main())
 """
