@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import types
 from collections.abc import Iterator
 
 __all__ = [
     "DEEPDIFF_EXTRAS",
     "HTTPX_COMMAND_LINE",
     "PYDANTIC_PLUGINS_OFF",
+    "PYDANTIC_PLUGIN_LOADER",
     "own_process",
     "without_modules",
 ]
@@ -28,8 +30,36 @@ PYDANTIC_PLUGINS_OFF = ("PYDANTIC_DISABLE_PLUGINS", "__all__")
 """Pydantic's documented switch for its plugins, set in the harness's own process unless the
 user set it: the harness's models are its own (no user code validates with them there), and
 finding plugins reads the entry points of every installed distribution (~5 ms at start-up)."""
+PYDANTIC_PLUGIN_LOADER = "pydantic.plugin._loader"
+"""Pydantic's plugin lookup. It imports `importlib.metadata` (with email, zipfile, csv: ~6 ms of
+start-up) before it reads the switch above; where the harness set the switch, a stand-in that
+finds no plugins, as pydantic's own would, takes its place for the block."""
 
 _own_process = False
+
+
+def _no_plugins() -> tuple[()]:
+    """`get_plugins()` of pydantic's loader when PYDANTIC_DISABLE_PLUGINS is `__all__`."""
+    return ()
+
+
+@contextlib.contextmanager
+def _plugin_lookup_skipped() -> Iterator[None]:
+    """Pydantic's plugin loader replaced by `_no_plugins` for the block, unless already imported.
+
+    Pydantic imports the loader inside the function that builds a validator, and only calls its
+    `get_plugins` (a test checks both): after the block a build imports the real one."""
+    if PYDANTIC_PLUGIN_LOADER in sys.modules:
+        yield
+        return
+    stand_in = types.ModuleType(PYDANTIC_PLUGIN_LOADER, "No pydantic plugins (harness._imports).")
+    stand_in.get_plugins = _no_plugins  # type: ignore[attr-defined]
+    sys.modules[PYDANTIC_PLUGIN_LOADER] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get(PYDANTIC_PLUGIN_LOADER) is stand_in:
+            del sys.modules[PYDANTIC_PLUGIN_LOADER]
 
 
 @contextlib.contextmanager
@@ -45,7 +75,8 @@ def own_process() -> Iterator[None]:
     if set_here:
         os.environ[name] = value
     try:
-        yield
+        with _plugin_lookup_skipped() if set_here else contextlib.nullcontext():
+            yield
     finally:
         _own_process = was_own
         if set_here:

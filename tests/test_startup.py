@@ -206,9 +206,12 @@ BUILT_ON_FIRST_USE = (
     "harness.models.api:SayLLMNodeConfig",
     "harness.models.api:DirectEdgeConfig",
     "harness.models.api:InlinePythonTool",
+    "harness.models.expect:Expect",
+    "harness.models.turns:Turn",
 )
 """Models whose own schemas a replay without tools, mocks or evaluators never needs: built when
-first used, not at start-up (nodes, edges and tools are validated inside their workflow)."""
+first used, not at start-up (nodes, edges and tools are validated inside their workflow, turns and
+expectations inside their scenario)."""
 
 
 def _run_then(cwd: Path, argv: list[str], check: str) -> subprocess.CompletedProcess[str]:
@@ -277,3 +280,52 @@ def test_the_console_entry_skips_pydantic_plugins_unless_the_user_chose(tmp_path
     chosen = "import os\nos.environ['PYDANTIC_DISABLE_PLUGINS'] = 'logfire'\n" + command
     assert _plugins_seen(tmp_path, chosen) == "logfire looked"
     assert _plugins_seen(tmp_path, "import harness.models, harness.engine") == "- looked"
+
+
+def test_the_console_entry_does_not_import_the_plugin_lookup(tmp_path: Path) -> None:
+    # With plugins off, pydantic's loader would still import importlib.metadata (and email,
+    # zipfile, csv) for nothing: the command puts a stand-in that finds no plugins in its place.
+    (tmp_path / "harness.toml").write_text("")
+    code, modules = _imported_by_run(tmp_path, "missing.yaml", "--no-history")
+    assert code == 2
+    assert "harness.runner.suite" in modules  # start-up did happen: models were built
+    assert _heavy(modules, ("importlib.metadata",)) == []
+
+
+def test_the_plugin_lookup_stand_in_covers_what_pydantic_uses() -> None:
+    # The stand-in offers `get_plugins` only: pydantic must import nothing else from its loader,
+    # and only where it builds a validator (so that after the command the real one loads).
+    import pydantic
+
+    package = Path(pydantic.__file__).parent
+    uses = {
+        f"{path.relative_to(package)}: {line.strip()}"
+        for path in package.rglob("*.py")
+        if path.name != "_loader.py"
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "_loader" in line and not line.lstrip().startswith("#")
+    }
+    assert uses == {"plugin/_schema_validator.py: from ._loader import get_plugins"}
+
+
+def test_the_plugin_lookup_stand_in_ends_with_the_command() -> None:
+    from harness._imports import PYDANTIC_PLUGIN_LOADER
+
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        os.environ.pop("PYDANTIC_DISABLE_PLUGINS", None)
+        from harness._imports import own_process
+        with own_process():
+            from pydantic.plugin._loader import get_plugins
+            assert list(get_plugins()) == [] and "importlib.metadata" not in sys.modules
+        assert {PYDANTIC_PLUGIN_LOADER!r} not in sys.modules
+        from pydantic.plugin import _loader
+        assert "importlib.metadata" in sys.modules and _loader.get_plugins is not get_plugins
+        print("REAL")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert "REAL" in done.stdout, done.stdout + done.stderr

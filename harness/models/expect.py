@@ -54,7 +54,12 @@ TransitionType = Literal["direct", "conditional", "reverse_conditional", "self_l
 class ScenarioModel(BaseModel):
     """Base of every scenario-file model: unknown keys are errors, never ignored."""
 
-    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+    # Built on first use, not at import: a part (a turn, an expectation) is validated inside its
+    # `Scenario`, whose schema holds the part's, so a run builds a part's own schema only where a
+    # check validates that part alone; and the `Scenario` is built when the first file is read.
+    model_config = ConfigDict(
+        extra="forbid", validate_by_name=True, validate_by_alias=True, defer_build=True
+    )
 
 
 def _wrap(key: str, short_type: type, accepted: Any) -> BeforeValidator:
