@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import importlib.machinery
 import marshal
 import os
 import select
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -66,8 +68,25 @@ _BOOT_FROM_CODE = (
 
 @functools.cache
 def _compiled_child() -> bytes:
-    source = CHILD_SCRIPT.read_bytes()
-    return marshal.dumps(compile(source, "<sandbox>", "exec", dont_inherit=True))
+    """The child script's code, as `<sandbox>`, marshalled.
+
+    From the script's cached bytecode when it is up to date (the import system's own check, and
+    it writes the cache where bytecode may be written): compiling the source took ~10 ms of the
+    first sandboxed call of every run, on the path of that call.
+    """
+    loader = importlib.machinery.SourceFileLoader("_sandbox_child", str(CHILD_SCRIPT))
+    code = loader.get_code("_sandbox_child")
+    assert code is not None  # None only for a module without source
+    return marshal.dumps(_renamed(code, "<sandbox>"))
+
+
+def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
+    """`code` and the code of every function in it with `co_filename` set to `filename`."""
+    consts = tuple(
+        _renamed(const, filename) if isinstance(const, types.CodeType) else const
+        for const in code.co_consts
+    )
+    return code.replace(co_filename=filename, co_consts=consts)
 
 
 def boot_command(python: str) -> tuple[list[str], bytes]:
