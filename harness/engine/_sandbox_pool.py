@@ -151,8 +151,8 @@ class WorkerPool:
     def _start_idle(self) -> None:
         try:
             worker: Worker | None = start_worker(self.python, self.policy)
-        except OSError:
-            worker = None  # the next call starts its own worker and reports the error
+        except Exception:  # whatever it is, the count and any waiter below must be settled
+            worker = None  # the waiting (or next) call starts its own worker and reports the error
         with self._lock:
             self._starting -= 1
             waiter = self._waiters.popleft() if self._waiters else None

@@ -158,7 +158,7 @@ class ForkedProcess:
                 raise subprocess.TimeoutExpired(f"sandbox child {self.pid}", timeout or 0)
             if self._status_fd is None:
                 raise subprocess.TimeoutExpired(f"sandbox child {self.pid} (closed)", 0)
-            select.select([self._status_fd], [], [], remaining)
+            _readable(self._status_fd, remaining)
         return code
 
     def close(self) -> None:
@@ -274,7 +274,7 @@ def _read_pid(fd: int) -> tuple[int, bytes]:
     deadline = time.monotonic() + _BOOT_TIMEOUT_SECONDS
     while b"\n" not in data:
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+        if remaining <= 0 or not _readable(fd, remaining):
             raise ZygoteGone("the sandbox zygote did not answer a fork request")
         chunk = os.read(fd, 64)
         if not chunk:
@@ -284,6 +284,16 @@ def _read_pid(fd: int) -> tuple[int, bytes]:
     if not line.isdigit():
         raise OSError(f"the sandbox zygote could not fork: {line.decode(errors='replace')}")
     return int(line), rest
+
+
+def _readable(fd: int, timeout: float | None) -> bool:
+    """Whether `fd` became readable within `timeout` seconds (None: no limit).
+
+    `poll`, not `select`: a harness with more than 1,024 descriptors open gets numbers that
+    `select` refuses."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1)))
 
 
 _closing: list[subprocess.Popen[bytes]] = []

@@ -96,6 +96,8 @@ def replayed_completion(
     # among them only makes the transport decline, never accept a request httpx would not send.
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     sent = [*http.headers.multi_items(), *headers.items()]
+    if not all(_ascii(name) and _ascii(value) for name, value in sent):
+        return None  # httpx refuses such a header: its path gives the error
     return replay.answer_in_process("POST", str(url), sent, content.encode("utf-8"), _read)
 
 
@@ -103,6 +105,8 @@ def _read(status: int, headers: Mapping[str, list[str]], text: str) -> RecordedC
     """The answer as `LLMClient` reads a response, or None for anything it handles otherwise."""
     if status >= 400 or _values(headers, "set-cookie") or _values(headers, "content-encoding"):
         return None  # retried or refused; cookies for the jar; a body httpx would decode first
+    if not all(_ascii(name) and all(map(_ascii, values)) for name, values in headers.items()):
+        return None  # httpx refuses to build that response: its path gives the error
     try:
         # Bytes, as `httpx.Response.json()` parses them (its encoding detection included).
         data = json.loads(text.encode("utf-8"))
@@ -114,3 +118,8 @@ def _read(status: int, headers: Mapping[str, list[str]], text: str) -> RecordedC
 def _values(headers: Mapping[str, list[str]], name: str) -> list[str]:
     """Every value of header `name` (lower case), as httpx's `Headers` finds them."""
     return [value for key, found in headers.items() if key.lower() == name for value in found]
+
+
+def _ascii(text: str) -> bool:
+    """Whether httpx accepts `text` as a header name or value (it encodes them as ASCII)."""
+    return text.isascii()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -300,3 +301,51 @@ async def test_a_call_cancelled_while_waiting_for_a_start_leaves_the_worker_to_t
         await asyncio.sleep(0.01)
     assert len(pool._idle) == 1  # the started worker went back to the pool, not lost
     assert (await sandbox.run_python(PING, {"x": 1})).result == 2
+
+
+MANY_DESCRIPTORS = """
+import asyncio, os, resource
+from harness.engine.sandbox import Sandbox
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # new pipes get numbers > 1,024
+
+async def main():
+    sandbox = Sandbox()
+    sandbox.start_ahead()  # as a run does at its first inline-Python scenario
+    for _ in range(2):
+        outcome = await asyncio.wait_for(sandbox.run_python("def f():\\n    return 1\\n", {}), 20)
+        print(outcome.success, outcome.result, flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_calls_work_in_a_harness_with_more_than_1024_descriptors_open() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("the descriptor limit cannot be raised above 1,200 here")
+    done = subprocess.run(
+        [sys.executable, "-c", MANY_DESCRIPTORS], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["True 1", "True 1"]
+
+
+async def test_a_start_ahead_that_fails_unexpectedly_leaves_no_call_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real, failures = start_worker, ["a bug in starting"]
+
+    def start(python: str, policy: dict[str, object]) -> _sandbox_workers.Worker:
+        if failures:
+            raise RuntimeError(failures.pop())
+        return real(python, policy)
+
+    monkeypatch.setattr(_sandbox_pool, "start_worker", start)
+    sandbox = Sandbox(max_concurrency=2)
+    sandbox.start_ahead()  # fails on the spawner thread
+    for _ in range(2):  # the call that waited for it, then one that finds the count settled
+        outcome = await asyncio.wait_for(sandbox.run_python(PING, {"x": 1}), 20)
+        assert (outcome.success, outcome.result) == (True, 2)

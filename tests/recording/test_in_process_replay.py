@@ -128,3 +128,39 @@ async def test_a_replayed_answer_that_sets_a_cookie_fills_the_clients_jar(tmp_pa
     answer, http = await _replay(path)
     assert http.cookies.get("session") == "abc"
     assert answer.content == "héllo"
+
+
+async def _outcome(path: Path, settings: HarnessSettings, *, via_httpx: bool) -> str:
+    """What replaying REQUEST gives: the answer's text, or the error's type and message."""
+
+    async def hook(request: httpx.Request) -> None:  # any hook sends the call through httpx
+        del request
+
+    options: dict[str, Any] = {"event_hooks": {"request": [hook]}} if via_httpx else {}
+    async with (
+        open_cassette(path) as session,
+        httpx.AsyncClient(transport=session.transport, **options) as http,
+    ):
+        try:
+            client = LLMClient(http, settings, env={})
+            answer = await client.complete(REQUEST, provider=None, context=CONTEXT)
+        except Exception as exc:  # any error: compared between the two paths
+            return f"{type(exc).__name__}: {exc}"
+        return f"answer: {answer.content}"
+
+
+async def test_headers_httpx_refuses_fail_as_they_do_through_httpx(tmp_path: Path) -> None:
+    path = tmp_path / "headers.json"
+    await _record(path, httpx.Response(200, json=COMPLETION, headers=[("x-org", "Societe")]))
+    provider = ProviderConfig(base_url="http://llm.test/v1", model="m", headers={"X-Title": "Café"})
+    non_ascii_request = HarnessSettings(providers={"default_provider": provider}, max_retries=0)
+    in_process = await _outcome(path, non_ascii_request, via_httpx=False)
+    assert in_process == await _outcome(path, non_ascii_request, via_httpx=True)
+    assert "ascii" in in_process  # httpx's own refusal, not an answer
+
+    data = json.loads(path.read_text())  # a recorded header edited by hand
+    data["interactions"][0]["response"]["headers"]["x-org"] = ["Société"]
+    path.write_text(json.dumps(data))
+    in_process = await _outcome(path, SETTINGS, via_httpx=False)
+    assert in_process == await _outcome(path, SETTINGS, via_httpx=True)
+    assert not in_process.startswith("answer")
