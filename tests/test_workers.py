@@ -180,44 +180,6 @@ def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
     assert _gone(workers)
 
 
-def test_a_scenario_a_killed_worker_held_ahead_is_run_by_another_worker(
-    tmp_path: Path, model_url: str
-) -> None:
-    # File order: the first worker takes a_slow and holds b_quick0 ahead of it; the second runs
-    # the other two and ends. Killed, the first worker has started only a_slow.
-    mocks = {"tools": {"check_stock": {"returns": 1}}}
-    for name in ("a_slow", "b_quick0", "b_quick1", "b_quick2"):
-        write_scenario(tmp_path, name, workflow=STOCK, turns=[{"start": {}}], mocks=mocks)
-    (tmp_path / "harness.toml").write_text("# test project\n")
-    recorded = _harness(
-        tmp_path, "scenarios", "--record-mode", "once", "--no-history", url=model_url
-    )
-    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
-    slow = {"tools": {"check_stock": {"returns": 1, "delay_seconds": 60}}}
-    write_scenario(tmp_path, "a_slow", workflow=STOCK, turns=[{"start": {}}], mocks=slow)
-    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
-    assert process.stdout is not None
-    for _ in range(2):
-        assert process.stdout.readline().startswith("PASS  scenarios/b_quick")
-    deadline = time.monotonic() + 30
-    while len(workers := _children(process.pid)) != 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(workers) == 1  # the one running a_slow
-    os.kill(workers[0], signal.SIGKILL)
-    out, err = process.communicate(timeout=30)
-    assert process.returncode == 3, out + err
-    verdicts = {
-        r.scenario_id: r.verdict for r in read_results(tmp_path / "reports" / "latest").results
-    }
-    assert verdicts == {
-        "scenarios/a_slow": Verdict.ERROR,
-        "scenarios/b_quick0": Verdict.PASSED,  # never started by the dead worker: run again
-        "scenarios/b_quick1": Verdict.PASSED,
-        "scenarios/b_quick2": Verdict.PASSED,
-    }
-    assert "Traceback" not in err
-
-
 def test_ctrl_c_stops_every_worker_and_keeps_the_finished_results(
     tmp_path: Path, model_url: str
 ) -> None:

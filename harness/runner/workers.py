@@ -3,12 +3,10 @@
 Replay is CPU-bound in one event loop, so `--concurrency` (asyncio) uses one core. Here the parent
 has selected and loaded the scenarios; it forks N workers (the `fork` start method: imports and
 loaded scenarios are inherited, nothing is pickled on the way in) and hands out scenario indices
-as workers finish, so a slow scenario never leaves a core idle. Each worker holds one index more
-than it runs (`_AHEAD`): when a scenario ends it starts the next at once instead of waiting for the
-parent to take the result and answer. Each worker runs its scenarios in order with the ordinary
-`run_scenario` machinery in its own event loop (up to `options.concurrency` at once) and sends each
-finished `ScenarioResult` back; the parent gives it to the sinks exactly as a one-process run
-does, so reports, history and console are the same.
+one at a time as workers finish, so a slow scenario never leaves a core idle. Each worker runs its
+scenarios with the ordinary `run_scenario` machinery in its own event loop (up to
+`options.concurrency` at once) and sends each finished `ScenarioResult` back; the parent gives it
+to the sinks exactly as a one-process run does, so reports, history and console are the same.
 
 The worker first writes the scenario's run outputs to its artifact file through the report
 sink's own `move_run_outputs` (what the sink would do first anyway): the result sent back is then
@@ -16,8 +14,8 @@ small, and the parent's sink finds nothing left to move.
 
 Robustness: workers ignore SIGINT (the parent stops them on Ctrl-C, after keeping what finished);
 they are killed when the parent dies (`PR_SET_PDEATHSIG` on Linux); a worker that dies turns each
-scenario it may have started into an `error` result naming the cause (the ones it held ahead go
-back to the queue), and a new worker takes its place while scenarios remain.
+scenario it held into an `error` result naming the cause, and a new worker takes its place while
+scenarios remain.
 """
 
 from __future__ import annotations
@@ -66,10 +64,6 @@ stays in one process and is not slowed down."""
 
 _PR_SET_PDEATHSIG = 1
 _KILL_GRACE_SECONDS = 2.0
-_AHEAD = 1
-"""Indices a worker holds beyond the ones it runs: with none, a worker idles from sending a
-result until the parent (busy with the sinks, or not even scheduled on a busy machine) sends it
-the next index."""
 
 
 def can_fork() -> bool:
@@ -173,31 +167,31 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     factory = make_factory(options.backend, options.binding_config())
-    # Indices in the order received; None (no more) comes last. The lanes take them in that
-    # order, so the ones started are always the first the parent still counts as held.
-    queue: asyncio.Queue[int | None] = asyncio.Queue()
+    no_more = asyncio.Event()
+    running: set[asyncio.Task[None]] = set()
 
-    async def lane() -> None:
-        while (index := await queue.get()) is not None:
-            result = await run_scenario(scenarios[index], factory, options)
-            for batch_dir in batch_dirs:
-                move_run_outputs(result, batch_dir)
-            conn.send(("result", index, result))
-        queue.put_nowait(None)  # the other lanes stop too
+    async def one(index: int) -> None:
+        result = await run_scenario(scenarios[index], factory, options)
+        for batch_dir in batch_dirs:
+            move_run_outputs(result, batch_dir)
+        conn.send(("result", index, result))
 
     def receive() -> None:
         while conn.poll():
             index = conn.recv()
-            queue.put_nowait(index)
             if index is None:
+                no_more.set()
                 loop.remove_reader(conn.fileno())
                 return
+            task = loop.create_task(one(index))
+            running.add(task)
+            task.add_done_callback(running.discard)
 
     loop.add_reader(conn.fileno(), receive)
     try:
-        async with asyncio.TaskGroup() as lanes:
-            for _ in range(max(1, options.concurrency)):
-                lanes.create_task(lane())
+        await no_more.wait()
+        while running:
+            await asyncio.gather(*running)
     finally:
         with contextlib.suppress(Exception):
             loop.remove_reader(conn.fileno())
@@ -269,7 +263,7 @@ class _Pool:
         theirs.close()
         worker = _Worker(process, mine)
         self.workers[process.sentinel] = worker
-        for _ in range(self.per_worker + _AHEAD):
+        for _ in range(self.per_worker):
             self._hand_out(worker)
 
     def _hand_out(self, worker: _Worker) -> None:
@@ -340,11 +334,7 @@ class _Pool:
         if not worker.held:
             return True
         cause = f"the worker process (pid {worker.process.pid}) {_death_cause(worker.process)}"
-        # The worker starts its indices in the order it got them, at most `per_worker` at once:
-        # the first ones held may have run (and may have caused the death), the rest never did.
-        started, ahead = worker.held[: self.per_worker], worker.held[self.per_worker :]
-        self.pending.extend(reversed(ahead))  # next out, in file order
-        for index in started:
+        for index in worker.held:
             result = _lost_result(self.scenarios[index], self.options, cause)
             if not self._deliver(result):
                 return False
