@@ -98,8 +98,10 @@ class Worker:
                 asyncio.ensure_future(_read_tail(stderr, _STDERR_TAIL_BYTES)),
             ]
             timed_out = first is None or not await watch.wait(deadline - loop.time())
-            if timed_out:
-                _kill_group(self.process.pid)  # still alive, so its group id is still its own
+            if timed_out and self.process.poll() is None:
+                # Not reported as exited, so its group id is still its own: a booted child is
+                # ours to reap; a forked one is reaped by the zygote just before it reports.
+                _kill_group(self.process.pid)
             if not _left_nothing(ready, timed_out, self.process.returncode):
                 kill_uid(self.uid)  # leftovers that left the group (setsid) or outlived it
             # Pipes reach EOF once every holder is dead; drain them so the transports close.
