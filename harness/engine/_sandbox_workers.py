@@ -131,8 +131,20 @@ class Worker:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=_GRACE_SECONDS)  # killed, or exited: a moment at most
         if isinstance(self.process, ForkedProcess):
+            self.process.wait_gone(_GRACE_SECONDS)
             self.process.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        _remove_folder(self.folder)
+
+
+def _remove_folder(folder: str) -> None:
+    """Remove a worker's folder, again while it comes back: a child killed in the middle of
+    its set-up has processes (its PID namespace's) that die of it a moment later and may be
+    creating its root in the folder until then."""
+    deadline = time.monotonic() + _GRACE_SECONDS
+    shutil.rmtree(folder, ignore_errors=True)
+    while os.path.lexists(folder) and time.monotonic() < deadline:
+        time.sleep(0.005)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _left_nothing(ready: dict[str, Any] | None, timed_out: bool, returncode: int | None) -> bool:

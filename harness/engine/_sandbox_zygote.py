@@ -121,6 +121,9 @@ class ForkedProcess:
         self.stdout: IO[bytes] | None = open(pipes[1], "rb", buffering=0)  # noqa: SIM115
         self.stderr: IO[bytes] | None = open(pipes[2], "rb", buffering=0)  # noqa: SIM115
         self.returncode: int | None = None
+        self.orphaned = False
+        """The zygote died without reporting the exit: the child is dying of its parent-death
+        signal, but may not be dead yet (`wait_gone`)."""
         self._status_fd: int | None = status_fd
         self._pending = rest  # what was read of the status pipe after the pid line
         os.set_blocking(status_fd, False)
@@ -143,9 +146,9 @@ class ForkedProcess:
             except BlockingIOError:
                 return None
             if not chunk:
-                # The zygote died before reaping the child; the child died with it (its
-                # parent-death signal).
-                self.returncode = -signal.SIGKILL
+                # The zygote died before reaping the child; the child dies with it (its
+                # parent-death signal), which `wait_gone` waits for.
+                self.returncode, self.orphaned = -signal.SIGKILL, True
             self._pending += chunk
         return self.returncode
 
@@ -160,6 +163,24 @@ class ForkedProcess:
                 raise subprocess.TimeoutExpired(f"sandbox child {self.pid} (closed)", 0)
             _readable(self._status_fd, remaining)
         return code
+
+    def wait_gone(self, timeout: float) -> None:
+        """For an orphaned child: kill its group and wait (at most `timeout` s) until it has
+        exited, so that nothing of it still writes in its folder. E.g. at interpreter exit the
+        spawner thread ends before the idle workers are discarded, and the zygote, whose
+        parent-death signal follows that thread, dies first."""
+        if not self.orphaned:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)  # not reaped while it runs: its pid is its own
+        try:
+            pidfd = os.pidfd_open(self.pid)  # readable once the process has exited
+        except (AttributeError, OSError):  # gone already, or not Linux 5.3+
+            return
+        try:
+            _readable(pidfd, timeout)
+        finally:
+            os.close(pidfd)
 
     def close(self) -> None:
         """Close the status pipe (the other pipes belong to the worker, which closes them)."""

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from proc_helpers import descendants, parent_pid, running
 
 from harness.engine.sandbox import (
     MAX_RESULT_DEPTH,
@@ -91,23 +92,15 @@ def private_uid_processes() -> list[int]:
     return found
 
 
-def _parent_pid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _ours_or_orphaned(pid: int) -> bool:
     """Started by this process (any depth), or left to init (e.g. a daemon that escaped)."""
-    parent = _parent_pid(pid)
+    parent = parent_pid(pid)
     if parent in (0, 1):
         return True
     while parent not in (None, 0, 1):
         if parent == os.getpid():
             return True
-        parent = _parent_pid(parent)
+        parent = parent_pid(parent)
     return False
 
 
@@ -632,30 +625,6 @@ asyncio.run(main())
 """
 
 
-def _descendants(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as handle:
-                    parents[int(name)] = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
 def test_sandbox_children_and_folders_do_not_outlive_a_killed_harness(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
@@ -667,22 +636,22 @@ def test_sandbox_children_and_folders_do_not_outlive_a_killed_harness(tmp_path: 
         deadline = time.monotonic() + 20
         children: set[int] = set()
         while time.monotonic() < deadline:
-            children = _descendants(harness.pid)
+            children = descendants(harness.pid)
             if len(children) >= 2 and list(tmp_path.glob("harness-sandbox-*")):
                 break
             time.sleep(0.05)
         assert children, "the sandbox child never started"
         time.sleep(0.5)  # let the tool reach its sleep
-        children = _descendants(harness.pid)
+        children = descendants(harness.pid)
     finally:
         harness.send_signal(signal.SIGKILL)
         harness.wait()
         if harness.stdout is not None:
             harness.stdout.close()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+    while time.monotonic() < deadline and any(running(pid) for pid in children):
         time.sleep(0.05)
-    assert not [pid for pid in children if _alive(pid)], "a sandbox process survived the harness"
+    assert not [pid for pid in children if running(pid)], "a sandbox process survived the harness"
     left = list(tmp_path.glob(f"harness-sandbox-{harness.pid}-*"))
     assert left, "SIGKILL leaves the folder: the next start removes it"
     # A folder of a live process (pid 1) is kept; the dead harness's folder goes at the next start.
@@ -780,7 +749,7 @@ def test_workers_start_lazily_stay_bounded_and_go_at_exit(tmp_path: Path) -> Non
     before_any_tool, idle, last_children = done.stdout.splitlines()
     assert before_any_tool == "0"  # a run without inline-Python tools starts no process
     assert 1 <= int(idle) <= 2  # at most max_concurrency wait between calls
-    assert [pid for pid in map(int, last_children.split()) if _alive(pid)] == []
+    assert [pid for pid in map(int, last_children.split()) if running(pid)] == []
     assert list(tmp_path.glob("harness-sandbox-*")) == []
 
 
@@ -836,10 +805,10 @@ def test_ctrl_c_during_a_tool_call_leaves_no_process_and_no_folder(tmp_path: Pat
     try:
         assert harness.stdout is not None and harness.stdout.readline() == b"started\n"
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(_descendants(harness.pid)) < 3:
+        while time.monotonic() < deadline and len(descendants(harness.pid)) < 3:
             time.sleep(0.05)
         time.sleep(0.5)  # let the tool reach its sleep and the idle workers boot
-        children = _descendants(harness.pid)
+        children = descendants(harness.pid)
         harness.send_signal(signal.SIGINT)
         harness.wait(timeout=30)
     finally:
@@ -851,7 +820,7 @@ def test_ctrl_c_during_a_tool_call_leaves_no_process_and_no_folder(tmp_path: Pat
                 pipe.close()
     assert len(children) >= 3, "the call's worker and the idle ones were running"
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+    while time.monotonic() < deadline and any(running(pid) for pid in children):
         time.sleep(0.05)
-    assert not [pid for pid in children if _alive(pid)], "a sandbox process survived Ctrl-C"
+    assert not [pid for pid in children if running(pid)], "a sandbox process survived Ctrl-C"
     assert list(tmp_path.glob("harness-sandbox-*")) == []

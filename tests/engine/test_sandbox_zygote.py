@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from proc_helpers import parent_pid, running
 
 from harness.engine import _sandbox_pool, _sandbox_workers
 from harness.engine._sandbox_workers import start_worker
@@ -39,27 +40,11 @@ def fresh_zygotes() -> Iterator[None]:
     stop_idle_workers()
 
 
-def _parent_pid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 def _wait_dead(pids: list[int], seconds: float = 5) -> list[int]:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+    while time.monotonic() < deadline and any(running(pid) for pid in pids):
         time.sleep(0.02)
-    return [pid for pid in pids if _alive(pid)]
+    return [pid for pid in pids if running(pid)]
 
 
 def test_workers_are_forked_by_one_zygote() -> None:
@@ -68,8 +53,8 @@ def test_workers_are_forked_by_one_zygote() -> None:
     try:
         zygote = zygote_pids()[sys.executable]
         assert isinstance(first.process, ForkedProcess)
-        assert _parent_pid(first.process.pid) == zygote == _parent_pid(second.process.pid)
-        assert _parent_pid(zygote) == os.getpid()
+        assert parent_pid(first.process.pid) == zygote == parent_pid(second.process.pid)
+        assert parent_pid(zygote) == os.getpid()
         assert first.process.pid != second.process.pid
     finally:
         first.discard()
@@ -109,7 +94,7 @@ async def test_without_a_zygote_workers_are_booted(monkeypatch: pytest.MonkeyPat
     worker = start_worker(sys.executable, SandboxPolicy().model_dump())
     try:
         assert isinstance(worker.process, subprocess.Popen)
-        assert _parent_pid(worker.process.pid) == os.getpid()
+        assert parent_pid(worker.process.pid) == os.getpid()
     finally:
         worker.discard()
     assert (await Sandbox().run_python(PING, {"x": 1})).result == 2
@@ -184,7 +169,7 @@ def test_a_forked_harness_process_starts_its_own_zygote(tmp_path: Path) -> None:
         parent_zygote, child_zygote = json.loads(harness.stdout.readline())
         assert parent_zygote != child_zygote
         assert _wait_dead([parent_zygote]) == [], "the parent's zygote outlived its close"
-        assert _alive(child_zygote)
+        assert running(child_zygote)
     finally:
         assert harness.stdin is not None
         harness.stdin.close()
@@ -220,7 +205,7 @@ def test_sigkill_of_the_harness_kills_the_zygote_and_its_children(tmp_path: Path
         deadline = time.monotonic() + 20
         children: list[int] = []
         while time.monotonic() < deadline and len(children) < 2:
-            children = [pid for pid in _all_pids() if _parent_pid(pid) == zygote]
+            children = [pid for pid in _all_pids() if parent_pid(pid) == zygote]
             time.sleep(0.05)
         assert len(children) >= 2, "the sleeping call's child and an idle one"
         time.sleep(0.3)
@@ -349,3 +334,15 @@ async def test_a_start_ahead_that_fails_unexpectedly_leaves_no_call_waiting(
     for _ in range(2):  # the call that waited for it, then one that finds the count settled
         outcome = await asyncio.wait_for(sandbox.run_python(PING, {"x": 1}), 20)
         assert (outcome.success, outcome.result) == (True, 2)
+
+
+def test_a_worker_whose_zygote_died_is_gone_with_its_folder_once_discarded() -> None:
+    # At interpreter exit the spawner thread ends first and the zygote, whose parent-death signal
+    # follows that thread, dies before the idle workers are discarded: their exit is unreported.
+    workers = [start_worker(sys.executable, SandboxPolicy().model_dump()) for _ in range(3)]
+    os.kill(zygote_pids()[sys.executable], signal.SIGKILL)
+    for worker in workers:
+        worker.discard()
+        assert isinstance(worker.process, ForkedProcess) and worker.process.orphaned
+        assert not running(worker.process.pid)  # dead (a zombie at most), not dying
+        assert not Path(worker.folder).exists()
