@@ -123,7 +123,11 @@ class Worker:
 
         Blocks for a moment (the reaping): callers on an event loop hand it to a thread.
         """
-        if self.process.poll() is None:
+        exited = self.process.poll() is not None
+        orphaned = isinstance(self.process, ForkedProcess) and self.process.orphaned
+        if not exited or orphaned:
+            # An orphan's exit was never reported: it is dying, or not yet (not reaped while it
+            # runs, so its group id is still its own).
             _kill_group(self.process.pid)
         for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             if pipe is not None:

@@ -165,14 +165,12 @@ class ForkedProcess:
         return code
 
     def wait_gone(self, timeout: float) -> None:
-        """For an orphaned child: kill its group and wait (at most `timeout` s) until it has
+        """For an orphaned child (killed by then): wait, at most `timeout` s, until it has
         exited, so that nothing of it still writes in its folder. E.g. at interpreter exit the
         spawner thread ends before the idle workers are discarded, and the zygote, whose
         parent-death signal follows that thread, dies first."""
         if not self.orphaned:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)  # not reaped while it runs: its pid is its own
         try:
             pidfd = os.pidfd_open(self.pid)  # readable once the process has exited
         except (AttributeError, OSError):  # gone already, or not Linux 5.3+

@@ -149,7 +149,7 @@ class CassetteState:
             recorded.method.upper() != method.upper()
             or not _same_body(recorded.request_body, body)
             or not self._same_url(recorded.uri, url)
-            or self.scrub.with_values(credential_values(headers)) is not self.scrub
+            or self.scrub_with(headers) is not self.scrub
         ):
             return None
         return recorded
@@ -168,7 +168,11 @@ class CassetteState:
 
     def scrub_for(self, request: httpx.Request) -> ScrubOptions:
         """The scrub options for one request: also its own credential headers' values."""
-        return self.scrub.with_values(credential_values(request.headers.multi_items()))
+        return self.scrub_with(request.headers.multi_items())
+
+    def scrub_with(self, headers: Iterable[tuple[str, str]]) -> ScrubOptions:
+        """The scrub options for a request with these headers (`scrub_for` by its parts)."""
+        return self.scrub.with_values(credential_values(headers))
 
     def _loaded_keys(self) -> list[RequestKey]:
         self._secrets_version = registered_secrets_version()
