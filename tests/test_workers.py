@@ -23,7 +23,7 @@ from runner_helpers import HAPPY_TURNS, SCRIPT, STOCK, UNREACHABLE, write_scenar
 
 from harness.errors import HarnessError
 from harness.models.result import Verdict
-from harness.results import read_results
+from harness.results import read_artifact, read_results
 from harness.runner import RunOptions
 from harness.runner.workers import MIN_SCENARIOS_PER_WORKER, cpu_count, plan_workers
 from harness.testing import ScriptedModel, serve_scripted_model
@@ -68,14 +68,33 @@ def _stable(value: Any) -> Any:
     return value
 
 
+def _references(result: dict[str, Any]) -> set[str | None]:
+    """The artifact references of a result's JSON: the scenario's and each turn's."""
+    turns = [t for a in result["attempts"] for t in a["turns"]]
+    return {result["artifact"]} | {t["artifact"] for t in turns}
+
+
 def _batch(folder: Path, report_dir: str) -> dict[str, Any]:
-    """A finished batch's report contents, clock readings left out."""
+    """A finished batch's report contents, clock readings left out; each scenario's artifact
+    read through its reference (the packs' names and line order depend on the writers)."""
     batch = (folder / report_dir / "latest").resolve()
     results = json.loads((batch / "results.json").read_text())
-    artifacts = {
-        str(p.relative_to(batch)): p.read_bytes() for p in (batch / "artifacts").rglob("*.json")
-    }
+    artifacts = {}
+    for result in results["results"]:
+        references = _references(result)
+        assert len(references) == 1, references  # the scenario and its turns: the same line
+        artifacts[result["scenario_id"]] = read_artifact(batch, result["artifact"])
+        result["artifact"] = "the line"
+        for attempt in result["attempts"]:
+            for turn in attempt["turns"]:
+                turn["artifact"] = "the line"
     return {"results": _stable(results), "artifacts": artifacts}
+
+
+def _packs(folder: Path, report_dir: str) -> list[str]:
+    """The artifact packs of a batch, without the batch id that starts their names."""
+    batch = (folder / report_dir / "latest").resolve()
+    return sorted(p.name.removeprefix(batch.name) for p in (batch / "artifacts").iterdir())
 
 
 def _children(pid: int) -> list[int]:
@@ -132,6 +151,9 @@ def test_a_generated_suite_gives_the_same_reports_in_two_workers(
     assert "24 scenario(s): 24 passed" in two.stdout
     assert _batch(tmp_path, "one") == _batch(tmp_path, "two")
     assert "Traceback" not in two.stderr
+    # one pack per writing process: the parent alone, or each worker (never the parent too)
+    assert _packs(tmp_path, "one") == ["-main.jsonl"]
+    assert _packs(tmp_path, "two") == ["-w1.jsonl", "-w2.jsonl"]
 
 
 def test_the_example_suite_gives_the_same_verdicts_and_reports_in_two_workers(
@@ -177,6 +199,13 @@ def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
     assert slow.error == f"the worker process (pid {workers[0]}) killed by SIGKILL"
     assert slow.file == "scenarios/b_slow.yaml"
     assert "Traceback" not in err
+    # the finished scenarios reference whole lines of the workers' packs, the dead one's too
+    folder = (tmp_path / "reports" / "latest").resolve()
+    for result in summary.results:
+        if result.scenario_id != "scenarios/b_slow":
+            assert result.artifact is not None
+            document = read_artifact(folder, result.artifact)
+            assert document["scenario_id"] == result.scenario_id
     assert _gone(workers)
 
 

@@ -1,10 +1,11 @@
 """One scenario run for the drill-down: its transcript, its events, and two runs side by side.
 
 Pure functions over a stored `ScenarioResult` (no Streamlit, no SQL). Run outputs (the events of
-each execute call) live in the batch's artifact file (`artifacts/<scenario>.json` in the report
-folder, docs/results.md); `run_outputs` looks for the folder beside the history and under the
-batch's project root, and says why when it finds none: the transcript is then built from the
-result alone (said text, path, tool calls, usage, checks), without events.
+each execute call) live in the batch's report folder: one line of an artifact pack
+(`artifacts/<pack>.jsonl#<offset>`), or a per-scenario file (`artifacts/<scenario>.json`) in
+folders of earlier versions (docs/results.md); `run_outputs` looks for the folder beside the
+history and under the batch's project root, and says why when it finds none: the transcript is
+then built from the result alone (said text, path, tool calls, usage, checks), without events.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def batch_folders(history: str | Path, info: BatchInfo) -> list[Path]:
 def run_outputs(
     history: str | Path, info: BatchInfo, result: ScenarioResult
 ) -> tuple[Outputs, str | None]:
-    """The run outputs of a result's turns, from its artifact file; and why there are none
-    (None when they were found)."""
+    """The run outputs of a result's turns, from its artifact; and why there are none (None
+    when they were found)."""
     inline = {
         (a.attempt, t.index): t.run_output
         for a in result.attempts
@@ -64,17 +65,19 @@ def run_outputs(
         (t.artifact for a in result.attempts for t in a.turns if t.artifact), None
     )
     if artifact is None:
-        return {}, "this result references no artifact file: its events were not kept"
+        return {}, "this result references no artifact: its events were not kept"
+    from harness.results.artifacts import artifact_file
     from harness.results.reading import read_run_outputs
 
     folders = batch_folders(history, info)
+    file = artifact_file(artifact)
     for folder in folders:
-        if (folder / artifact).is_file():
+        if (folder / file).is_file():
             try:
                 return read_run_outputs(folder, artifact), None
             except HarnessError as exc:
-                return {}, f"the artifact file cannot be read: {exc}"
-    looked = " or ".join(str(f / artifact) for f in folders)
+                return {}, f"the artifact cannot be read: {exc}"
+    looked = " or ".join(str(f / file) for f in folders)
     return {}, f"the artifact file is not there any more (looked for {looked}): events unavailable"
 
 

@@ -349,11 +349,13 @@ class TurnResult(ResultModel):
     run_output: JsonDict | None = Field(
         default=None,
         description="The run output of this execute call (events, node outputs); in report files "
-        "it is moved to\nthe scenario's artifact file (`artifact`) and is None here.",
+        "it is moved to\nthe scenario's artifact (`artifact`) and is None here.",
     )
     artifact: str | None = Field(
         default=None,
-        description="The artifact file holding this call's run output, relative to the batch folder.",
+        description="Where this call's run output is, relative to the batch folder: a line of an "
+        "artifact pack (`artifacts/<pack>.jsonl#<byte offset>`; a per-scenario `.json` file in "
+        "earlier versions).",
     )
     status: RunStatus | None = Field(default=None, description="Run status after the call.")
     said: str = Field(default="", description="What the assistant said in this call.")
@@ -614,7 +616,9 @@ class ScenarioResult(ResultModel):
     )
     artifact: str | None = Field(
         default=None,
-        description="The artifact file with the turns' run outputs, relative to the batch folder.",
+        description="Where the turns' run outputs are, relative to the batch folder: a line of an "
+        "artifact pack (`artifacts/<pack>.jsonl#<byte offset>`; a per-scenario `.json` file in "
+        "earlier versions).",
     )
     error: str | None = Field(
         default=None, description="Infrastructure error outside any attempt (e.g. a timeout)."

@@ -1,8 +1,10 @@
 """Results of batches on disk and in the history (results format v2, docs/results.md).
 
 - `read_results`: a batch's `results.json` / `results.jsonl` (version 1 migrated).
-- sinks (`ResultSink`): `ReportFilesSink` (reports/<batch>/: results.jsonl as results finish,
-  then results.json, junit.xml, summary.md, artifacts; reports/latest) and `HistorySink`.
+- sinks (`ResultSink`): `ReportFilesSink` (reports/<batch>/: results.jsonl and the artifact
+  pack as results finish, then results.json, junit.xml, summary.md; reports/latest) and
+  `HistorySink`.
+- `read_run_outputs` / `read_artifact`: a result's run outputs from its `artifact` reference.
 - `HistoryStore`: the SQLite history (reports/history.sqlite).
 - `merge` / `merge_into`: shards into one batch.
 - `batch_info`: a batch's provenance (git, host, versions).
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 from harness.models.result import new_batch_id
+from harness.results.artifacts import ArtifactPack, artifact_file, read_artifact
 from harness.results.files import (
     ARTIFACTS_DIR,
     JSONL_NAME,
@@ -44,12 +47,14 @@ __all__ = [
     "RESULTS_NAME",
     "SCHEMA_VERSION",
     "SUMMARY_NAME",
+    "ArtifactPack",
     "BatchRow",
     "HistorySink",
     "HistoryStore",
     "ReportFilesSink",
     "ResultSink",
     "ResultsWriter",
+    "artifact_file",
     "artifact_path",
     "batch_info",
     "junit_xml",
@@ -59,6 +64,7 @@ __all__ = [
     "new_batch_id",
     "new_run_id",
     "point_latest",
+    "read_artifact",
     "read_results",
     "read_run_outputs",
     "resolve_latest",

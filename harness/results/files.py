@@ -8,9 +8,9 @@ the page cache. What differs is durability against a machine crash (power cut, k
 - `results.json`, `junit.xml`, `summary.md`, `LATEST` and baselines (`durable=True`, the
   default) are `fsync`ed, and so is their folder after the rename: once written, they survive a
   crash.
-- Artifacts (`durable=False`, one per scenario) are not: a crash may lose the last ones, as it
-  may lose the last `results.jsonl` lines that reference them (appended without `fsync` too).
-  Two `fsync`s per scenario would cost more than everything else the report files do.
+- Artifact packs and `results.jsonl` are appended a line per scenario (not through this
+  module's temp files: `harness.results.artifacts`), without `fsync`: a crash may lose the last
+  lines. Two `fsync`s per scenario would cost more than everything else the report files do.
 
 Temp files get the permissions an ordinary `open()` would give (0666 minus the umask, usually
 0644), not `mkstemp`'s private 0600.
@@ -38,6 +38,7 @@ __all__ = [
     "file_mode",
     "point_latest",
     "resolve_latest",
+    "write_all",
     "write_atomic",
 ]
 
@@ -88,7 +89,7 @@ def write_atomic(path: Path, data: str | bytes, *, durable: bool = True) -> None
     temp, handle = _create_temp(target)
     try:
         try:
-            _write_all(handle, data.encode("utf-8") if isinstance(data, str) else data)
+            write_all(handle, data.encode("utf-8") if isinstance(data, str) else data)
             if durable:
                 os.fsync(handle)
         finally:
@@ -112,8 +113,8 @@ def _create_temp(target: str) -> tuple[str, int]:
     """A new, empty temp file next to `target` (its folder made when missing): name and handle.
 
     Named by process id and a counter rather than `mkstemp`'s random name (one `open(2)` and no
-    name drawing: an artifact is written per scenario); `O_EXCL` still refuses a file left by a
-    killed process that had the same id, and then `mkstemp` picks a free name.
+    name drawing); `O_EXCL` still refuses a file left by a killed process that had the same id,
+    and then `mkstemp` picks a free name.
     """
     folder, name = os.path.split(target)
     temp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_temp_numbers)}.tmp")
@@ -134,8 +135,9 @@ def _open_new(temp: str) -> int:
     return os.open(temp, _TEMP_FLAGS, file_mode())
 
 
-def _write_all(handle: int, data: bytes) -> None:
-    """`write(2)` until all of `data` is written (a regular file may take it in parts)."""
+def write_all(handle: int, data: bytes) -> None:
+    """`write(2)` until all of `data` is written (a regular file may take it in parts; with
+    `O_APPEND` each rest lands at the end)."""
     view = memoryview(data)
     while view:
         view = view[os.write(handle, view) :]
@@ -155,7 +157,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._\-/=,]+")
 
 
 def artifact_path(scenario_id: str) -> str:
-    """The artifact file of a scenario, relative to the batch folder.
+    """The per-scenario artifact file report folders of earlier versions have (before artifact
+    packs, `harness.results.artifacts`), relative to the batch folder.
 
     `artifacts/<scenario id>.json`, with characters that are not safe in every file system
     replaced; then a short hash of the id keeps two ids that read alike apart.

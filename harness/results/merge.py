@@ -10,6 +10,7 @@ inputs' common id when they share one, else a new id; `selection.merged_from` li
 
 from __future__ import annotations
 
+import filecmp
 import shutil
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.models.result import BatchInfo, ModelRef, RunSummary, ScenarioResult, new_batch_id
+from harness.results.artifacts import PACK_SUFFIX
 from harness.results.files import ARTIFACTS_DIR, JSONL_NAME, RESULTS_NAME
 from harness.results.reading import read_results
 from harness.results.sinks import write_report_files
@@ -139,11 +141,16 @@ def merge_into(
     shards' artifacts; returns the summary and the folder (default `<reports>/<merged id>`,
     beside the first shard).
 
+    Artifact packs are named after their batch, so shards' packs do not meet; shards that
+    shared a batch id would, and a pack whose name is taken by different content is copied
+    under a new name, with the references of that shard's results rewritten to it.
+
     Raises:
         HarnessError: as `merge`, or the output folder is one of the inputs.
     """
     folders = [_folder(item) for item in batch_dirs]
-    summary = merge(folders, batch_id=batch_id)
+    summaries = [read_results(folder) for folder in folders]
+    summary = merge(summaries, batch_id=batch_id)
     target = Path(out_dir) if out_dir is not None else folders[0].parent / summary.batch.batch_id
     if any(target.resolve() == f.resolve() for f in folders):
         raise HarnessError(
@@ -151,9 +158,59 @@ def merge_into(
             hint="give another output folder (or leave it out: one is named after the batch)",
         )
     target.mkdir(parents=True, exist_ok=True)
-    for folder in folders:
-        artifacts = folder / ARTIFACTS_DIR
-        if artifacts.is_dir():
-            shutil.copytree(artifacts, target / ARTIFACTS_DIR, dirs_exist_ok=True)
+    merged = {r.scenario_id: r for r in summary.results}
+    for folder, shard in zip(folders, summaries, strict=True):
+        renamed = _copy_artifacts(folder / ARTIFACTS_DIR, target / ARTIFACTS_DIR)
+        if renamed:
+            for result in shard.results:
+                _rename_references(merged[result.scenario_id], renamed)
     write_report_files(target, summary, latest=latest)
     return summary, target
+
+
+def _copy_artifacts(source: Path, target: Path) -> dict[str, str]:
+    """Copy a shard's `artifacts/` into the merged folder's; returns the packs copied under a
+    new name (old -> new, relative to the batch folder). Per-scenario files of earlier
+    versions are copied as they are (scenario ids never repeat across merged shards)."""
+    renamed: dict[str, str] = {}
+    if not source.is_dir():
+        return renamed
+    for path in sorted(source.rglob("*")):
+        if not path.is_file():
+            continue
+        copy = target / path.relative_to(source)
+        if path.parent == source and path.suffix == PACK_SUFFIX:
+            copy = _pack_place(path, copy)
+            if copy.name != path.name:
+                renamed[f"{ARTIFACTS_DIR}/{path.name}"] = f"{ARTIFACTS_DIR}/{copy.name}"
+            if copy.exists():
+                continue  # the same pack, merged before
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
+    return renamed
+
+
+def _pack_place(pack: Path, copy: Path) -> Path:
+    """Where `pack` goes: `copy`, or `copy` with `-2`, `-3`... before its suffix, whichever
+    first names no file or a file with the same bytes (the pack, merged before)."""
+    number = 1
+    candidate = copy
+    while candidate.exists() and not filecmp.cmp(pack, candidate, shallow=False):
+        number += 1
+        candidate = copy.with_name(f"{copy.stem}-{number}{copy.suffix}")
+    return candidate
+
+
+def _rename_references(result: ScenarioResult, renamed: dict[str, str]) -> None:
+    """Point a result's artifact references (the scenario's and each turn's) at renamed packs."""
+
+    def moved(artifact: str | None) -> str | None:
+        if artifact is None:
+            return None
+        file, mark, offset = artifact.partition("#")
+        return renamed.get(file, file) + mark + offset
+
+    result.artifact = moved(result.artifact)
+    for attempt in result.attempts:
+        for turn in attempt.turns:
+            turn.artifact = moved(turn.artifact)

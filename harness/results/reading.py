@@ -26,6 +26,7 @@ from harness.models.result import (
     ScenarioResult,
     new_batch_id,
 )
+from harness.results.artifacts import read_artifact
 from harness.results.files import JSONL_NAME, RESULTS_NAME
 
 __all__ = [
@@ -188,20 +189,19 @@ def _from_lines(path: Path, text: str) -> RunSummary:
 
 
 def read_run_outputs(batch_dir: str | Path, artifact: str) -> dict[tuple[int, int], Any]:
-    """The run outputs in a scenario's artifact file, by (attempt, execute-call index).
+    """The run outputs a result's `artifact` references, by (attempt, execute-call index): a
+    line of an artifact pack (`artifacts/<pack>.jsonl#<byte offset>`) or, in report folders
+    of earlier versions, a per-scenario file (`artifacts/<scenario id>.json`).
 
     Raises:
-        HarnessError: the file cannot be read or is not an artifact file.
+        HarnessError: the pack or file is missing or unreadable, the offset is not the start of
+            a whole line, or what is there is not an artifact (`harness.results.artifacts`).
     """
-    path = Path(batch_dir) / artifact
+    turns = read_artifact(batch_dir, artifact)["turns"]
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        turns = document["turns"] if document.get("kind") == "harness-artifact" else None
-    except (OSError, ValueError, AttributeError, KeyError) as exc:
+        return {(t["attempt"], t["index"]): t["run_output"] for t in turns}
+    except (TypeError, KeyError) as exc:
         raise HarnessError(
-            f"cannot read the artifact {path}: {exc}",
-            hint="give the batch folder and the `artifact` path of a result in it",
+            f"artifact {artifact} in {batch_dir}: a turn without {exc}",
+            hint="give a result's `artifact` and the batch folder it was written in",
         ) from None
-    if not isinstance(turns, list):
-        raise HarnessError(f"{path}: not a harness artifact file", hint="give a result's artifact")
-    return {(t["attempt"], t["index"]): t["run_output"] for t in turns}

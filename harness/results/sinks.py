@@ -13,13 +13,13 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from harness.errors import HarnessError
 from harness.models.result import RESULT_FORMAT_VERSION, BatchInfo, RunSummary, ScenarioResult
+from harness.results.artifacts import ARTIFACT_KIND, ArtifactPack
 from harness.results.files import (
     ARTIFACTS_DIR,
     JSONL_NAME,
     JUNIT_NAME,
     RESULTS_NAME,
     SUMMARY_NAME,
-    artifact_path,
     file_mode,
     point_latest,
     write_atomic,
@@ -55,10 +55,11 @@ class ResultSink(Protocol):
         ...
 
 
-def move_run_outputs(result: ScenarioResult, batch_dir: Path) -> str | None:
-    """Write the turns' run outputs to the scenario's artifact file and take them out of
-    `result` (which then references the file); returns the artifact path, or None when there
-    were no run outputs (an artifact already written stays referenced)."""
+def move_run_outputs(result: ScenarioResult, pack: ArtifactPack) -> str | None:
+    """Append the turns' run outputs to `pack` as one artifact line and take them out of
+    `result` (which then references the line, on the scenario and on each of those turns);
+    returns the reference, or None when there were no run outputs (an artifact already written
+    stays referenced)."""
     turns = [
         {"attempt": a.attempt, "index": t.index, "turn": t.turn, "run_output": t.run_output}
         for a in result.attempts
@@ -67,23 +68,21 @@ def move_run_outputs(result: ScenarioResult, batch_dir: Path) -> str | None:
     ]
     if not turns:
         return result.artifact
-    relative = artifact_path(result.scenario_id)
-    document = {
-        "format_version": RESULT_FORMAT_VERSION,
-        "kind": "harness-artifact",
-        "scenario_id": result.scenario_id,
-        "turns": turns,
-    }
-    # Not fsynced: safe against a killed batch, not a machine crash (see `harness.results.files`).
-    text = json.dumps(document, separators=(",", ":"))
-    write_atomic(batch_dir / relative, text, durable=False)
-    result.artifact = relative
+    reference = pack.append(
+        {
+            "format_version": RESULT_FORMAT_VERSION,
+            "kind": ARTIFACT_KIND,
+            "scenario_id": result.scenario_id,
+            "turns": turns,
+        }
+    )
+    result.artifact = reference
     for attempt in result.attempts:
         for turn in attempt.turns:
             if turn.run_output is not None:
                 turn.run_output = None
-                turn.artifact = relative
-    return relative
+                turn.artifact = reference
+    return reference
 
 
 def write_report_files(
@@ -109,7 +108,8 @@ class ReportFilesSink:
 
     `results.jsonl` gets a header line, then each result as it finishes (one `write` per line,
     so a kill leaves whole lines; a reader drops a cut last line). Each scenario's run outputs go
-    to `artifacts/<scenario id>.json` first, and the result given is updated to reference it
+    first to one line of this sink's artifact pack (`artifacts/<batch id>-main.jsonl`,
+    `harness.results.artifacts`), and the result given is updated to reference that line
     instead of holding them (so a long batch keeps no events in memory). `finish` writes
     `results.json`, `junit.xml` and `summary.md` atomically and points `reports/latest` here.
 
@@ -128,6 +128,7 @@ class ReportFilesSink:
         self.regression_markdown: str | None = None
         """Markdown for the "Regressions" section of summary.md (set it before `finish`)."""
         self._lines: BinaryIO | None = None
+        self._pack = ArtifactPack(self.batch_dir)
         self._selected: list[str] = []
         self._finished = False
 
@@ -177,9 +178,9 @@ class ReportFilesSink:
         self._write_line(json.dumps(header, separators=(",", ":")).encode("utf-8"))
 
     def add(self, result: ScenarioResult) -> None:
-        """Write the scenario's artifact, then append its result to `results.jsonl`."""
+        """Append the scenario's artifact line, then its result to `results.jsonl`."""
         if not self.inline_run_output:
-            move_run_outputs(result, self.batch_dir)
+            move_run_outputs(result, self._pack)
         self._write_line(result.model_dump_json().encode("utf-8"))
 
     def finish(self, summary: RunSummary, regression_markdown: str | None = None) -> None:
@@ -194,7 +195,8 @@ class ReportFilesSink:
         self._finished = True
         if not self.inline_run_output:
             for result in summary.results:
-                move_run_outputs(result, self.batch_dir)
+                move_run_outputs(result, self._pack)
+        self._pack.close()
         if not summary.not_run and self._selected:
             done = {r.scenario_id for r in summary.results}
             summary.not_run = [s for s in self._selected if s not in done]

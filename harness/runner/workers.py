@@ -8,9 +8,11 @@ scenarios with the ordinary `run_scenario` machinery in its own event loop (up t
 `options.concurrency` at once) and sends each finished `ScenarioResult` back; the parent gives it
 to the sinks exactly as a one-process run does, so reports, history and console are the same.
 
-The worker first writes the scenario's run outputs to its artifact file through the report
-sink's own `move_run_outputs` (what the sink would do first anyway): the result sent back is then
-small, and the parent's sink finds nothing left to move.
+The worker first appends the scenario's run outputs to an artifact pack of its own
+(`artifacts/<batch id>-w<n>.jsonl`, n counting the workers started) through the report sink's
+own `move_run_outputs` (what the sink would do first anyway): the result sent back is then small
+and references its line, the parent's sink finds nothing left to move, and no two processes
+append to one file.
 
 Robustness: workers ignore SIGINT (the parent stops them on Ctrl-C, after keeping what finished);
 they are killed when the parent dies (`PR_SET_PDEATHSIG` on Linux); a worker that dies turns each
@@ -36,6 +38,7 @@ from harness.errors import HarnessError
 from harness.models.result import ScenarioResult
 from harness.models.scenario import Scenario
 from harness.recording import RecordMode
+from harness.results.artifacts import ArtifactPack
 from harness.results.sinks import ReportFilesSink, ResultSink, move_run_outputs
 from harness.runner.batch import batch_gc
 from harness.runner.options import PhaseTimings, RunOptions
@@ -143,15 +146,20 @@ def _worker_main(
     scenarios: Sequence[Scenario],
     options: RunOptions,
     batch_dirs: Sequence[Path],
+    number: int,
 ) -> None:
-    """A worker process: run the indices the parent sends until it sends None."""
+    """A worker process (the `number`th started): run the indices the parent sends until it
+    sends None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent(parent)
     if options.timings is not None:
         options.timings = PhaseTimings()  # this worker's own share, sent back at the end
     try:
         with batch_gc():
-            asyncio.run(_serve(conn, scenarios, options, batch_dirs))
+            packs = [ArtifactPack(batch_dir, f"w{number}") for batch_dir in batch_dirs]
+            asyncio.run(_serve(conn, scenarios, options, packs))
+            for pack in packs:
+                pack.close()
         conn.send(("done", options.timings))
     except BaseException:  # the parent reports its scenarios as errors; say why here
         traceback.print_exc()
@@ -163,7 +171,7 @@ async def _serve(
     conn: Connection,
     scenarios: Sequence[Scenario],
     options: RunOptions,
-    batch_dirs: Sequence[Path],
+    packs: Sequence[ArtifactPack],
 ) -> None:
     loop = asyncio.get_running_loop()
     factory = make_factory(options.backend, options.binding_config())
@@ -172,8 +180,8 @@ async def _serve(
 
     async def one(index: int) -> None:
         result = await run_scenario(scenarios[index], factory, options)
-        for batch_dir in batch_dirs:
-            move_run_outputs(result, batch_dir)
+        for pack in packs:
+            move_run_outputs(result, pack)
         conn.send(("result", index, result))
 
     def receive() -> None:
@@ -247,6 +255,7 @@ class _Pool:
         self.pending.reverse()  # popped from the end: run order is file order
         self.workers: dict[int, _Worker] = {}
         self.per_worker = max(1, options.concurrency)
+        self.started = 0  # workers started so far, replacements included: names their packs
 
     def start(self) -> None:
         for _ in range(min(self.count, len(self.pending))):
@@ -254,9 +263,10 @@ class _Pool:
 
     def _spawn(self) -> None:
         mine, theirs = self.context.Pipe(duplex=True)
+        self.started += 1
         process = self.context.Process(
             target=_worker_main,
-            args=(theirs, os.getpid(), self.scenarios, self.options, self.batch_dirs),
+            args=(theirs, os.getpid(), self.scenarios, self.options, self.batch_dirs, self.started),
             name="harness-worker",
         )
         process.start()

@@ -163,6 +163,41 @@ def test_missing_artifacts_degrade(tmp_path: Path, history: History) -> None:
     assert all(v.events is None for v in views) and views[1].turn.said
 
 
+def test_run_outputs_from_a_pack_line_and_from_a_per_scenario_file(
+    tmp_path: Path, history: History
+) -> None:
+    result = queries.load_result(history.path, history.current, REGRESSED)
+    info = queries.batch_info(history.path, history.current)
+    assert result.artifact is not None and ".jsonl#" in result.artifact
+    outputs, note = runs.run_outputs(history.path, info, result)
+    assert note is None and outputs and all(isinstance(o, dict) for o in outputs.values())
+    # a report folder written before packs: one file per scenario, its path as the reference
+    old = tmp_path / "reports" / info.batch_id
+    document = {
+        "format_version": 2,
+        "kind": "harness-artifact",
+        "scenario_id": result.scenario_id,
+        "turns": [
+            {"attempt": a, "index": i, "turn": 0, "run_output": o} for (a, i), o in outputs.items()
+        ],
+    }
+    (old / "artifacts" / "scenarios").mkdir(parents=True)
+    (old / "artifacts" / "scenarios" / "regressed.json").write_text(json.dumps(document))
+    earlier = result.model_copy(deep=True)
+    earlier.artifact = "artifacts/scenarios/regressed.json"
+    for turn in earlier.attempts[0].turns:
+        turn.artifact = earlier.artifact
+    elsewhere = info.model_copy(update={"project_root": None})
+    assert runs.run_outputs(tmp_path / "reports" / "history.sqlite", elsewhere, earlier) == (
+        outputs,
+        None,
+    )
+    # a reference the pack does not hold says why
+    wrong = result.model_copy(update={"artifact": result.artifact.split("#")[0] + "#3"})
+    outputs, note = runs.run_outputs(history.path, info, wrong)
+    assert outputs == {} and note is not None and "not the start of a line" in note
+
+
 def test_user_messages_and_events_of_odd_inputs() -> None:
     assert runs.user_messages({}) == []
     parts = {"thread_to_node_inputs": {"0": {"node_run_inputs": [

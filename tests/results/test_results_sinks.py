@@ -75,9 +75,7 @@ def test_a_batch_writes_every_report_file_atomically_with_ordinary_permissions(
         "results.json",
         "junit.xml",
         "summary.md",
-        "artifacts/scenarios/a.json",
-        "artifacts/scenarios/b.json",
-        "artifacts/scenarios/c.json",
+        "artifacts/20260105T090000-000001-main.jsonl",  # one pack: a line per scenario
     }
     for path in folder.rglob("*"):
         if path.is_file():  # what open() would give, not mkstemp's 0600
@@ -89,8 +87,11 @@ def test_a_batch_writes_every_report_file_atomically_with_ordinary_permissions(
     read = read_results(folder)
     assert read == summary
     turn = read.results[0].attempts[0].turns[0]
-    assert turn.run_output is None and turn.artifact == "artifacts/scenarios/a.json"
-    outputs = read_run_outputs(str(folder), "artifacts/scenarios/a.json")
+    pack = "artifacts/20260105T090000-000001-main.jsonl"
+    assert turn.run_output is None and turn.artifact == read.results[0].artifact == f"{pack}#0"
+    second = read.results[1].artifact
+    assert second is not None and second.startswith(f"{pack}#") and second != f"{pack}#0"
+    outputs = read_run_outputs(str(folder), f"{pack}#0")
     events = outputs[(0, 0)]["events"]
     assert isinstance(events, list) and events[0]["type"] == "say_llm"
     # the history has the same batch
