@@ -15,7 +15,7 @@ from results_factory import scenario
 
 from harness.errors import HarnessError
 from harness.models.result import BatchInfo, RunSummary, Verdict
-from harness.results import SCHEMA_VERSION, HistoryStore
+from harness.results import SCHEMA_VERSION, HistoryStore, history
 from harness.results.history import result_json
 
 HERE = Path(__file__).parent
@@ -93,6 +93,44 @@ def test_batches_are_listed_newest_first_by_branch_and_status(tmp_path: Path) ->
         assert unfinished.interrupted and unfinished.total == 1
         with pytest.raises(HarnessError, match="no batch 'b9'"):
             store.load_summary("b9")
+
+
+def wal_frames(path: Path) -> int:
+    """How many frames the database's write-ahead log has held at most (the file is reused from
+    its start after a checkpoint, not shrunk): a 32-byte header, then 24 bytes and a page each."""
+    wal = Path(f"{path}-wal")
+    return (wal.stat().st_size - 32) // (24 + 4096) if wal.exists() else 0
+
+
+def test_the_log_is_copied_into_the_database_in_large_steps(tmp_path: Path) -> None:
+    """Each copy waits for two fsyncs, so it happens every `WAL_CHECKPOINT_PAGES` pages rather
+    than SQLite's 1,000; closed, the history is one file that holds every result."""
+    path = tmp_path / "h.sqlite"
+    stored = 0
+    with HistoryStore(path) as store:
+        store.record_batch(batch("b1"))
+        db = store.connection()
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096  # as `wal_frames` counts
+        db.close()
+        while wal_frames(path) <= 1500 and stored < 1000:
+            store.record_result("b1", scenario(f"scenarios/{stored}"))
+            stored += 1
+        assert 1500 < wal_frames(path) <= history.WAL_CHECKPOINT_PAGES + 100
+    assert not Path(f"{path}-wal").exists()
+    with HistoryStore(path) as store:
+        assert store.load_summary("b1").total == stored
+
+
+def test_the_log_stays_within_its_checkpoint_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history, "WAL_CHECKPOINT_PAGES", 100)
+    path = tmp_path / "h.sqlite"
+    with HistoryStore(path) as store:
+        store.record_batch(batch("b1"))
+        for number in range(100):
+            store.record_result("b1", scenario(f"scenarios/{number}"))
+        assert 100 <= wal_frames(path) < 150  # one commit past the limit, then reused
 
 
 WRITER = textwrap.dedent(
