@@ -74,7 +74,7 @@ def _sinks(args: argparse.Namespace, files: ReportFilesSink, report_dir: Path) -
         from harness.results.history import HistoryStore
 
         history = _path(args.history) or report_dir / "history.sqlite"
-        sinks.append(HistorySink(HistoryStore(history)))
+        sinks.append(HistorySink(HistoryStore(history), close=True))
     # Last, so a closed stdout is noticed after the durable sinks have the result.
     sinks.append(ConsoleSink(sys.stdout, quiet=args.json, live=False if args.plain else None))
     return sinks

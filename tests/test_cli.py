@@ -501,3 +501,25 @@ def test_a_4_character_canary_key_reaches_no_cassette_report_or_log(
         assert CANARY.encode() not in path.read_bytes(), path
     for text in (out, err, caplog.text):
         assert CANARY not in text
+
+
+def test_a_piped_run_leaves_its_whole_batch_in_the_history_file(
+    workdir: Path, model_url: str
+) -> None:
+    """With stdout a pipe (CI, `| tee`), the run still closes the history: the write-ahead log is
+    copied into `history.sqlite` and removed, so a cache that keeps only that file has it all."""
+    import sqlite3
+
+    for number in range(3):
+        write_scenario(workdir, f"s{number}", workflow=STOCK, turns=[{"start": {}}])
+    env = {**os.environ, "OPENAI_BASE_URL": model_url}
+    command = [sys.executable, "-m", "harness.cli", "run", "scenarios", "--record-mode", "once"]
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    history = workdir / "reports" / "history.sqlite"
+    assert not history.with_name("history.sqlite-wal").exists()
+    alone = workdir / "alone.sqlite"
+    alone.write_bytes(history.read_bytes())  # the main file only, as a cache restores it
+    with sqlite3.connect(alone) as db:
+        assert db.execute("SELECT count(*) FROM scenario_results").fetchone()[0] == 3
+        assert db.execute("SELECT status FROM batches").fetchall() == [("finished",)]

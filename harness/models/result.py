@@ -9,7 +9,8 @@ status `error`. Nothing here raises on a failed check.
 Version 2 (docs/results.md) adds the batch's provenance (`BatchInfo`), LLM usage per turn and node
 by model and provider with every call's latency (`NodeUsage`), evaluation scores and the
 evaluator's own usage, costs from a price table (`ModelPrice`; an unknown model costs None, never
-a guess), and the run output of each turn moved out to an artifact file (`TurnResult.artifact`).
+a guess), and the run output of each turn moved out to an artifact (`TurnResult.artifact`: a line of the batch's
+artifact packs, or a file per scenario before packs).
 """
 
 import math

@@ -60,7 +60,7 @@ def split_reference(artifact: str) -> tuple[str, int | None]:
     path, mark, fragment = artifact.partition("#")
     if not mark:
         return path, None
-    if not fragment.isdigit():
+    if not (fragment.isascii() and fragment.isdigit()):  # `isdigit` alone takes "²"
         raise HarnessError(
             f"artifact reference {artifact!r}: {fragment!r} after '#' is not a byte offset",
             hint="give the `artifact` of a result as written (artifacts/<pack>.jsonl#<offset>)",
@@ -103,9 +103,9 @@ class ArtifactPack:
         offset = self._size
         try:
             write_all(self._handle, line)
-        except OSError:
-            # Part of the line may be in the file (a full disk): this pack's offsets are no
-            # longer known, so the next line starts a new pack.
+        except BaseException:
+            # Part of the line may be in the file (a full disk, an interrupt): this pack's
+            # offsets are no longer known, so the next line starts a new pack.
             self.close()
             raise
         self._size += len(line)
@@ -164,7 +164,14 @@ def _line_at(file: Any, offset: int, path: Path, artifact: str) -> bytes:
     """The whole line starting at `offset` (checked to be a line start)."""
     if offset > 0:
         file.seek(offset - 1)
-        if file.read(1) != b"\n":
+        before = file.read(1)
+        if before == b"":
+            raise HarnessError(
+                f"artifact {artifact}: byte {offset} is past the end of {path}",
+                hint="the reference and the pack do not belong together: take `artifact` from "
+                "the results of this batch folder, and keep its packs as they were written",
+            )
+        if before != b"\n":
             raise HarnessError(
                 f"artifact {artifact}: byte {offset} of {path} is not the start of a line",
                 hint="the reference and the pack do not belong together: take `artifact` from "

@@ -115,7 +115,7 @@ class ReportFilesSink:
 
     Args:
         batch_dir: the batch's folder (created).
-        inline_run_output: keep run outputs in the results instead of artifact files.
+        inline_run_output: keep run outputs in the results instead of artifact packs.
         latest: point `<batch_dir>/../latest` at this batch when it finishes.
     """
 
@@ -208,10 +208,18 @@ class ReportFilesSink:
 
 
 class HistorySink:
-    """Appends a batch's results to a `HistoryStore`, one transaction per scenario."""
+    """Appends a batch's results to a `HistoryStore`, one transaction per scenario.
 
-    def __init__(self, store: HistoryStore) -> None:
+    Args:
+        store: the history.
+        close: close `store` when the batch finishes. Closing the last connection copies the
+            write-ahead log into the database file and removes it: a CI cache that keeps only
+            `history.sqlite` then has the whole batch.
+    """
+
+    def __init__(self, store: HistoryStore, *, close: bool = False) -> None:
         self.store = store
+        self._close = close
         self._batch_id: str | None = None
 
     def start(self, batch: BatchInfo, selected: list[str]) -> None:
@@ -226,8 +234,12 @@ class HistorySink:
         self.store.record_result(self._batch_id, result)
 
     def finish(self, summary: RunSummary) -> None:
-        """Mark the batch finished or interrupted."""
-        self.store.finish_batch(summary)
+        """Mark the batch finished or interrupted (then close the store, if asked to)."""
+        try:
+            self.store.finish_batch(summary)
+        finally:
+            if self._close:
+                self.store.close()
 
 
 class ResultsWriter(ReportFilesSink):

@@ -134,7 +134,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _slimmers(sinks: Sequence[ResultSink]) -> list[Path]:
-    """The batch folders whose sink moves run outputs to artifact files (`ReportFilesSink`)."""
+    """The batch folders whose sink moves run outputs to artifact packs (`ReportFilesSink`)."""
     return [
         s.batch_dir for s in sinks if isinstance(s, ReportFilesSink) and not s.inline_run_output
     ]

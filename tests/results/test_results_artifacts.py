@@ -140,8 +140,9 @@ def test_bad_references_say_what_and_how_to_fix(tmp_path: Path) -> None:
     cases = {
         f"artifacts/{BATCH}-w9.jsonl#0": ("does not exist", "give the batch folder"),
         f"{pack}#{int(offset) - 5}": ("is not the start of a line", "do not belong together"),
-        f"{pack}#{int(offset) + 10**6}": ("is not the start of a line", "do not belong together"),
+        f"{pack}#{int(offset) + 10**6}": ("is past the end of", "do not belong together"),
         f"{pack}#x1": ("'x1' after '#' is not a byte offset", "artifacts/<pack>.jsonl#<offset>"),
+        f"{pack}#\u00b2": ("after '#' is not a byte offset", "artifacts/<pack>.jsonl#<offset>"),
         "results.jsonl#0": ("holds a 'harness-results', not a 'harness-artifact'", "artifact"),
         "artifacts": ("cannot read the artifact", ""),
     }
