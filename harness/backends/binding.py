@@ -64,6 +64,7 @@ __all__ = [
     "make_factory",
     "needs_harness_llm",
     "scenario_cassette_path",
+    "start_sandbox_early",
 ]
 
 CASSETTE_BACKENDS = ("engine", "api")
@@ -457,6 +458,37 @@ def check_recording(scenarios: Sequence[Scenario], backend: str, config: Binding
         settings=config.settings,
         cassette_of=lambda scenario: scenario_cassette_path(scenario, backend=backend, **roots),
     )
+
+
+_EARLY_LOOK_FILES = 16
+"""Workflow files `start_sandbox_early` reads at most (a few ms in all)."""
+
+
+def start_sandbox_early(backend: str, scenarios: Sequence[Scenario]) -> bool:
+    """Start the sandbox now, in the background, when a scenario's workflow file names an
+    inline-Python tool; returns whether it did.
+
+    Called before a one-process batch opens its reports: the sandbox's first child then boots
+    (~25 ms, on another core) while the reports, the history and the first scenarios open, rather
+    than on the run's first inline-Python call (forked workers start their own sandbox). Only a hint, read from the files' text: a false match (the
+    words in a prompt, a mocked tool) costs an idle process; a miss (the tool in another file of
+    a chain) leaves the start to the scenario's binding (`EngineFactory.bind`), as before.
+    """
+    if backend != "engine":
+        return False
+    paths = list(dict.fromkeys(s.workflow for s in scenarios if s.workflow))
+    for path in paths[:_EARLY_LOOK_FILES]:
+        try:
+            mentions = _INLINE_PYTHON_MARK in Path(path).read_bytes()
+        except OSError:  # the scenario's binding reports it
+            continue
+        if mentions:
+            Sandbox().start_ahead()
+            return True
+    return False
+
+
+_INLINE_PYTHON_MARK = b"inline_python"  # the tool type, in JSON or YAML
 
 
 def make_factory(backend: str, config: BindingConfig) -> BackendFactory:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness import __version__
-from harness.backends.binding import check_recording
+from harness.backends.binding import check_recording, start_sandbox_early
 from harness.config import load_settings, project_root_for
 from harness.errors import HarnessError
 from harness.models.result import BatchInfo, RunSummary, ScenarioResult
@@ -426,6 +426,8 @@ class Suite:
         # and so are workers asked for a recording.
         check_recording(self.scenarios, options.backend, options.binding_config())
         workers = self._plan_workers(options)
+        if workers == 1:
+            start_sandbox_early(options.backend, self.scenarios)
         recorder = BatchRecorder(
             root=self.root,
             selection=self.selection,
