@@ -45,8 +45,12 @@ def model_url() -> Iterator[str]:
         yield url
 
 
-def _harness(folder: Path, *args: str, url: str = UNREACHABLE) -> subprocess.CompletedProcess[str]:
+def _harness(
+    folder: Path, *args: str, url: str = UNREACHABLE, temp: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENAI_BASE_URL": url}
+    if temp is not None:
+        env["TMPDIR"] = str(temp)
     command = [sys.executable, "-m", "harness.cli", "run", *args]
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
@@ -162,10 +166,15 @@ def test_the_example_suite_gives_the_same_verdicts_and_reports_in_two_workers(
     for name in ("scenarios", "cassettes"):
         shutil.copytree(ROOT / name, tmp_path / name)
     (tmp_path / "harness.toml").write_text("# test project\n")
+    temp = tmp_path / "temp"
+    temp.mkdir()
     one = _harness(tmp_path, "scenarios", "--workers", "1", "--report-dir", "one")
-    two = _harness(tmp_path, "scenarios", "--workers", "2", "--report-dir", "two")
+    two = _harness(tmp_path, "scenarios", "--workers", "2", "--report-dir", "two", temp=temp)
     assert one.returncode == two.returncode == 0, two.stdout + two.stderr
     assert _batch(tmp_path, "one") == _batch(tmp_path, "two")
+    # The workers ran inline Python in the sandbox, and left none of its folders behind.
+    assert "harness-sandbox" not in two.stderr
+    assert sorted(p.name for p in temp.iterdir()) == []
     # The history holds the same verdicts per scenario.
     verdicts = {
         (r.scenario_id, r.verdict) for r in read_results(tmp_path / "two" / "latest").results

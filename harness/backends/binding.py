@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from harness.backends.engine import (
 )
 from harness.config import HarnessSettings, ResolvedProvider
 from harness.engine import ChatRequest, Engine, LLMCallError, LLMClient
-from harness.engine.sandbox import Sandbox
+from harness.engine.sandbox import Sandbox, stop_idle_workers
 from harness.errors import EngineError, HarnessError
 from harness.models.api import WorkflowConfigFullyHydrated
 from harness.models.scenario import Scenario, TurnKind
@@ -63,6 +64,7 @@ __all__ = [
     "legacy_cassette_path",
     "make_factory",
     "needs_harness_llm",
+    "release_sandbox",
     "scenario_cassette_path",
     "start_sandbox_early",
 ]
@@ -465,27 +467,38 @@ _EARLY_LOOK_FILES = 16
 
 
 def start_sandbox_early(backend: str, scenarios: Sequence[Scenario]) -> bool:
-    """Start the sandbox now, in the background, when a scenario's workflow file names an
-    inline-Python tool; returns whether it did.
+    """Start the sandbox now, in the background, when the workflow file of a scenario that mocks
+    no tool names an inline-Python tool; returns whether it did.
 
     Called before a one-process batch opens its reports: the sandbox's first child then boots
-    (~25 ms, on another core) while the reports, the history and the first scenarios open, rather
-    than on the run's first inline-Python call (forked workers start their own sandbox). Only a hint, read from the files' text: a false match (the
-    words in a prompt, a mocked tool) costs an idle process; a miss (the tool in another file of
-    a chain) leaves the start to the scenario's binding (`EngineFactory.bind`), as before.
+    (~25 ms, on another core) while the reports, the history and the first scenarios open,
+    rather than on the run's first inline-Python call (forked workers start their own sandbox).
+    Only a hint, read from the files' text (parsing them is the binding's work). A false match
+    (the words in a prompt) costs what the start costs, ~10 ms of this thread (the pool's
+    imports) and ~40 ms of CPU elsewhere, and an idle child until exit; a scenario that mocks a
+    tool is left out, since it may mock the inline ones. A miss (a tool in another file of a
+    chain) leaves the start to the scenario's binding (`EngineFactory.bind`), as before.
     """
     if backend != "engine":
         return False
-    paths = list(dict.fromkeys(s.workflow for s in scenarios if s.workflow))
-    for path in paths[:_EARLY_LOOK_FILES]:
+    candidates = (s.workflow for s in scenarios if s.workflow and not s.mocks.tools and not s.skip)
+    for path in list(dict.fromkeys(candidates))[:_EARLY_LOOK_FILES]:
         try:
             mentions = _INLINE_PYTHON_MARK in Path(path).read_bytes()
-        except OSError:  # the scenario's binding reports it
+        except (OSError, ValueError):  # (ValueError: a NUL in the path) the binding reports it
             continue
         if mentions:
             Sandbox().start_ahead()
             return True
     return False
+
+
+def release_sandbox() -> None:
+    """Stop this process's idle sandbox children and remove their folders, as the interpreter's
+    exit does: for a process that ends with `os._exit` (a forked worker). Nothing when it used
+    no sandbox."""
+    if "harness.engine._sandbox_pool" in sys.modules:  # (its import alone costs milliseconds)
+        stop_idle_workers()
 
 
 _INLINE_PYTHON_MARK = b"inline_python"  # the tool type, in JSON or YAML

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from harness.backends.binding import make_factory
+from harness.backends.binding import make_factory, release_sandbox
 from harness.errors import HarnessError
 from harness.models.result import ScenarioResult
 from harness.models.scenario import Scenario
@@ -164,7 +164,12 @@ def _worker_main(
     except BaseException:  # the parent reports its scenarios as errors; say why here
         traceback.print_exc()
         sys.stderr.flush()
+        with contextlib.suppress(Exception):
+            release_sandbox()
         os._exit(1)
+    # A worker ends with `os._exit` (multiprocessing), so no exit handler removes its idle
+    # sandbox children's folders: done here.
+    release_sandbox()
 
 
 async def _serve(

@@ -13,7 +13,7 @@ import pytest
 from harness.backends.binding import start_sandbox_early
 from harness.engine._sandbox_zygote import zygote_pids
 from harness.engine.sandbox import stop_idle_workers
-from harness.models.scenario import Scenario
+from harness.models.scenario import Mocks, Scenario
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox's children are forked (POSIX)"
@@ -57,6 +57,12 @@ def test_other_batches_start_nothing() -> None:
     assert b"inline_python" not in WITHOUT.read_bytes()
     missing = Path("no/such/workflow.json")
     assert not start_sandbox_early("engine", [_scenario(WITHOUT), _scenario(missing)])
+    assert not start_sandbox_early("engine", [_scenario("clinic\x00.json")])  # left to the binding
+    mocked = _scenario(WITH_PYTHON)
+    mocked.mocks = Mocks.model_validate({"tools": {"find_slots": {"returns": []}}})
+    skipped = _scenario(WITH_PYTHON)
+    skipped.skip = "not today"
+    assert not start_sandbox_early("engine", [mocked, skipped])  # it may mock the inline tools
     assert not start_sandbox_early("api", [_scenario(WITH_PYTHON)])  # the platform runs its tools
     time.sleep(0.2)  # a start would be on its way by now
     assert zygote_pids() == {}
