@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.models.result import BatchInfo, ModelRef, RunSummary, ScenarioResult, new_batch_id
-from harness.results.artifacts import PACK_SUFFIX
+from harness.results.artifacts import PACK_SUFFIX, artifact_file
 from harness.results.files import ARTIFACTS_DIR, JSONL_NAME, RESULTS_NAME
 from harness.results.reading import read_results
 from harness.results.sinks import write_report_files
@@ -207,8 +207,8 @@ def _rename_references(result: ScenarioResult, renamed: dict[str, str]) -> None:
     def moved(artifact: str | None) -> str | None:
         if artifact is None:
             return None
-        file, mark, offset = artifact.partition("#")
-        return renamed.get(file, file) + mark + offset
+        file = artifact_file(artifact)
+        return renamed.get(file, file) + artifact[len(file) :]  # the `#<offset>` kept
 
     result.artifact = moved(result.artifact)
     for attempt in result.attempts:
