@@ -1,11 +1,12 @@
 """The history: every batch's results in one SQLite database (default `reports/history.sqlite`).
 
-One transaction per finished scenario, in WAL mode with a 30 s busy timeout, so several writer
-processes (xdist workers, CI shards, two terminals) append to the same file, readers never block
-writers, and a batch killed at any point (even with SIGKILL) leaves a database that opens cleanly
-and holds every scenario that had finished (SQLite's WAL recovery drops only the transaction that
-was being written). `synchronous=NORMAL`: safe against a process dying; only a power cut may lose
-the last transactions.
+Results are written in transactions (one per result with `record_result`, one per group of
+results with `record_results`, which `HistorySink` uses), in WAL mode with a 30 s busy timeout, so
+several writer processes (xdist workers, CI shards, two terminals) append to the same file, readers
+never block writers, and a batch killed at any point (even with SIGKILL) leaves a database that
+opens cleanly and holds every result committed so far, each whole (SQLite's WAL recovery drops only
+the transaction that was being written). `synchronous=NORMAL`: safe against a process dying; only a
+power cut may lose the last transactions.
 
 The schema is versioned in `PRAGMA user_version` and migrated forward when opened (`MIGRATIONS`);
 a database written by a newer harness is refused with a hint, never altered. Tables (docs/results.md
@@ -34,6 +35,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "BatchRow",
     "HistoryStore",
+    "ResultRows",
     "result_json",
 ]
 
@@ -95,8 +97,8 @@ def _to_v2(db: sqlite3.Connection) -> None:
     for batch_id, text in rows:
         if text:
             result = result_from_json(text)
-            _insert_calls(db, batch_id, result)
-            _insert_scores(db, batch_id, result)
+            _insert_rows(db, _CALLS_SQL, _call_rows(batch_id, result))
+            _insert_rows(db, _SCORES_SQL, _score_rows(batch_id, result))
 
 
 MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_to_v1, _to_v2)
@@ -149,7 +151,39 @@ def _dirty(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-_SCENARIO_SLOTS = ",".join("?" * 18)
+_SCENARIO_SQL = f"INSERT INTO scenario_results VALUES ({','.join('?' * 18)})"
+_ATTEMPTS_SQL = "INSERT INTO attempt_results VALUES (?,?,?,?,?,?,?,?,?)"
+_USAGE_SQL = "INSERT INTO turn_usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_CALLS_SQL = "INSERT INTO llm_calls VALUES (?,?,?,?,?,?)"
+_SCORES_SQL = "INSERT INTO scores VALUES (?,?,?,?,?)"
+_IN_CHUNK = 500
+"""Scenario ids per `IN (...)` query (old SQLite builds allow 999 parameters per statement)."""
+
+
+@dataclass(frozen=True)
+class ResultRows:
+    """One finished scenario's rows in every table, made when it finishes (`of`): a writer
+    that groups results keeps these, so what is stored is the result as it was then."""
+
+    scenario_id: str
+    scenario: tuple[Any, ...]
+    """The row of `scenario_results`."""
+    attempts: list[tuple[Any, ...]]
+    usage: list[tuple[Any, ...]]
+    calls: list[tuple[Any, ...]]
+    scores: list[tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, batch_id: str, result: ScenarioResult) -> ResultRows:
+        """The rows of `result` in batch `batch_id`."""
+        return cls(
+            scenario_id=result.scenario_id,
+            scenario=_scenario_row(batch_id, result),
+            attempts=_attempt_rows(batch_id, result),
+            usage=_usage_rows(batch_id, result),
+            calls=_call_rows(batch_id, result),
+            scores=_score_rows(batch_id, result),
+        )
 
 
 def _scenario_row(batch_id: str, result: ScenarioResult) -> tuple[Any, ...]:
@@ -174,6 +208,76 @@ def _scenario_row(batch_id: str, result: ScenarioResult) -> tuple[Any, ...]:
         result.error,
         result_json(result),
     )
+
+
+def _attempt_rows(batch_id: str, result: ScenarioResult) -> list[tuple[Any, ...]]:
+    sid = result.scenario_id
+    return [
+        (
+            batch_id,
+            sid,
+            a.attempt,
+            a.verdict.value,
+            a.tokens,
+            a.llm_calls,
+            a.latency_ms,
+            a.e2e_ms,
+            a.cost_usd,
+        )
+        for a in result.attempts
+    ]
+
+
+def _usage_rows(batch_id: str, result: ScenarioResult) -> list[tuple[Any, ...]]:
+    sid = result.scenario_id
+    return [
+        (
+            batch_id,
+            sid,
+            a.attempt,
+            t.turn,
+            u.node,
+            u.node_name,
+            u.model,
+            u.provider,
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.total_tokens,
+            u.llm_calls,
+            u.latency_ms,
+            u.cost_usd,
+        )
+        for a in result.attempts
+        for t in a.turns
+        for u in t.usage
+    ]
+
+
+def _call_rows(batch_id: str, result: ScenarioResult) -> list[tuple[Any, ...]]:
+    sid = result.scenario_id
+    return [
+        (batch_id, sid, a.attempt, t.turn, u.node, latency)
+        for a in result.attempts
+        for t in a.turns
+        for u in t.usage
+        for latency in u.latencies_ms
+    ]
+
+
+def _score_rows(batch_id: str, result: ScenarioResult) -> list[tuple[Any, ...]]:
+    sid = result.scenario_id
+    return [
+        (batch_id, sid, a.attempt, name, value)
+        for a in result.attempts
+        if a.evaluation is not None
+        for name, value in a.evaluation.scores.items()
+    ]
+
+
+def _last_of_each(rows: Sequence[ResultRows]) -> list[ResultRows]:
+    """`rows` without those a later entry of the same scenario replaces (in order)."""
+    last = {r.scenario_id: index for index, r in enumerate(rows)}
+    return [r for index, r in enumerate(rows) if last[r.scenario_id] == index]
 
 
 class HistoryStore:
@@ -298,28 +402,54 @@ class HistoryStore:
     def record_result(self, batch_id: str, result: ScenarioResult) -> None:
         """Store one finished scenario (replacing an earlier result of it in this batch) in one
         transaction: it is in the history whole, or not at all."""
-        row = _scenario_row(batch_id, result)  # before the write lock: other writers wait less
+        self.record_results(batch_id, [result])
+
+    def record_results(self, batch_id: str, results: Sequence[ScenarioResult | ResultRows]) -> None:
+        """Store finished scenarios of batch `batch_id` (`ResultRows` made for that batch) in
+        one transaction: all of them, or none. Each replaces an earlier result of its scenario
+        in this batch, also one earlier in `results`, as `record_result` one at a time would:
+        the rows stored, and their order, are the same."""
+        # Serialised before the write lock: other writers wait less.
+        rows = [r if isinstance(r, ResultRows) else ResultRows.of(batch_id, r) for r in results]
+        rows = _last_of_each(rows)
+        if not rows:
+            return
         with self._transaction() as db:
             if batch_id not in self._known_batches:
                 db.execute(
                     "INSERT OR IGNORE INTO batches(batch_id, status) VALUES (?, 'running')",
                     (batch_id,),
                 )
-            try:
-                db.execute(f"INSERT INTO scenario_results VALUES ({_SCENARIO_SLOTS})", row)
-            except sqlite3.IntegrityError:  # stored before in this batch: replace it whole
-                for table in _CHILD_TABLES:
-                    db.execute(
-                        f"DELETE FROM {table} WHERE batch_id = ? AND scenario_id = ?", row[:2]
+            stored = self._stored_ids(batch_id, [r.scenario_id for r in rows])
+            if stored:  # replaced whole: a new row (at the end of the batch) and new children
+                keys = [(batch_id, sid) for sid in stored]
+                for table in (*_CHILD_TABLES, "scenario_results"):
+                    db.executemany(
+                        f"DELETE FROM {table} WHERE batch_id = ? AND scenario_id = ?", keys
                     )
-                db.execute(
-                    f"INSERT OR REPLACE INTO scenario_results VALUES ({_SCENARIO_SLOTS})", row
-                )
-            _insert_attempts(db, batch_id, result)
-            _insert_calls(db, batch_id, result)
-            _insert_scores(db, batch_id, result)
+            # One statement per table for the whole group, in the order of the results.
+            db.executemany(_SCENARIO_SQL, [r.scenario for r in rows])
+            _insert_rows(db, _ATTEMPTS_SQL, [row for r in rows for row in r.attempts])
+            _insert_rows(db, _USAGE_SQL, [row for r in rows for row in r.usage])
+            _insert_rows(db, _CALLS_SQL, [row for r in rows for row in r.calls])
+            _insert_rows(db, _SCORES_SQL, [row for r in rows for row in r.scores])
         # Committed: batch rows are never deleted, so later results skip the insert.
         self._known_batches.add(batch_id)
+
+    def _stored_ids(self, batch_id: str, scenario_ids: list[str]) -> list[str]:
+        """Those of `scenario_ids` that have a result in batch `batch_id` (in a transaction)."""
+        found: list[str] = []
+        for at in range(0, len(scenario_ids), _IN_CHUNK):
+            chunk = scenario_ids[at : at + _IN_CHUNK]
+            found += (
+                sid
+                for (sid,) in self._db.execute(
+                    "SELECT scenario_id FROM scenario_results WHERE batch_id = ? AND "
+                    f"scenario_id IN ({','.join('?' * len(chunk))})",
+                    (batch_id, *chunk),
+                )
+            )
+        return found
 
     def finish_batch(self, summary: RunSummary) -> None:
         """Mark the batch finished (or interrupted) and keep its summary (without the results,
@@ -421,77 +551,3 @@ def _batch_row(row: Sequence[Any]) -> BatchRow:
 def _insert_rows(db: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
     if rows:  # e.g. no scores without an evaluation: then no statement at all
         db.executemany(sql, rows)
-
-
-def _insert_attempts(db: sqlite3.Connection, batch_id: str, result: ScenarioResult) -> None:
-    sid = result.scenario_id
-    _insert_rows(
-        db,
-        "INSERT INTO attempt_results VALUES (?,?,?,?,?,?,?,?,?)",
-        [
-            (
-                batch_id,
-                sid,
-                a.attempt,
-                a.verdict.value,
-                a.tokens,
-                a.llm_calls,
-                a.latency_ms,
-                a.e2e_ms,
-                a.cost_usd,
-            )
-            for a in result.attempts
-        ],
-    )
-    _insert_rows(
-        db,
-        "INSERT INTO turn_usage VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [
-            (
-                batch_id,
-                sid,
-                a.attempt,
-                t.turn,
-                u.node,
-                u.node_name,
-                u.model,
-                u.provider,
-                u.prompt_tokens,
-                u.completion_tokens,
-                u.total_tokens,
-                u.llm_calls,
-                u.latency_ms,
-                u.cost_usd,
-            )
-            for a in result.attempts
-            for t in a.turns
-            for u in t.usage
-        ],
-    )
-
-
-def _insert_calls(db: sqlite3.Connection, batch_id: str, result: ScenarioResult) -> None:
-    _insert_rows(
-        db,
-        "INSERT INTO llm_calls VALUES (?,?,?,?,?,?)",
-        [
-            (batch_id, result.scenario_id, a.attempt, t.turn, u.node, latency)
-            for a in result.attempts
-            for t in a.turns
-            for u in t.usage
-            for latency in u.latencies_ms
-        ],
-    )
-
-
-def _insert_scores(db: sqlite3.Connection, batch_id: str, result: ScenarioResult) -> None:
-    _insert_rows(
-        db,
-        "INSERT INTO scores VALUES (?,?,?,?,?)",
-        [
-            (batch_id, result.scenario_id, a.attempt, name, value)
-            for a in result.attempts
-            if a.evaluation is not None
-            for name, value in a.evaluation.scores.items()
-        ],
-    )

@@ -9,13 +9,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from results_factory import scenario
 
 from harness.errors import HarnessError
 from harness.models.result import BatchInfo, RunSummary, Verdict
-from harness.results import SCHEMA_VERSION, HistoryStore, history
+from harness.results import SCHEMA_VERSION, HistorySink, HistoryStore, history
 from harness.results.history import result_json
 
 HERE = Path(__file__).parent
@@ -139,16 +140,24 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
     from results_factory import scenario
-    from harness.models.result import BatchInfo
-    from harness.results import HistoryStore
+    from harness.models.result import BatchInfo, RunSummary
+    from harness.results import HistorySink, HistoryStore
 
     path, batch_id, name, go = Path(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5])
     while not go.exists():
         time.sleep(0.005)
     store = HistoryStore(path)
-    store.record_batch(BatchInfo(batch_id=batch_id))
-    for number in range(40):
-        store.record_result(batch_id, scenario(f"scenarios/{name}/{number}", attempts=2))
+    results = [scenario(f"scenarios/{name}/{number}", attempts=2) for number in range(40)]
+    if name in ("w1", "w3"):  # in groups of 7, as `harness run` writes
+        sink = HistorySink(store, group_size=7)
+        sink.start(BatchInfo(batch_id=batch_id), [])
+        for result in results:
+            sink.add(result)
+        sink.finish(RunSummary.from_results([], batch=BatchInfo(batch_id=batch_id)))
+    else:  # one at a time
+        store.record_batch(BatchInfo(batch_id=batch_id))
+        for result in results:
+            store.record_result(batch_id, result)
     """
 )
 
@@ -260,3 +269,178 @@ def test_a_newer_schema_or_a_foreign_database_is_refused_untouched(tmp_path: Pat
     text.write_text("not sqlite at all" * 100)
     with pytest.raises(HarnessError, match="cannot open the history database"):
         HistoryStore(text)
+
+
+# ---------------------------------------------------------------- results in groups
+
+
+def stored_rows(path: Path, batch_id: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows of `batch_id` (in insertion order), through a new connection."""
+    db = sqlite3.connect(path)
+    try:
+        return {
+            table: db.execute(
+                f"SELECT * FROM {table} WHERE batch_id = ? ORDER BY rowid", (batch_id,)
+            ).fetchall()
+            for table in ("scenario_results", *history._CHILD_TABLES)
+        }
+    finally:
+        db.close()
+
+
+def scenario_ids(path: Path, batch_id: str) -> list[str]:
+    return [str(row[1]) for row in stored_rows(path, batch_id)["scenario_results"]]
+
+
+def summary_of(batch_id: str, *, interrupted: bool = False) -> RunSummary:
+    return RunSummary.from_results([], batch=batch(batch_id), interrupted=interrupted)
+
+
+def test_results_in_one_group_are_committed_together_by_finish(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    sink = HistorySink(HistoryStore(path), close=True, group_size=100, group_seconds=3600)
+    sink.start(batch("b1"), [])
+    for number in range(5):
+        sink.add(scenario(f"scenarios/{number}"))
+    assert scenario_ids(path, "b1") == []  # waiting in the group
+    sink.finish(summary_of("b1"))
+    assert scenario_ids(path, "b1") == [f"scenarios/{number}" for number in range(5)]
+    assert len(stored_rows(path, "b1")["llm_calls"]) == 5 * 2
+
+
+def test_a_full_group_is_committed_by_add(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    sink = HistorySink(HistoryStore(path), close=True, group_size=3, group_seconds=3600)
+    sink.start(batch("b1"), [])
+    for number in range(7):
+        sink.add(scenario(f"scenarios/{number}"))
+    assert len(scenario_ids(path, "b1")) == 6  # two groups of 3; the 7th waits
+    sink.finish(summary_of("b1"))
+    assert len(scenario_ids(path, "b1")) == 7
+
+
+def test_groups_of_one_commit_each_result_in_its_add(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    sink = HistorySink(HistoryStore(path), close=True, group_size=1, group_seconds=3600)
+    sink.start(batch("b1"), [])
+    sink.add(scenario("scenarios/a"))
+    assert scenario_ids(path, "b1") == ["scenarios/a"]
+    assert sink._timer is None  # nothing waits: no timer thread
+    sink.finish(summary_of("b1"))
+
+
+def test_a_group_is_committed_once_its_first_result_waited_long_enough(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    sink = HistorySink(HistoryStore(path), close=True, group_size=100, group_seconds=0.05)
+    sink.start(batch("b1"), [])
+    sink.add(scenario("scenarios/a"))
+    deadline = time.monotonic() + 30  # a bound for a stuck test, not a timing assertion
+    while not scenario_ids(path, "b1") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert scenario_ids(path, "b1") == ["scenarios/a"]  # without another add, nor finish
+    sink.add(scenario("scenarios/b"))  # a new group, timed from its own first result
+    sink.finish(summary_of("b1"))
+    assert scenario_ids(path, "b1") == ["scenarios/a", "scenarios/b"]
+
+
+def test_an_interrupted_batch_commits_its_waiting_group(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    sink = HistorySink(HistoryStore(path), close=True, group_size=100, group_seconds=3600)
+    sink.start(batch("b1"), ["scenarios/a", "scenarios/b", "scenarios/c"])
+    sink.add(scenario("scenarios/a"))
+    sink.add(scenario("scenarios/b"))
+    sink.finish(summary_of("b1", interrupted=True))
+    with HistoryStore(path) as store:
+        assert store.batches()[0].status == "interrupted"
+        assert [r.scenario_id for r in store.load_summary("b1").results] == [
+            "scenarios/a",
+            "scenarios/b",
+        ]
+
+
+def test_the_same_scenario_twice_in_a_group_keeps_the_later_result(tmp_path: Path) -> None:
+    """As if each were committed alone: the later result replaces the earlier, rows and order."""
+    grouped, alone = tmp_path / "grouped.sqlite", tmp_path / "alone.sqlite"
+    results = [
+        scenario("scenarios/a"),
+        scenario("scenarios/b"),
+        scenario("scenarios/a", Verdict.FAILED, attempts=2),
+        scenario("scenarios/c"),
+    ]
+    with HistoryStore(alone) as store:
+        store.record_batch(batch("b1"))
+        store.record_result("b1", scenario("scenarios/c", attempts=3))  # stored before
+        for result in results:
+            store.record_result("b1", result)
+    sink = HistorySink(HistoryStore(grouped), close=True, group_size=100, group_seconds=3600)
+    sink.start(batch("b1"), [])
+    sink.store.record_result("b1", scenario("scenarios/c", attempts=3))
+    for result in results:
+        sink.add(result)
+    sink.finish(summary_of("b1"))
+    rows = stored_rows(grouped, "b1")
+    assert rows == stored_rows(alone, "b1")
+    assert scenario_ids(grouped, "b1") == ["scenarios/b", "scenarios/a", "scenarios/c"]
+    assert [row[5] for row in rows["scenario_results"]] == ["passed", "failed", "passed"]
+    assert len(rows["attempt_results"]) == 1 + 2 + 1
+
+
+FAIL_ON_B = """CREATE TRIGGER fail_on_b BEFORE INSERT ON llm_calls
+    WHEN NEW.scenario_id = 'scenarios/b' BEGIN SELECT RAISE(ABORT, 'no room for b'); END"""
+
+
+def test_a_group_that_fails_midway_leaves_no_result_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    with HistoryStore(path) as store:
+        store.record_batch(batch("b1"))
+        store.record_result("b1", scenario("scenarios/before"))
+        store._db.execute(FAIL_ON_B)
+        group = [scenario("scenarios/a"), scenario("scenarios/b"), scenario("scenarios/c")]
+        with pytest.raises(sqlite3.DatabaseError, match="no room for b"):
+            store.record_results("b1", group)
+        rows = stored_rows(path, "b1")
+        assert [row[1] for row in rows["scenario_results"]] == ["scenarios/before"]
+        assert {row[1] for table in rows.values() for row in table} == {"scenarios/before"}
+        store.record_results("b1", [scenario("scenarios/a"), scenario("scenarios/c")])
+        assert scenario_ids(path, "b1") == ["scenarios/before", "scenarios/a", "scenarios/c"]
+
+
+def test_a_group_the_timer_could_not_write_is_reported_by_the_next_call(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path)
+    store._db.execute(FAIL_ON_B)
+    sink = HistorySink(store, close=True, group_size=100, group_seconds=0.01)
+    sink.start(batch("b1"), [])
+    sink.add(scenario("scenarios/b"))
+    assert sink._timer is not None
+    sink._timer.join(30)  # the timer thread ends when it cannot write
+    with pytest.raises(HarnessError, match="could not store a group of results: no room for b"):
+        sink.add(scenario("scenarios/c"))
+    assert scenario_ids(path, "b1") == []
+    with pytest.raises(HarnessError, match="no room for b"):
+        sink.finish(summary_of("b1"))
+
+
+def test_a_group_interrupted_while_written_is_written_by_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path)
+    write = store.record_results
+    calls = []
+
+    def interrupted_once(batch_id: str, results: Any) -> None:
+        calls.append(len(results))
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # Ctrl-C during the commit of the full group
+        write(batch_id, results)
+
+    monkeypatch.setattr(store, "record_results", interrupted_once)
+    sink = HistorySink(store, close=True, group_size=2, group_seconds=3600)
+    sink.start(batch("b1"), [])
+    sink.add(scenario("scenarios/a"))
+    with pytest.raises(KeyboardInterrupt):
+        sink.add(scenario("scenarios/b"))
+    sink.finish(summary_of("b1", interrupted=True))
+    assert calls == [2, 2]
+    assert scenario_ids(path, "b1") == ["scenarios/a", "scenarios/b"]
