@@ -1102,6 +1102,21 @@ def test_view_reads_said_text_path_transitions_and_usage_from_events() -> None:
     )
 
 
+def test_the_current_node_is_the_last_entered_up_to_the_view() -> None:
+    """The end of the run's path up to the view's last turn; a turn that enters no node (here
+    a copy of the clinic run with its last turn's node starts removed) is still at the node
+    an earlier turn entered."""
+    for view in [*VIEWS.values(), RunView(CLINIC, first=1, last=1)]:
+        assert view.node == view.path[-1]
+    data = CLINIC.model_dump(mode="json")
+    events = data["input_output_pairs"][-1]["run_output"]["events"]
+    events[:] = [e for e in events if e.get("type") != "start_node_run"]
+    quiet = RunView.of_turn(WorkflowRun.model_validate(data))
+    assert quiet.turn_path == [] and quiet.node == "confirm_slot"
+    empty = WorkflowRun.model_validate({"input_output_pairs": [{"run_output": {"events": []}}]})
+    assert RunView.of_turn(empty).node is None
+
+
 def test_view_over_a_range_of_turns_joins_them() -> None:
     view = RunView(CLINIC, first=1, last=2)
     assert view.said.splitlines() == [

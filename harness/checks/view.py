@@ -148,9 +148,12 @@ class RunView:
 
     @cached_property
     def node(self) -> str | None:
-        """The current node: the last one entered (the end of `path`, found from the end of the
-        run, so a turn's record does not walk the whole run)."""
-        pairs = self.run.input_output_pairs[: self.end]
+        """The current node: the last one entered (the end of `path`): the end of `turn_path`
+        when the view entered one (a turn's record has it already), else found from the end of
+        the earlier pairs (so a turn's record never walks the whole run)."""
+        if self.turn_path:
+            return self.turn_path[-1]
+        pairs = self.run.input_output_pairs[: self.start]
         for event in (e for p in reversed(pairs) for e in reversed(p.output.typed_events())):
             node = _entered(event)
             if node:
@@ -324,7 +327,8 @@ def _transition(event: RunEvent) -> TransitionRecord:
     destination = event.get("destination_node_logical_id")
     if event.type == "self_loop_edge":
         destination = destination or source
-    return TransitionRecord.model_construct(
+    # Validated, not `model_construct`: for a model this small that costs less (`_node_usage`).
+    return TransitionRecord(
         type=event.type.removesuffix("_edge"),
         edge=_text(event.get("edge_logical_id")),
         source=_text(source),
@@ -334,7 +338,8 @@ def _transition(event: RunEvent) -> TransitionRecord:
 
 
 def _text(value: Any) -> str | None:
-    """A field as text (records are built unvalidated, so keep their types right here)."""
+    """A field as text (tool-call records are built unvalidated, so keep their types right
+    here)."""
     return None if value is None else str(value)
 
 
@@ -569,17 +574,10 @@ def _node_usage(calls: list[tuple[RunEvent, dict[str, Any]]]) -> list[NodeUsage]
         )
         row = rows.get((node, model, provider))
         if row is None:
-            row = rows[(node, model, provider)] = NodeUsage.model_construct(
-                node=node,
-                node_name=event.origin_node_name,
-                model=model,
-                provider=provider,
-                prompt_tokens=0,
-                completion_tokens=0,
-                total_tokens=0,
-                llm_calls=0,
-                latencies_ms=[],
-                cost_usd=None,
+            # Validated: for a model this small, pydantic-core's `__init__` costs half of
+            # `model_construct` (a Python loop over the fields).
+            row = rows[(node, model, provider)] = NodeUsage(
+                node=node, node_name=event.origin_node_name, model=model, provider=provider
             )
         prompt, completion, tokens = _tokens(info)
         row.prompt_tokens += prompt

@@ -23,6 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, to_json
+
 from harness.errors import HarnessError
 from harness.results.files import ARTIFACTS_DIR, file_mode, write_all
 
@@ -96,7 +98,7 @@ class ArtifactPack:
 
     def append(self, document: dict[str, Any]) -> str:
         """Append `document` as one line; returns its reference (`<pack>#<offset>`)."""
-        line = json.dumps(document, separators=(",", ":")).encode("utf-8") + b"\n"
+        line = _json_line(document)
         if self._handle is None:
             self._create()
         assert self._handle is not None and self.relative is not None
@@ -134,6 +136,21 @@ class ArtifactPack:
             os.close(self._handle)
         self._handle = None
         self._size = 0
+
+
+def _json_line(document: dict[str, Any]) -> bytes:
+    """`document` as one compact JSON line, in UTF-8.
+
+    Written by pydantic-core: on a single-turn scenario's 12 KB line, 0.5 M instructions
+    against `json.dumps`'s 1.2 M. A reader parses the same document, though text outside
+    ASCII is written as UTF-8 rather than `\\u` escapes and a float may be spelt differently
+    (`0.00001` for `1e-05`). What pydantic-core cannot write (a lone surrogate in a string)
+    is written by `json.dumps`, as before.
+    """
+    try:
+        return to_json(document) + b"\n"
+    except PydanticSerializationError:
+        return json.dumps(document, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 def read_artifact(batch_dir: str | Path, artifact: str) -> dict[str, Any]:

@@ -195,3 +195,48 @@ def test_a_failed_write_starts_a_new_pack(tmp_path: Path) -> None:
     assert second.endswith("#0")
     assert read_artifact(folder, first) == document
     assert read_artifact(folder, second) == document
+
+
+def _document(run_output: dict[str, object]) -> dict[str, object]:
+    return {
+        "format_version": RESULT_FORMAT_VERSION,
+        "kind": "harness-artifact",
+        "scenario_id": "scenarios/ünïcode",
+        "turns": [{"attempt": 0, "index": 0, "turn": 0, "run_output": run_output}],
+    }
+
+
+def test_a_pack_line_reads_back_as_the_document_given(tmp_path: Path) -> None:
+    """Lines are written by pydantic-core: text outside ASCII goes in as UTF-8 and a float may
+    be spelt differently than `json.dumps` spells it, but a reader gets the same document."""
+    run_output = {
+        "events": [{"type": "assistant_response", "content": "Grüße ✓ 😀 \u2028 line\nbreak"}],
+        "numbers": [1e-05, 1e16, 0.1, -0.0, 123456789.123456789, 2**70, True, None],
+        "nested": {"1": {"deep": [[], {}, ""]}},
+    }
+    document = _document(run_output)
+    pack = ArtifactPack(tmp_path / BATCH)
+    reference = pack.append(document)
+    pack.close()
+    line = (tmp_path / BATCH / artifact_file(reference)).read_bytes()
+    assert line.count(b"\n") == 1 and line.endswith(b"\n"), "one line, newlines escaped"
+    assert "Grüße ✓ 😀".encode() in line, "UTF-8, not \\u escapes"
+    assert read_artifact(tmp_path / BATCH, reference) == document
+    assert json.loads(line) == json.loads(json.dumps(document))
+
+
+def test_what_pydantic_core_cannot_write_is_written_as_before(tmp_path: Path) -> None:
+    """A lone surrogate (from a `\\ud800` escape in a model's JSON) is not UTF-8: that line is
+    written by `json.dumps`, escaped, as before; NaN is written as `json.dumps` writes it."""
+    pack = ArtifactPack(tmp_path / BATCH)
+    odd = _document({"said": "half a pair: \ud800"})
+    nan = _document({"latency": float("nan"), "limit": float("inf")})
+    first, second = pack.append(odd), pack.append(nan)
+    pack.close()
+    lines = (tmp_path / BATCH / artifact_file(first)).read_bytes().splitlines(keepends=True)
+    assert lines[0] == json.dumps(odd, separators=(",", ":")).encode() + b"\n"
+    assert read_artifact(tmp_path / BATCH, first) == odd
+    assert b'"latency":NaN,"limit":Infinity' in lines[1]
+    assert read_artifact(tmp_path / BATCH, second)["turns"][0]["run_output"]["limit"] == float(
+        "inf"
+    )
