@@ -328,7 +328,8 @@ class _CassetteOpener:
         self, scenario: Scenario, backend: str
     ) -> AsyncIterator[tuple[CassetteSession, httpx.AsyncClient]]:
         config = self.config
-        file = scenario.source.file if scenario.source else None
+        source = scenario.source
+        file = source.file if source else None
         roots = {"cassettes_root": config.cassettes_root, "scenarios_root": config.scenarios_root}
         path = scenario_cassette_path(scenario, backend=backend, **roots)
         if backend == "engine" and self.legacy_possible():

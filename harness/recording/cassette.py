@@ -117,24 +117,37 @@ class Interaction:
             CassetteFormatError: a required field is missing or has the wrong type.
         """
         try:
-            request, response = data["request"], data["response"]
-            status = response["status"]
-            return cls(
-                method=_text(request["method"], "request.method").upper(),
-                uri=_uri(request["uri"]),
-                request_body=_body(request.get("body"), "request.body"),
-                request_headers=_header_lists(request.get("headers") or {}),
-                status=_status(status["code"]),
-                reason=_text(status.get("message") or "", "response.status.message"),
-                response_headers=_header_lists(response.get("headers") or {}),
-                response_body=_body(response["body"]["string"], "response.body.string") or "",
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-            raise CassetteFormatError(
-                f"{where}: malformed interaction ({problem})",
-                hint="fix the file by hand or re-record the scenario with --rerecord",
-            ) from None
+            return cls._from_vcr(data)
+        except _MALFORMED as exc:
+            raise _malformed(where, exc) from None
+
+    @classmethod
+    def _from_vcr(cls, data: Any) -> Interaction:
+        """`from_vcr`, raising the problem as a `_MALFORMED` exception."""
+        request, response = data["request"], data["response"]
+        status = response["status"]
+        return cls(
+            method=_text(request["method"], "request.method").upper(),
+            uri=_uri(request["uri"]),
+            request_body=_body(request.get("body"), "request.body"),
+            request_headers=_header_lists(request.get("headers") or {}),
+            status=_status(status["code"]),
+            reason=_text(status.get("message") or "", "response.status.message"),
+            response_headers=_header_lists(response.get("headers") or {}),
+            response_body=_body(response["body"]["string"], "response.body.string") or "",
+        )
+
+
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError)
+"""What parsing a malformed interaction raises."""
+
+
+def _malformed(where: str, exc: Exception) -> CassetteFormatError:
+    problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+    return CassetteFormatError(
+        f"{where}: malformed interaction ({problem})",
+        hint="fix the file by hand or re-record the scenario with --rerecord",
+    )
 
 
 # Each field must have its recorded type: `str()` of a deeply nested value (or a huge one) would
@@ -164,7 +177,13 @@ def _status(value: Any) -> int:
 
 
 def _uri(value: Any) -> str:
-    uri = _text(value, "request.uri")
+    return _checked_uri(_text(value, "request.uri"))
+
+
+@functools.lru_cache(maxsize=64)
+def _checked_uri(uri: str) -> str:
+    # A batch's cassettes hold the same few endpoints: each URL text is parsed once, not once
+    # per interaction (an error is raised again each time: `lru_cache` keeps only results).
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 -- parsing the port is what raises for `http://h:x/`
@@ -178,12 +197,17 @@ def _uri(value: Any) -> str:
 def _header_lists(headers: Any) -> dict[str, list[str]]:
     if not isinstance(headers, dict):
         raise ValueError(f"headers must be a mapping, got {type(headers).__name__}")
-    return {
-        _text(name, "header name"): [_scalar(v) for v in values]
-        if isinstance(values, list)
-        else [_scalar(values)]
-        for name, values in headers.items()
-    }
+    return {_text(name, "header name"): _header_values(values) for name, values in headers.items()}
+
+
+def _header_values(values: Any) -> list[str]:
+    if isinstance(values, list):
+        # A JSON cassette holds lists of text: the parsed list is kept as it is (no one else
+        # holds it), converted value by value only when YAML typed one.
+        if all(type(value) is str for value in values):
+            return values
+        return [_scalar(value) for value in values]
+    return [_scalar(values)]
 
 
 def _scalar(value: Any) -> str:
@@ -201,7 +225,8 @@ def load_cassette(path: Path) -> list[Interaction] | None:
             or was written by a newer harness.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as file:  # (`Path.read_text` adds path objects)
+            text = file.read()
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -210,10 +235,13 @@ def load_cassette(path: Path) -> list[Interaction] | None:
         return None
     data = _parse(path, text)
     _check_versions(path, data)
-    return [
-        Interaction.from_vcr(item, where=f"{path} interaction #{i}")
-        for i, item in enumerate(data["interactions"])
-    ]
+    interactions: list[Interaction] = []
+    for item in data["interactions"]:
+        try:
+            interactions.append(Interaction._from_vcr(item))
+        except _MALFORMED as exc:  # where it is, worded only for the error
+            raise _malformed(f"{path} interaction #{len(interactions)}", exc) from None
+    return interactions
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
@@ -233,7 +261,9 @@ def _parse(path: Path, text: str) -> dict[str, Any]:
 
 
 def _load_json(text: str) -> Any:
-    data = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int)
+    if text.startswith("\ufeff"):  # what `json.loads` says, as `decode` does not look
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    data = _JSON_DECODER.decode(text)
     # Each level opens with its own bracket: a text with fewer brackets than the limit (a
     # cassette of a few interactions) cannot nest that deep, and needs no walk.
     if isinstance(data, dict | list) and text.count("{") + text.count("[") >= MAX_DEPTH:
@@ -251,6 +281,10 @@ def _bounded_int(text: str) -> int:
             f"a number of {len(text):,} characters is longer than the limit of {MAX_NUMBER_LENGTH}"
         )
     return int(text)
+
+
+_JSON_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_int=_bounded_int)
+"""Built once: `json.loads` with options builds a decoder (and its scanner) per call."""
 
 
 def _check_depth(data: Any, depth: int = 1) -> None:

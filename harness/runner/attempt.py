@@ -78,7 +78,8 @@ class _TurnLoop:
                 self.binding.cassette.set_context(turn=index + 1)
             if not self._can_continue(index, turn):
                 return
-            if turn.kind is TurnKind.SIMULATE and turn.simulate is not None:
+            # (`simulate` first: `kind` is derived from the fields on each read)
+            if turn.simulate is not None and turn.kind is TurnKind.SIMULATE:
                 done = await self._simulate(index, turn, turn.simulate)
             else:
                 done = await self._send_and_check(index, turn)

@@ -95,8 +95,9 @@ def _p95_outcomes(scenario: Scenario, attempts: list[AttemptResult]) -> list[Che
                 samples.append(_usage(mine))
         key = f"turns[{index}].budgets"
         outcomes += check_budget_p95(turn.budgets, samples, key, scope="attempts")
-    every = [t.totals for a in attempts for t in a.turns if t.error is None]
-    outcomes += check_budget_p95(scenario.budgets, every, "budgets", scope="turns")
+    if scenario.budgets is not None:  # (the samples are gathered only for a budget)
+        every = [t.totals for a in attempts for t in a.turns if t.error is None]
+        outcomes += check_budget_p95(scenario.budgets, every, "budgets", scope="turns")
     return outcomes
 
 
