@@ -507,6 +507,28 @@ def test_defaults_merge_into_the_folder_and_below_nearest_first(suite: Path) -> 
     assert plain.tags == [] and plain.budgets is None
 
 
+def test_a_file_reference_is_relative_to_the_nearest_file_that_sets_it(suite: Path) -> None:
+    (suite / "clinic" / "flows").mkdir(parents=True)
+    (suite / "clinic" / "flows" / "own.json").write_text(json.dumps(WORKFLOW))
+    (suite / "workflows" / "judge.json").write_text(json.dumps(WORKFLOW))
+    write(
+        suite,
+        "_defaults.yaml",
+        "workflow: workflows/clinic.json\nevaluation: {workflow: workflows/judge.json}\n",
+    )
+    write(
+        suite,
+        "clinic/own.yaml",
+        "version: 1\nname: own\nworkflow: flows/own.json\nevaluation: {}\nturns: [{start: {}}]\n",
+    )
+    write(suite, "clinic/inherits.yaml", "version: 1\nname: inherits\nturns: [{start: {}}]\n")
+    inherits, own = load_scenarios([suite / "clinic"], root=suite)
+    assert own.workflow == str(suite / "clinic" / "flows" / "own.json")  # the scenario's own
+    assert own.evaluation is not None
+    assert own.evaluation.workflow == str(suite / "workflows" / "judge.json")  # the defaults'
+    assert inherits.workflow == str(suite / "workflows" / "clinic.json")
+
+
 def test_a_problem_in_a_defaults_file_points_into_that_file(suite: Path) -> None:
     defaults = write(suite, "_defaults.yaml", "tags: [x]\nrepeat: {runz: 2}\nturns: []\n")
     write(suite, "a.yaml", HEADER + "turns: [{start: {}}]\n")

@@ -30,6 +30,7 @@ from harness.scenarios._issues import (
     suggest,
 )
 from harness.scenarios._matrix import expand_matrix, matrix_id
+from harness.scenarios._quick_yaml import parse_quick
 from harness.scenarios._workflows import (
     WORKFLOWS_FOLDER,
     check_workflow_file,
@@ -247,6 +248,7 @@ class _Loader:
         self.defaults: dict[Path, tuple[Document | None, list[ScenarioIssue]]] = {}
         self._chains: dict[Path, list[Path]] = {}
         self._targets: dict[tuple[str, str], tuple[Path, bool]] = {}
+        self._cwd = Path.cwd()  # asked once per load, not once per file
 
     def load_all(self, paths: Iterable[str | Path]) -> tuple[list[Scenario], list[ScenarioIssue]]:
         files, issues = _discover(paths)
@@ -262,9 +264,32 @@ class _Loader:
         return scenarios, sorted(set(issues), key=ScenarioIssue.sort_key)
 
     def load_file(self, file: Path) -> tuple[list[Scenario], list[ScenarioIssue]]:
-        document, issues = _read_mapping(file, "scenario")
+        """The scenarios of `file` and its issues.
+
+        Positions serve only to report issues and most files have none: the file is loaded from
+        the quick parse first (no positions), and only a file with an issue (or one the quick
+        parse leaves to `parse_yaml`) is loaded again from the positioned parse, which finds the
+        same issues as ever, now with their file:line:col.
+        """
+        name = _display(file, self._cwd)
+        text, issues = _read_text(file, name)
+        if text is None:
+            return [], issues
+        quick = parse_quick(text, name)
+        if quick is not None and isinstance(quick.data, dict):
+            scenarios, issues = self._load_document(file, quick)
+            if not issues:
+                return scenarios, issues
+        document, issues = _as_mapping(text, name, "scenario")
         if document is None:
             return [], issues
+        scenarios, problems = self._load_document(file, document)
+        return scenarios, issues + problems
+
+    def _load_document(
+        self, file: Path, document: Document
+    ) -> tuple[list[Scenario], list[ScenarioIssue]]:
+        issues: list[ScenarioIssue] = []
         chain: list[Document] = []
         for folder in self._folders_of(file.parent):
             defaults, problems = self._defaults(folder)
@@ -273,7 +298,7 @@ class _Loader:
         merged = document
         for defaults in chain:  # nearest first: each farther one only fills what is still unset
             merged = _merge(defaults, merged)
-        issues.extend(_resolve_files(merged, self._target))
+        issues.extend(_resolve_files(merged, [document, *chain], self._target))
         combinations, problems = expand_matrix(merged)
         issues.extend(problems)
         base_id = document.data.get("id") if isinstance(document.data.get("id"), str) else None
@@ -289,8 +314,8 @@ class _Loader:
             source = ScenarioSource(
                 file=str(file), defaults_files=source_files, parameters=combination
             )
-            scenario = scenario.model_copy(update={"id": matrix_id(base_id, combination)})
-            scenarios.append(scenario.with_source(source))
+            scenario_id = matrix_id(base_id, combination)
+            scenarios.append(scenario.with_source(source, scenario_id=scenario_id))
         return scenarios, issues
 
     def _folders_of(self, parent: Path) -> list[Path]:
@@ -334,22 +359,34 @@ def _unexpected(file: Path, exc: Exception) -> ScenarioIssue:
     return ScenarioIssue(_display(file), 1, 1, None, message, hint)
 
 
-def _display(path: Path) -> str:
-    """`path` relative to the working folder when it is inside it (shorter messages)."""
+def _display(path: Path, cwd: Path | None = None) -> str:
+    """`path` relative to the working folder `cwd` (default: the current one) when it is inside
+    it (shorter messages)."""
     try:
-        return str(path.relative_to(Path.cwd())) if path.is_absolute() else str(path)
+        return str(path.relative_to(cwd or Path.cwd())) if path.is_absolute() else str(path)
     except ValueError:
         return str(path)
 
 
 def _read_mapping(file: Path, what: str) -> tuple[Document | None, list[ScenarioIssue]]:
     name = _display(file)
+    text, issues = _read_text(file, name)
+    return _as_mapping(text, name, what) if text is not None else (None, issues)
+
+
+def _read_text(file: Path, name: str) -> tuple[str | None, list[ScenarioIssue]]:
     try:
-        document = parse_yaml(file.read_text(encoding="utf-8"), name)
-    except YamlProblem as exc:
-        return None, [issue_at(exc.location, (), exc.message)]
+        return file.read_text(encoding="utf-8"), []
     except (OSError, UnicodeDecodeError) as exc:
         return None, [ScenarioIssue(name, None, None, None, f"cannot read the file: {exc}")]
+
+
+def _as_mapping(text: str, name: str, what: str) -> tuple[Document | None, list[ScenarioIssue]]:
+    """The positioned parse of `text`, which must be a mapping."""
+    try:
+        document = parse_yaml(text, name)
+    except YamlProblem as exc:
+        return None, [issue_at(exc.location, (), exc.message)]
     if not isinstance(document.data, dict):
         got = "an empty file" if document.data is None else f"a {type(document.data).__name__}"
         hint = "start with `version: 1`, `name: ...`, `workflow: ...`, `turns: [...]`"
@@ -411,25 +448,29 @@ def _deep_merge(base: Any, over: Any) -> Any:
 
 
 def _resolve_files(
-    document: Document, target_of: Callable[[str, str], tuple[Path, bool]]
+    document: Document,
+    sources: Sequence[Document],
+    target_of: Callable[[str, str], tuple[Path, bool]],
 ) -> list[ScenarioIssue]:
     """Make file references absolute, relative to the file that wrote them; report missing ones.
 
+    `document` is `sources` merged, nearest first: a reference was written by the nearest source
+    that sets it (found from the data: the quick parse records no positions).
     `target_of(file, value)` is the reference's absolute path and whether it is a file.
     """
     issues = []
     for path in _FILE_KEYS:
-        holder = document.data
-        for step in path[:-1]:
-            holder = holder.get(step) if isinstance(holder, dict) else None
-        value = holder.get(path[-1]) if isinstance(holder, dict) else None
-        if not isinstance(value, str) or not isinstance(holder, dict):
+        holder = _holder(document.data, path)
+        value = holder.get(path[-1]) if holder is not None else None
+        if not isinstance(value, str) or holder is None:
             continue
-        where = document.locate(path)
-        target, exists = target_of(where.file, value)
+        setters = (s.file for s in sources if _holder(s.data, path, set_only=True) is not None)
+        written_in = next(setters, document.file)
+        target, exists = target_of(written_in, value)
         if exists:
             holder[path[-1]] = str(target)
             continue
+        where = document.locate(path)
         folder = target.parent
         choices = list_folder(folder)
         issues.append(
@@ -441,6 +482,16 @@ def _resolve_files(
             )
         )
     return issues
+
+
+def _holder(data: Any, path: tuple[Step, ...], *, set_only: bool = False) -> Any:
+    """The mapping holding the last key of `path` in `data`, or None; with `set_only`, only
+    when that key is set in it."""
+    for step in path[:-1]:
+        data = data.get(step) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or (set_only and path[-1] not in data):
+        return None
+    return data
 
 
 def _duplicate_ids(scenarios: list[Scenario]) -> list[ScenarioIssue]:

@@ -12,6 +12,9 @@ rebuilt each time it is used, so alias bombs and `<<:` merge chains count every 
 refused on the composed node graph before any value is built (`check_yaml_limits`), numbers longer
 than `MAX_NUMBER_LENGTH` characters while building; libyaml itself refuses flow nesting deeper than
 1,000 before any of this runs.
+
+The scenario loader tries `_quick_yaml.parse_quick` first (the same data, no positions, under the
+same limits) and comes here only for a file with a problem or a construct that parse leaves here.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NUMBER_LENGTH",
     "MAX_VALUES",
+    "CoreSchemaLoader",
     "Document",
     "Location",
     "YamlProblem",
     "parse_yaml",
+    "scalar_value",
 ]
 
 MAX_DEPTH = 100
@@ -47,7 +52,7 @@ long before 400)."""
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _CoreSchemaLoader(_BaseLoader):  # type: ignore[misc]
+class CoreSchemaLoader(_BaseLoader):  # type: ignore[misc]
     """libyaml's parser with the YAML 1.2 core schema's implicit types only."""
 
     yaml_implicit_resolvers: dict[str, Any] = {}
@@ -65,7 +70,7 @@ _RESOLVERS = [
     ),
 ]
 for _name, _pattern, _first in _RESOLVERS:
-    _CoreSchemaLoader.add_implicit_resolver(
+    CoreSchemaLoader.add_implicit_resolver(
         f"tag:yaml.org,2002:{_name}",
         re.compile(_pattern),
         [*_first, ""] if _name == "null" else list(_first),
@@ -120,7 +125,7 @@ def parse_yaml(text: str, file: str) -> Document:
         YamlProblem: syntax errors, duplicate keys, unsupported tags; with file:line:col.
     """
     try:
-        node = yaml.compose(text, Loader=_CoreSchemaLoader)
+        node = yaml.compose(text, Loader=CoreSchemaLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
@@ -212,6 +217,26 @@ class _Builder:
             return _to_number(node.tag, node.value)
         except ValueError as exc:
             raise YamlProblem(str(exc), self._at(node)) from None
+
+
+def scalar_value(text: str) -> Any:
+    """The value of a plain (unquoted, untagged) scalar, typed as `parse_yaml` types it.
+
+    Raises:
+        ValueError: a number too long, as `parse_yaml` words it.
+    """
+    tag = _STR
+    for candidate, pattern in CoreSchemaLoader.yaml_implicit_resolvers.get(text[:1], ()):
+        if pattern.match(text):  # the first match wins, as in PyYAML's resolver
+            tag = candidate
+            break
+    if tag == _STR:
+        return text
+    if tag == "tag:yaml.org,2002:null":
+        return None
+    if tag == "tag:yaml.org,2002:bool":
+        return text.lower() == "true"
+    return _to_number(tag, text)
 
 
 def _to_number(tag: str, text: str) -> int | float:
