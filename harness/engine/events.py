@@ -268,6 +268,21 @@ _CONTAINERS: Mapping[str, tuple[str, ...]] = {
     kind: shape.containers for kind, shape in EVENT_SHAPES.items()
 }
 
+_NODE_ORIGIN = ("origin_node_logical_id", "origin_node_name", "origin_node_run_id")
+
+
+def _layout(kind: str, shape: EventShape) -> dict[str, Any]:
+    """Every key of an event of `kind`, in its order, with the type's defaults: an event starts
+    as a copy of it (one dict copy instead of growing a dict key by key for every event)."""
+    common = {"logical_id": None, "timestamp": None, "origin_thread_id": None, "comments": None}
+    origin = dict.fromkeys(_NODE_ORIGIN) if shape.family == "node" else {}
+    return {**common, "interrupted": False, **origin, "type": kind, **shape.fields}
+
+
+_LAYOUTS: Mapping[str, dict[str, Any]] = {
+    kind: _layout(kind, shape) for kind, shape in EVENT_SHAPES.items()
+}
+
 _COMPLETION: Mapping[str, str] = {
     **{kind: "edge" for kind, shape in EVENT_SHAPES.items() if shape.family == "edge"},
     **dict.fromkeys(_MESSAGE_TYPES, "message"),
@@ -391,7 +406,13 @@ def build_event(values: dict[str, Any]) -> RunEvent:
     validating: the values are the engine's own, and a turn emits dozens of events. Known fields
     missing from `values` get their defaults (the engine always sets them all).
     """
-    extra = dict(values)
+    return _adopt(dict(values))
+
+
+def _adopt(extra: dict[str, Any]) -> RunEvent:
+    """`build_event` of a dict the caller gives up: the known fields move out, the rest stay
+    as the event's extras (`EventLog.emit` builds a fresh dict per event, so no copy)."""
+    fields_set = set(extra)
     if extra.keys() >= _KNOWN_SET:  # what the engine emits: split off the known fields
         known = {name: extra.pop(name) for name in _KNOWN_ORDER}
     else:
@@ -402,7 +423,7 @@ def build_event(values: dict[str, Any]) -> RunEvent:
     event = RunEvent.__new__(RunEvent)
     object.__setattr__(event, "__dict__", known)
     object.__setattr__(event, "__pydantic_extra__", extra)
-    object.__setattr__(event, "__pydantic_fields_set__", set(values))
+    object.__setattr__(event, "__pydantic_fields_set__", fields_set)
     object.__setattr__(event, "__pydantic_private__", None)
     return event
 
@@ -478,7 +499,8 @@ class EventLog:
         Raises:
             ValueError: `type_` is not one of the platform's event types.
         """
-        shape = EVENT_SHAPES.get(str(type_))
+        kind = str(type_)
+        shape = EVENT_SHAPES.get(kind)
         if shape is None:
             raise ValueError(
                 f"event type {type_!r} is not one of the platform's (events/event.py); "
@@ -488,21 +510,18 @@ class EventLog:
         if error and "error_message" not in shape.fields:
             # The type has no place for it: say it the platform's way, as a warning before it.
             self.emit(EventType.WORKFLOW_WARNING, warning_message=str(error))
-        values: dict[str, Any] = {
-            "logical_id": fields.pop("logical_id", None) or new_logical_id("event", self.rng),
-            "timestamp": self.clock.now().timestamp(),
-            "origin_thread_id": None if shape.family == "workflow" else self.thread_id,
-            "comments": [],
-            "interrupted": False,
-        }
-        if shape.family == "node":
-            values["origin_node_logical_id"] = scope.node_id if scope else None
-            values["origin_node_name"] = scope.node.name if scope else None
-            values["origin_node_run_id"] = scope.run_id if scope else None
-        values["type"] = str(type_)
+        values = _LAYOUTS[kind].copy()  # every key in order, the type's defaults filled in
+        values["logical_id"] = fields.pop("logical_id", None) or new_logical_id("event", self.rng)
+        values["timestamp"] = self.clock.now().timestamp()
+        values["comments"] = []
+        if shape.family != "workflow":
+            values["origin_thread_id"] = self.thread_id
+        if shape.family == "node" and scope is not None:
+            values["origin_node_logical_id"] = scope.node_id
+            values["origin_node_name"] = scope.node.name
+            values["origin_node_run_id"] = scope.run_id
         own = shape.fields
-        values.update(own)  # the defaults, in the type's key order; then what the caller gave
-        for name in _CONTAINERS[values["type"]]:
+        for name in _CONTAINERS[kind]:
             values[name] = _fresh(own[name])
         for name, value in fields.items():
             if name in own:
@@ -510,7 +529,7 @@ class EventLog:
         self._complete(values, scope, fields)
         if self.secrets:  # a secret a template resolved must not reach the run's record
             values = redact_value(values, self.secrets)
-        event = build_event(values)
+        event = _adopt(values)
         self.events.append(event)
         return event
 

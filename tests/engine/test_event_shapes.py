@@ -32,10 +32,11 @@ from engine_helpers import (
 )
 
 from harness.engine import Engine, LLMClient, ToolMock, ToolRunner
-from harness.engine.events import EVENT_SHAPES, EventLog
+from harness.engine.events import EVENT_SHAPES, EventLog, NodeScope
 from harness.engine.variables import FixedClock
 from harness.models.api import (
     EventType,
+    SayStaticNodeConfig,
     WorkflowConfigFullyHydrated,
     WorkflowRun,
     node_run_output,
@@ -131,6 +132,24 @@ def test_events_never_share_a_default_container() -> None:
     second = log.emit(EventType.WORKFLOW_SHOW_STATE).get("runtime_variables")
     assert second == {}
     assert EVENT_SHAPES[EventType.WORKFLOW_SHOW_STATE].fields["runtime_variables"] == {}
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_SHAPES))
+def test_every_event_has_the_common_keys_then_its_origin_then_its_own_in_order(
+    event_type: str,
+) -> None:
+    log = EventLog(FixedClock(datetime(2026, 1, 1, tzinfo=UTC)), random.Random(0), "3")
+    shape = EVENT_SHAPES[event_type]
+    scope = NodeScope(SayStaticNodeConfig.model_validate(say_static("n", "hi")), "7")
+    dumped = log.emit(event_type, scope).model_dump()
+    common = ["type", "logical_id", "timestamp", "origin_thread_id", "comments", "interrupted"]
+    origin = ["origin_node_logical_id", "origin_node_name", "origin_node_run_id"]
+    expected = common + (origin if shape.family == "node" else []) + list(shape.fields)
+    assert list(dumped) == expected
+    assert dumped["origin_thread_id"] == (None if shape.family == "workflow" else "3")
+    if shape.family == "node":
+        assert [dumped[k] for k in origin] == ["n", scope.node.name, "7"]
+    assert dumped["comments"] == [] and dumped["interrupted"] is False
 
 
 @pytest.mark.parametrize("node_type", sorted(SHAPES["node_run_outputs"]))

@@ -167,7 +167,24 @@ def node_run_output(node_type: str, **fields: Any) -> NodeRunOutput:
         if name not in values:
             values[name] = default if factory is None else factory()
     values.update(fields)
-    return cls.model_construct(**values)
+    return _construct_complete(cls, values)
+
+
+def _construct_complete(cls: type[NodeRunOutput], values: dict[str, Any]) -> NodeRunOutput:
+    """`cls.model_construct(**values)` for values that set every field, keys not fields kept as
+    extras (`values` is used up).
+
+    pydantic's `model_construct` looks up each field's aliases and default again on every call:
+    most of the cost of a node run's output, built for every node run. The output classes have
+    no aliases, private attributes or post-init hook (tests/models hold them to that).
+    """
+    data = {name: values.pop(name) for name in cls.__pydantic_fields__}
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", data)
+    object.__setattr__(model, "__pydantic_fields_set__", set(data))
+    object.__setattr__(model, "__pydantic_extra__", values)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 @functools.cache
