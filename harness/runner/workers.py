@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import selectors
 import signal
 import sys
 import traceback
@@ -187,18 +188,20 @@ async def _serve(
         result = await run_scenario(scenarios[index], factory, options)
         for pack in packs:
             move_run_outputs(result, pack)
-        conn.send(("result", index, result))
+        # As JSON: dumping and validating it costs half of pickling and unpickling the models.
+        conn.send(("result", index, result.model_dump_json()))
 
     def receive() -> None:
-        while conn.poll():
-            index = conn.recv()
-            if index is None:
-                no_more.set()
-                loop.remove_reader(conn.fileno())
-                return
-            task = loop.create_task(one(index))
-            running.add(task)
-            task.add_done_callback(running.discard)
+        # One message per call: the reader is called again while more are waiting
+        # (`conn.poll` would build a selector each time).
+        index = conn.recv()
+        if index is None:
+            no_more.set()
+            loop.remove_reader(conn.fileno())
+            return
+        task = loop.create_task(one(index))
+        running.add(task)
+        task.add_done_callback(running.discard)
 
     loop.add_reader(conn.fileno(), receive)
     try:
@@ -259,6 +262,9 @@ class _Pool:
         self.pending = list(range(len(scenarios)))
         self.pending.reverse()  # popped from the end: run order is file order
         self.workers: dict[int, _Worker] = {}
+        # One selector for the batch, on every worker's pipe and sentinel: `connection.wait`
+        # would build and fill one for every message.
+        self.selector = selectors.DefaultSelector()
         self.per_worker = max(1, options.concurrency)
         self.started = 0  # workers started so far, replacements included: names their packs
 
@@ -278,6 +284,8 @@ class _Pool:
         theirs.close()
         worker = _Worker(process, mine)
         self.workers[process.sentinel] = worker
+        self.selector.register(mine, selectors.EVENT_READ, worker)
+        self.selector.register(process.sentinel, selectors.EVENT_READ, worker)
         for _ in range(self.per_worker):
             self._hand_out(worker)
 
@@ -290,39 +298,54 @@ class _Pool:
 
     def serve(self, wake: int | None) -> bool:
         """Run until every worker finished; False when `wake` became readable (a stop)."""
-        from multiprocessing.connection import wait
-
+        if wake is not None:
+            self.selector.register(wake, selectors.EVENT_READ, None)
         while self.workers:
-            watched: list[Any] = [w.conn for w in self.workers.values()]
-            watched += list(self.workers)
-            watched += [wake] if wake is not None else []
-            ready = wait(watched)  # results, deaths (sentinels) or a stop (`wake`)
-            if wake is not None and wake in ready:
+            # Results, deaths (sentinels) or a stop (`wake`): results first, so a worker that
+            # sent its last result and exited has that result delivered before its death is seen.
+            ready = [key for key, _ in self.selector.select()]
+            if any(key.data is None for key in ready):
                 return False
-            for worker in list(self.workers.values()):
-                if worker.conn in ready and not self._receive(worker):
+            pipes: list[_Worker] = [key.data for key in ready if key.fileobj is key.data.conn]
+            for worker in pipes:
+                if not self._receive_one(worker):
                     return False
-            for sentinel in [s for s in ready if isinstance(s, int) and s in self.workers]:
-                if not self._reap(self.workers[sentinel]):
+            deaths: list[_Worker] = [key.data for key in ready if key.fileobj is not key.data.conn]
+            for worker in deaths:
+                # (reaped already when both its pipe and its sentinel were ready: a new worker
+                # may have its sentinel's number by now)
+                if self.workers.get(worker.process.sentinel) is worker and not self._reap(worker):
                     return False
         return True
 
+    def _receive_one(self, worker: _Worker) -> bool:
+        """Take one message of the worker (the selector reports the pipe again while more are
+        waiting); False when a sink asked to stop."""
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            return True  # it died: its sentinel says how
+        return self._take(worker, message)
+
     def _receive(self, worker: _Worker) -> bool:
-        """Take the worker's messages; False when a sink asked to stop."""
+        """Take every message the worker left; False when a sink asked to stop."""
         while worker.conn.poll():
             try:
                 message = worker.conn.recv()
             except (EOFError, OSError):
-                return True  # it died: its sentinel says how
-            if message[0] == "done":
-                self._add_timings(message[1])
-                continue
-            _, index, result = message
-            worker.held.remove(index)
-            self._hand_out(worker)
-            if not self._deliver(result):
+                return True  # (the pipe reads as ready at its end)
+            if not self._take(worker, message):
                 return False
         return True
+
+    def _take(self, worker: _Worker, message: tuple[Any, ...]) -> bool:
+        if message[0] == "done":
+            self._add_timings(message[1])
+            return True
+        _, index, payload = message
+        worker.held.remove(index)
+        self._hand_out(worker)
+        return self._deliver(ScenarioResult.model_validate_json(payload))
 
     def _deliver(self, result: ScenarioResult) -> bool:
         try:
@@ -344,8 +367,7 @@ class _Pool:
         if not self._receive(worker):
             return False
         worker.process.join()
-        del self.workers[worker.process.sentinel]
-        worker.conn.close()
+        self._forget(worker)
         if not worker.held:
             return True
         cause = f"the worker process (pid {worker.process.pid}) {_death_cause(worker.process)}"
@@ -369,6 +391,14 @@ class _Pool:
                 worker.process.join()
             worker.conn.close()
         self.workers.clear()
+        self.selector.close()
+
+    def _forget(self, worker: _Worker) -> None:
+        """A worker that ended: out of the pool and the selector (before its pipe closes)."""
+        del self.workers[worker.process.sentinel]
+        self.selector.unregister(worker.conn)
+        self.selector.unregister(worker.process.sentinel)
+        worker.conn.close()
 
 
 class _StopBatch(Exception):
