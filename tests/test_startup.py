@@ -82,6 +82,19 @@ def test_an_engine_replay_without_patterns_imports_no_regex_engine(tmp_path: Pat
     assert _heavy(modules, ("regex", *HTTPX_COMMAND_LINE)) == []
 
 
+def test_a_workflow_with_plain_schemas_is_validated_without_jsonschema(tmp_path: Path) -> None:
+    # The clinic workflow's tool and condition `args_schema`s are plain (types, properties,
+    # required): valid by their shape, no meta-schema check, so no jsonschema import.
+    for name in ("scenarios", "cassettes"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "harness.toml").write_text("")
+    scenario = "scenarios/clinic/pause_resume_stop.yaml"  # no `schema` check either
+    code, modules = _imported_by_run(tmp_path, scenario, "--no-history", "--plain")
+    assert code == 0
+    assert "harness.engine.graph" in modules  # the workflow was validated
+    assert _heavy(modules, ("jsonschema", "referencing", "attrs")) == []
+
+
 def test_an_output_check_that_needs_deepdiff_imports_it_without_numpy_and_pandas(
     tmp_path: Path,
 ) -> None:

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from harness.engine._plain_schema import plainly_valid
 from harness.engine.companion_graph import CompanionIndex, companion_problems, index_companions
 from harness.engine.expressions import ExpressionError, parse_expression
 from harness.engine.options import options_problems
@@ -276,10 +277,10 @@ def _condition_problems(condition: Condition | None, where: str) -> Iterator[str
 
 
 def _schema_problems(schema: dict[str, Any] | None, where: str) -> Iterator[str]:
-    if not schema:
+    if not schema or plainly_valid(schema):
         return
-    # Imported here: jsonschema (with attrs, referencing, rpds) costs ~25 ms of start-up, and
-    # many workflows declare no schema at all.
+    # Imported here: jsonschema (with attrs, referencing, rpds) costs ~30 ms, and many workflows
+    # declare no schema at all or only plain ones (`plainly_valid`).
     from jsonschema import Draft202012Validator, SchemaError, validators
 
     validator = validators.validator_for(schema, default=Draft202012Validator)
