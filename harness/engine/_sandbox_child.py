@@ -414,7 +414,9 @@ def _isolate(request: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         layers["filesystem"] = _build_root(libc, base, int(policy["limits"]["disk_mb"]), uid)
         workdir = _ROOT_WORKDIR
     else:
-        os.makedirs(workdir, mode=0o700, exist_ok=True)
+        # mkdir, not makedirs: a worker discarded during its set-up must not bring back the
+        # folder (fresh, made for this worker) that the harness has just removed.
+        os.mkdir(workdir, mode=0o700)
         if uid is not None:
             os.chown(workdir, uid, uid)
     os.chdir(workdir)

@@ -10,8 +10,9 @@
 - No leaks: the zygote and workers arm `PR_SET_PDEATHSIG` at boot and are started from one
   long-lived thread (the signal fires when the *thread* that started a process exits, not only
   the process), so they die with a SIGKILLed harness; at interpreter exit idle workers are killed
-  and their folders removed, and the zygote is stopped; a worker whose stdin closes without a
-  call exits at once.
+  and their folders removed, then the zygote is killed and any folder the process made that is
+  still there removed (`_sandbox_workers`); a worker whose stdin closes without a call exits at
+  once.
 """
 
 from __future__ import annotations

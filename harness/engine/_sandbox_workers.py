@@ -10,6 +10,7 @@ a child started for it would. `_sandbox_pool` keeps a few started.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import json
@@ -19,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +31,7 @@ from harness.engine._sandbox_zygote import (
     ForkedProcess,
     boot_command,
     fork_from_zygote,
+    stop_zygotes,
     write_all,
 )
 
@@ -39,6 +42,7 @@ __all__ = [
     "Exchange",
     "Worker",
     "kill_uid",
+    "remove_left_folders",
     "start_worker",
 ]
 
@@ -50,6 +54,8 @@ _GRACE_SECONDS = 5.0
 _STDERR_TAIL_BYTES = 16_384
 _POLL_SECONDS = 0.005  # exit polling where the OS has no pidfd (not Linux)
 _rng = random.SystemRandom()
+_made: set[str] = set()  # folders this process made and has not removed yet
+_made_lock = threading.Lock()
 
 
 @dataclass
@@ -149,6 +155,45 @@ def _remove_folder(folder: str) -> None:
     while os.path.lexists(folder) and time.monotonic() < deadline:
         time.sleep(0.005)
         shutil.rmtree(folder, ignore_errors=True)
+    if not os.path.lexists(folder):
+        with _made_lock:
+            _made.discard(folder)
+
+
+def remove_left_folders() -> list[str]:
+    """Remove every folder this process made that is still there; returns their paths.
+
+    For interpreter exit, once the workers and zygotes are stopped: a worker that was being
+    discarded, or dying of its zygote's death, when the exit began leaves nothing behind.
+    """
+    with _made_lock:
+        left = sorted(_made)
+    for folder in left:
+        _remove_folder(folder)
+    return left
+
+
+def _at_exit() -> None:
+    """Interpreter exit (after the pool has discarded its idle workers): kill the zygotes, whose
+    children die with them, then remove any folder still there (a worker nobody held, or one
+    dying of its zygote's death while the exit began)."""
+    stop_zygotes(kill=True)
+    remove_left_folders()
+
+
+# Registered after the zygote's handler and before the pool's, so it runs between the two.
+atexit.register(_at_exit)
+
+
+def _forget_folders_after_fork() -> None:
+    """In a forked harness process, the parent's folders are the parent's to remove."""
+    global _made_lock
+    _made.clear()
+    _made_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_folders_after_fork)
 
 
 def _left_nothing(ready: dict[str, Any] | None, timed_out: bool, returncode: int | None) -> bool:
@@ -330,6 +375,8 @@ def start_worker(python: str, policy: dict[str, Any]) -> Worker:
     Forked by the zygote of `python` where one runs (a few ms), else booted (~25 ms).
     """
     folder = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    with _made_lock:
+        _made.add(folder)
     os.chmod(folder, 0o711)  # the child's unprivileged uid must traverse it (no-chroot case)
     # A private uid only where the child will switch to it: otherwise scanning for it is moot.
     private = os.geteuid() == 0 and policy.get("drop_privileges", True)
@@ -344,7 +391,7 @@ def start_worker(python: str, policy: dict[str, Any]) -> Worker:
         forked = fork_from_zygote(python, setup_line)
         process = forked or _boot_child(python, setup_line(os.getpid()))
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove_folder(folder)
         raise
     return Worker(process, folder, uid)
 
@@ -373,8 +420,14 @@ def _boot_child(python: str, setup: bytes) -> subprocess.Popen[bytes]:
 
 
 def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    try:
         os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        # A child forked a moment ago leads no group yet (setsid is its first step): kill it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pgid, signal.SIGKILL)
+    except PermissionError:
+        pass
 
 
 def kill_uid(uid: int | None) -> None:

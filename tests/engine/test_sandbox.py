@@ -793,6 +793,42 @@ def test_start_ahead_boots_the_workers_that_serve_the_first_call(tmp_path: Path)
     assert list(tmp_path.glob("harness-sandbox-*")) == []
 
 
+HARNESS_WITH_AN_UNOWNED_WORKER = (
+    """
+import os, sys
+from harness.engine.sandbox import SandboxPolicy
+from harness.engine._sandbox_workers import start_worker
+"""
+    + CHILDREN
+    + """
+# A worker no pool holds (as one being handed over when the exit begins): nobody discards it.
+worker = start_worker(sys.executable, SandboxPolicy().model_dump())
+assert os.path.isdir(worker.folder)
+print(worker.process.pid, flush=True)
+"""
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_exit_removes_the_folder_of_a_worker_no_pool_holds(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", HARNESS_WITH_AN_UNOWNED_WORKER],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    pid = int(done.stdout)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and running(pid):
+        time.sleep(0.02)
+    assert not running(pid)  # it died with its zygote
+    assert list(tmp_path.glob("harness-sandbox-*")) == []
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ctrl_c_during_a_tool_call_leaves_no_process_and_no_folder(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
