@@ -32,7 +32,13 @@ import json
 from functools import cached_property
 from typing import Any
 
-from harness.models.api import NodeRunOutput, RunEvent, WorkflowRun, WorkflowRunInputOutputPair
+from harness.models.api import (
+    NodeRunOutput,
+    RunEvent,
+    WorkflowRun,
+    WorkflowRunInputOutputPair,
+    run_output_json,
+)
 from harness.models.result import (
     CheckOutcome,
     NodeUsage,
@@ -256,9 +262,7 @@ class RunView:
             kind=kind,
             label=label,
             input=pair.input.model_dump(mode="json", exclude_none=True) if pair else {},
-            run_output=pair.run_output.model_dump(mode="json")
-            if pair and pair.run_output
-            else None,
+            run_output=run_output_json(pair.run_output) if pair and pair.run_output else None,
             status=self.run.status,
             said=self.said,
             path=self.turn_path,

@@ -15,7 +15,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.engine.state import RunState
-from harness.models.api import EventType, RunEvent, WorkflowRunInputOutputPair
+from harness.models.api import (
+    EventType,
+    RunEvent,
+    WorkflowRunInputOutputPair,
+    pair_snapshot_json,
+)
 
 __all__ = [
     "TOOL_NODE_TYPES",
@@ -60,12 +65,7 @@ def end_state_miscellaneous(state: RunState) -> dict[str, Any]:
 
 def pair_snapshot(pair: WorkflowRunInputOutputPair) -> dict[str, Any]:
     """The pair as `end_workflow_iteration` embeds it: its events left out (they follow)."""
-    # The events are left out of the dump rather than dumped and dropped: they are most of it.
-    leave_out: dict[str, Any] = {"comments": True, "ratings": True, "run_output": {"events"}}
-    data = pair.model_dump(mode="json", by_alias=True, exclude=leave_out)
-    if data.get("run_output") is not None:
-        data["run_output"] = {"events": [], **data["run_output"]}  # the key stays first
-    return data
+    return pair_snapshot_json(pair)
 
 
 def iteration_metrics(events: list[RunEvent]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from harness.models.api import (
     WorkflowRun,
     WorkflowRunInput,
     WorkflowRunInputOutputPair,
+    mark_engine_built,
 )
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def _context(
     outputs: list[AnyNodeRunOutput] = []  # filled as node runs close
     events = cast("list[RunEvent | JsonValue]", log.events)  # the same list: filled as we go
     output = construct(RunOutput, events=events, thread_to_node_outputs={"0": outputs})
+    mark_engine_built(output)  # its dumps take the engine's own values (run_json.py)
     run.input_output_pairs.append(
         construct(
             WorkflowRunInputOutputPair,

@@ -6,14 +6,17 @@ starts once. Engines get a fixed clock and seed, so ids, timestamps and random p
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
-from engine_helpers import START
+from engine_helpers import START, strictly_equal
 
 from harness.config import HarnessSettings, ProviderConfig
 from harness.engine import Engine, FixedClock, LLMClient
+from harness.models.api import WorkflowRun, run_output_json
 from harness.testing.scripted_model import ScriptedModel, serve_scripted_model
 
 
@@ -64,3 +67,30 @@ def llm(http: httpx.AsyncClient, settings: HarnessSettings) -> LLMClient:
 @pytest.fixture
 def engine(llm: LLMClient, clock: FixedClock) -> Engine:
     return Engine(llm=llm, clock=clock, seed=7)
+
+
+# ------------------------------------------------------------------ run outputs as JSON
+
+
+@pytest.fixture(autouse=True)
+def run_outputs_dump_as_pydantic_does(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every run output any engine test produces: `run_output_json` gives what
+    `model_dump(mode="json")` gives, and a dump taken after a turn still matches what the run
+    was then after every later turn (no container the engine changes is shared)."""
+    taken: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    execute = Engine.execute
+
+    async def checked(self: Engine, *args: Any, **kwargs: Any) -> WorkflowRun:
+        run = await execute(self, *args, **kwargs)
+        for pair in run.input_output_pairs:
+            if pair.run_output is not None:
+                fast = run_output_json(pair.run_output)
+                expected = pair.run_output.model_dump(mode="json")
+                assert strictly_equal(fast, expected), "run_output_json differs from model_dump"
+                taken.append((fast, copy.deepcopy(expected)))
+        return run
+
+    monkeypatch.setattr(Engine, "execute", checked)
+    yield
+    for fast, then in taken:
+        assert strictly_equal(fast, then), "a dump changed after it was taken"

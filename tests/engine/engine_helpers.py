@@ -158,3 +158,14 @@ def event(run: WorkflowRun, type_: str, index: int = -1) -> RunEvent:
     found = [e for e in turn_events(run, index) if e.type == type_]
     assert found, f"no {type_} event in turn {index}: {types(run, index)}"
     return found[0]
+
+
+def strictly_equal(ours: Any, theirs: Any) -> bool:
+    """Equal with the same types and, for dicts, the same key order, all the way down."""
+    if type(ours) is not type(theirs):
+        return False
+    if isinstance(ours, dict):
+        return list(ours) == list(theirs) and all(strictly_equal(ours[k], theirs[k]) for k in ours)
+    if isinstance(ours, list):
+        return len(ours) == len(theirs) and all(map(strictly_equal, ours, theirs))
+    return bool(ours == theirs)

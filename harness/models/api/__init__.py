@@ -15,6 +15,7 @@ from harness.models.api import (
     node_runs,
     nodes,
     prompts,
+    run_json,
     runs,
     tool_nodes,
     tools,
@@ -27,6 +28,7 @@ from harness.models.api.llm_nodes import *  # noqa: F403
 from harness.models.api.node_runs import *  # noqa: F403
 from harness.models.api.nodes import *  # noqa: F403
 from harness.models.api.prompts import *  # noqa: F403
+from harness.models.api.run_json import *  # noqa: F403
 from harness.models.api.runs import *  # noqa: F403
 from harness.models.api.tool_nodes import *  # noqa: F403
 from harness.models.api.tools import *  # noqa: F403
@@ -43,4 +45,5 @@ __all__ += tool_nodes.__all__
 __all__ += workflow.__all__
 __all__ += node_runs.__all__
 __all__ += runs.__all__
+__all__ += run_json.__all__
 __all__ += envelopes.__all__
