@@ -57,10 +57,13 @@ def _make_suite(workload: str, count: int, folder: Path) -> Path:
 
 def _worktree(rev: str, into: Path) -> Path:
     tree = into / "base"
-    subprocess.run(
+    done = subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), rev],
-        check=True,
+        capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"--base {rev}: git could not check it out: {done.stderr.strip()}")
     # Bytecode compiled now, as an installed package has it: the first timed run would pay it.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "harness")], check=True)
     return tree
