@@ -10,11 +10,13 @@ import contextlib
 import gc
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,6 +108,29 @@ def test_an_output_check_that_needs_deepdiff_imports_it_without_numpy_and_pandas
     assert code == 0
     assert "deepdiff" in modules  # the values differ within the tolerance: deepdiff compared them
     assert _heavy(modules, ("numpy", "pandas", "polars")) == []
+
+
+def _halve_tokens(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: v // 2 if k == "tokens" else _halve_tokens(v) for k, v in value.items()}
+    return value
+
+
+def test_a_run_against_a_baseline_file_compares_without_pandas(tmp_path: Path) -> None:
+    # The README's main job: the comparison needs numpy, not pandas (whose import alone was
+    # most of a small suite's comparison). Here the token counts moved, so rows were compared.
+    for name in ("scenarios", "cassettes"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "harness.toml").write_text("")
+    baseline = json.loads((ROOT / "reports" / "baseline.json").read_text())
+    (tmp_path / "baseline.json").write_text(json.dumps(_halve_tokens(baseline)))
+    argv = ["run", "scenarios/clinic/pause_resume_stop.yaml", "--no-history", "--plain"]
+    check = "print('PANDAS=' + str('pandas' in sys.modules)); sys.exit(code)"
+    done = _run_then(tmp_path, [*argv, "--baseline", "baseline.json"], check)
+    assert done.returncode == 0, done.stdout + done.stderr  # no --fail-on-regression
+    # The halved baseline makes this run's tokens a regression (the scenario's and its node's).
+    assert re.search(r"compared against .*: [1-9][0-9]* regression\(s\)", done.stdout)
+    assert "PANDAS=False" in done.stdout
 
 
 def test_the_console_entry_leaves_httpx_importable_for_the_process(tmp_path: Path) -> None:

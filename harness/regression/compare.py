@@ -1,11 +1,12 @@
 """`compare`: a batch against a baseline, per scenario, turn and node.
 
-Steps: the scenarios both sides compared are aligned; every usage metric of every group (scenario
-totals, turn/node pairs) is put in one pandas frame and the thresholds are applied to all rows at
-once; only the rows beyond a threshold go on to a noise-aware test, and only when both sides have
-repeated runs (exact counts are never tested: a replayed token count does not vary). So a batch of
-thousands of unchanged groups costs a few vectorised steps, and the tests run on the few rows that
-moved.
+Steps: the scenarios both sides compared are aligned; the usage groups of both sides (scenario
+totals, turn/node pairs) are joined on their keys once, and every usage metric's thresholds are
+applied to all rows at once (numpy arrays); only the rows beyond a threshold go on to a
+noise-aware test, and only when both sides have repeated runs (exact counts are never tested: a
+replayed token count does not vary). So a batch of thousands of unchanged groups costs a few
+vectorised steps, and the tests run on the few rows that moved. (No pandas: its import alone,
+~0.2-0.3 s, was most of what a comparison cost a suite of a few dozen scenarios.)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.models.regression import (
     Metric,
@@ -26,7 +28,15 @@ from harness.models.regression import (
 )
 from harness.models.result import RunSummary
 from harness.regression import stats
-from harness.regression.profile import TOTAL, Baseline, ScenarioInfo
+from harness.regression.profile import (
+    TOTAL,
+    Baseline,
+    FloatArray,
+    GroupKey,
+    IntArray,
+    ScenarioInfo,
+    UsageTable,
+)
 from harness.regression.report import Change, RegressionReport, Skipped
 
 if TYPE_CHECKING:
@@ -205,44 +215,80 @@ class _Comparison:
     # ------------------------------------------------------------------ usage, vectorised
 
     def _usage_rows(self) -> None:
-        import pandas as pd
-
-        frame = _merged(pd, self.now, self.base, set(self.scenarios))
-        if frame.empty:
+        joined = _Joined.of(self.now.usage, self.base.usage, set(self.scenarios))
+        if not joined.keys:
             return
-        limits = _limits(pd, self.thresholds)
-        repeated = {s for s in self.scenarios if self._repeated(s)}
+        repeated = np.array([self._repeated(k[0]) for k in joined.keys], dtype=bool)
         for metric, family, column in _USAGE:
-            rows = _metric_rows(pd, frame, metric, family, column).merge(
-                limits[limits["family"] == family.value].drop(columns="family"),
-                on="scenario",
-                how="inner",
-            )
+            before, after = joined.values(column, family)
+            relative, absolute, allowed = self._limits(joined, family)
+            rows = allowed & ~np.isnan(before) & ~np.isnan(after)
+            size = np.abs(after - before)
+            with np.errstate(invalid="ignore"):  # NaN limits (not set) compare as False
+                beyond = (
+                    rows
+                    & (size > 0)
+                    & (np.isnan(absolute) | (size > absolute))
+                    & (np.isnan(relative) | (size > relative * np.abs(before)))
+                )
             if family is Metric.LATENCY:
-                self.testable += self._testable(metric, rows[rows["scenario"].isin(repeated)])
-            size = (rows["current"] - rows["baseline"]).abs()
-            beyond = (
-                (size > 0)
-                & (rows["absolute"].isna() | (size > rows["absolute"]))
-                & (rows["relative"].isna() | (size > rows["relative"] * rows["baseline"].abs()))
-            )
-            if family is Metric.LATENCY:
-                hopeless = self._untestable(metric, rows, repeated)
+                hopeless = self._latency_rows(metric, joined, rows & repeated)
                 self._untested(metric, int((beyond & hopeless).sum()))
                 beyond &= ~hopeless
-            for row in rows[beyond].itertuples(index=False):
-                self._usage_change(metric, family, row._asdict())
+            for at in np.flatnonzero(beyond):
+                self._usage_change(metric, family, joined, int(at), before[at], after[at])
 
-    def _usage_change(self, metric: str, family: Metric, row: dict[str, Any]) -> None:
-        scenario_id = str(row["scenario"])
-        turn = None if int(row["turn"]) == TOTAL else int(row["turn"])
-        node = None if turn is None else str(row["node"])
-        before, after = float(row["baseline"]), float(row["current"])
+    def _limits(
+        self, joined: _Joined, family: Metric
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+        """Per row: the relative and absolute limits of `family` (NaN: not set) and whether the
+        family is compared at all (not ignored by the row's scenario)."""
+        per_scenario: dict[str, tuple[float, float] | None] = {}
+        for scenario_id in {k[0] for k in joined.keys}:
+            own = self.thresholds[scenario_id]
+            limit = own.threshold(family)
+            per_scenario[scenario_id] = (
+                None if family in own.ignore else (_or_nan(limit.relative), _or_nan(limit.absolute))
+            )
+        limits = [per_scenario[k[0]] or (math.nan, math.nan) for k in joined.keys]
+        allowed = np.array([per_scenario[k[0]] is not None for k in joined.keys], dtype=bool)
+        relative = np.array([r for r, _a in limits], dtype=np.float64)
+        absolute = np.array([a for _r, a in limits], dtype=np.float64)
+        return relative, absolute, allowed
+
+    def _latency_rows(
+        self, metric: str, joined: _Joined, tested: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
+        """Of the latency rows of repeated scenarios (`tested`): counts those a test could find
+        significant into `testable` (Tarone: a test whose smallest possible p-value is above
+        alpha can never reject, so it does not widen the family) and returns the others, which
+        are counted in `report.untested` when beyond their threshold, neither flagged nor listed
+        one by one."""
+        floors: dict[tuple[int, int], float] = {}
+        hopeless = np.zeros(len(joined.keys), dtype=bool)
+        n_base, n_now = joined.counts()
+        for at in np.flatnonzero(tested):
+            pair = (int(n_base[at]), int(n_now[at]))
+            if pair not in floors:
+                floors[pair] = self._floor(metric, *pair)
+            if floors[pair] < self.settings.alpha:
+                self.testable += 1
+            else:
+                hopeless[at] = True
+        return hopeless
+
+    def _usage_change(
+        self, metric: str, family: Metric, joined: _Joined, at: int, before: float, after: float
+    ) -> None:
+        scenario_id, turn_key, node_key = joined.keys[at]
+        turn = None if turn_key == TOTAL else turn_key
+        node = None if turn is None else node_key
+        before, after = float(before), float(after)
         threshold = self.thresholds[scenario_id].threshold(family)
         method, p_value, untestable = (PRICED if family is Metric.COST else EXACT), None, None
         n_base, n_now = 0, 0
         if family is Metric.LATENCY:
-            at_b, at_c = int(row["index_b"]), int(row["index_c"])
+            at_b, at_c = int(joined.at_base[at]), int(joined.at_now[at])
             base, now = self.base.usage.samples(at_b), self.now.usage.samples(at_c)
             n_base, n_now = int(self.base.usage.calls[at_b]), int(self.now.usage.calls[at_c])
             method, p_value, untestable = self._latency_test(scenario_id, metric, base, now)
@@ -256,28 +302,6 @@ class _Comparison:
         if metric == "latency_p50":
             return stats.mann_whitney_u_floor(n_base, n_now)
         return stats.tail_test_floor(n_base, n_now, 0.95)
-
-    def _testable(self, metric: str, rows: Any) -> int:
-        """How many latency rows a test could find significant (Tarone: a test whose smallest
-        possible p-value is above alpha can never reject, so it does not widen the family)."""
-        pairs = rows.groupby(["n_b", "n_c"]).size()
-        return sum(
-            int(count)
-            for (n_base, n_now), count in pairs.items()
-            if self._floor(metric, int(n_base), int(n_now)) < self.settings.alpha
-        )
-
-    def _untestable(self, metric: str, rows: Any, repeated: set[str]) -> Any:
-        """Rows of repeated scenarios whose test cannot reach alpha (too few calls): counted in
-        `report.untested` when beyond their threshold, neither flagged nor listed one by one."""
-        floors = {
-            pair: self._floor(metric, int(pair[0]), int(pair[1]))
-            for pair in rows[["n_b", "n_c"]].drop_duplicates().itertuples(index=False, name=None)
-        }
-        hopeless = [pair for pair, floor in floors.items() if floor >= self.settings.alpha]
-        pairs = rows.set_index(["n_b", "n_c"]).index
-        mask = rows["scenario"].isin(repeated).to_numpy() & pairs.isin(hopeless)
-        return mask
 
     def _untested(self, metric: str, count: int = 1) -> None:
         if count:
@@ -358,72 +382,61 @@ class _Comparison:
                 self.report.improvements.append(change)
 
 
-def _frame(pd: Any, side: Baseline, keep: set[str]) -> Any:
-    table = side.usage
-    frame = pd.DataFrame(
-        {
-            "scenario": [k[0] for k in table.keys],
-            "turn": np.array([k[1] for k in table.keys], dtype=np.int64),
-            "node": [k[2] for k in table.keys],
-            "tokens": table.tokens,
-            "llm_calls": table.llm_calls,
-            "cost_usd": table.cost_usd,
-            "p50": table.quantiles(0.5),
-            "p95": table.quantiles(0.95),
-            "index": np.arange(len(table.keys), dtype=np.int64),
-            "n": table.counts,
-        }
-    )
-    return frame[frame["scenario"].isin(keep)]
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
-def _merged(pd: Any, now: Baseline, base: Baseline, keep: set[str]) -> Any:
-    return _frame(pd, base, keep).merge(
-        _frame(pd, now, keep), on=["scenario", "turn", "node"], how="outer", suffixes=("_b", "_c")
-    )
+@dataclass
+class _Joined:
+    """Both sides' usage groups joined on (scenario, turn, node), in that order: a full outer
+    join, where a side without the group has position -1."""
+
+    keys: list[GroupKey]
+    at_base: IntArray
+    at_now: IntArray
+    now: UsageTable
+    base: UsageTable
+
+    @classmethod
+    def of(cls, now: UsageTable, base: UsageTable, keep: set[str]) -> _Joined:
+        """The groups of the scenarios in `keep`."""
+        in_base = {key: at for at, key in enumerate(base.keys) if key[0] in keep}
+        in_now = {key: at for at, key in enumerate(now.keys) if key[0] in keep}
+        keys = sorted(in_base.keys() | in_now.keys())
+        at_base = np.array([in_base.get(key, -1) for key in keys], dtype=np.int64)
+        at_now = np.array([in_now.get(key, -1) for key in keys], dtype=np.int64)
+        return cls(keys, at_base, at_now, now, base)
+
+    def counts(self) -> tuple[IntArray, IntArray]:
+        """Latency samples stored per row in the baseline and in this batch (0: no such group)."""
+        return (
+            _take(self.base.counts.astype(np.float64), self.at_base, 0.0).astype(np.int64),
+            _take(self.now.counts.astype(np.float64), self.at_now, 0.0).astype(np.int64),
+        )
+
+    def values(self, column: str, family: Metric) -> tuple[FloatArray, FloatArray]:
+        """The baseline's and the current values of a metric per row. A node absent on one side
+        used nothing there (0), except for latency, which it does not have (NaN); an unknown
+        price is NaN (no cost to compare)."""
+        missing = math.nan if family is Metric.LATENCY else 0.0
+        return (
+            _take(_column(self.base, column), self.at_base, missing),
+            _take(_column(self.now, column), self.at_now, missing),
+        )
 
 
-def _metric_rows(pd: Any, frame: Any, metric: str, family: Metric, column: str) -> Any:
-    """One row per group for a metric: baseline and current values, NaN-free."""
-    rows = pd.DataFrame(
-        {
-            "scenario": frame["scenario"],
-            "turn": frame["turn"],
-            "node": frame["node"],
-            "baseline": frame[f"{column}_b"],
-            "current": frame[f"{column}_c"],
-            "index_b": frame["index_b"],
-            "index_c": frame["index_c"],
-            "n_b": frame["n_b"],
-            "n_c": frame["n_c"],
-        }
-    )
-    if family is Metric.LATENCY:  # a node on one side only has no latency to compare
-        return rows.dropna(subset=["baseline", "current"])
-    # A node absent on one side used nothing there; an unknown price is no cost to compare.
-    missing_b, missing_c = rows["index_b"].isna(), rows["index_c"].isna()
-    rows.loc[missing_b, "baseline"] = 0.0
-    rows.loc[missing_c, "current"] = 0.0
-    return rows.dropna(subset=["baseline", "current"])
+def _column(table: UsageTable, column: str) -> FloatArray:
+    if column == "p50":
+        return table.quantiles(0.5)
+    if column == "p95":
+        return table.quantiles(0.95)
+    values: FloatArray = getattr(table, column)
+    return values
 
 
-def _limits(pd: Any, thresholds: Mapping[str, ThresholdSet]) -> Any:
-    """Per scenario and metric family: the relative and absolute limits (NaN: not set); ignored
-    families have no row, so their metrics drop out of the inner join."""
-    records = []
-    for scenario_id, own in thresholds.items():
-        for family in Metric:
-            if family in own.ignore:
-                continue
-            limit = own.threshold(family)
-            records.append(
-                {
-                    "scenario": scenario_id,
-                    "family": family.value,
-                    "relative": math.nan if limit.relative is None else limit.relative,
-                    "absolute": math.nan if limit.absolute is None else limit.absolute,
-                }
-            )
-    return pd.DataFrame.from_records(
-        records, columns=["scenario", "family", "relative", "absolute"]
-    )
+def _take(values: FloatArray, at: IntArray, missing: float) -> FloatArray:
+    """`values[at]`, with `missing` where `at` is -1."""
+    out = np.full(at.shape, missing, dtype=np.float64)
+    present = at >= 0
+    out[present] = values[at[present]]
+    return out
