@@ -12,7 +12,9 @@ with this venv's interpreter and packages (`harness_from` in the output shows wh
 run imported). The workloads are generated, and recorded, once by this checkout's code:
 - `single-turn`: `peers.py`'s N single-turn scenarios (one replayed LLM call each);
 - `five-turn`: `e2e.py`'s N x 5-turn suite;
-- `examples`: a copy of `scenarios/` and `cassettes/` (its tools really run).
+- `examples`: a copy of `scenarios/` and `cassettes/` (its tools really run), and of
+  `reports/baseline.json` as `baseline.json` (`-- --baseline baseline.json --fail-on-regression`
+  is the README's main job).
 Each tree keeps its own `reports/` (history included) between its runs, as a user's repeated
 runs do; each run's report folder is deleted after it. `--startup` times the start-up instead
 (the `reading_starts` mark of each tree's `benchmarks/_timed_run.py`: process start until the
@@ -52,7 +54,9 @@ def _make_suite(workload: str, count: int, folder: Path) -> Path:
     if workload == "five-turn":
         e2e._record(folder, count)
         return folder
-    return e2e._examples(folder)
+    e2e._examples(folder)
+    shutil.copy(ROOT / "reports" / "baseline.json", folder / "baseline.json")  # for --baseline
+    return folder
 
 
 def _worktree(rev: str, into: Path) -> Path:
