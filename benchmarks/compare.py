@@ -109,7 +109,7 @@ def _one_run(name: str, tree: Path, suite: Path, command: list[str]) -> float:
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
         raise SystemExit(f"{tree}: {' '.join(command[2:])} exited {done.returncode}:\n{tail}")
-    if reports.is_dir():  # (a run given --output elsewhere, say, writes none here)
+    if reports.is_dir():  # (a run given --report-dir elsewhere writes none here)
         for batch in reports.glob("[0-9]*T*"):
             shutil.rmtree(batch, ignore_errors=True)
         (reports / "latest").unlink(missing_ok=True)
