@@ -172,7 +172,8 @@ def main() -> int:
     with own_process(), without_modules(HTTPX_COMMAND_LINE), collector_paused():
         timings, transport = _instrument()
     MARKS["instrumented"] = since_process_start()
-    code = harness_main(argv)
+    sys.argv = ["harness", *argv]
+    code = harness_main()  # without arguments, as the console script calls it
     MARKS["main_returned"] = since_process_start()
     data = {
         "exit_code": code,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -215,7 +216,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code.
+
+    Called without `argv` (the console script, `python -m harness.cli`), the process ends with
+    the command, so the collector is frozen once it returns (`_process_ends`).
+    """
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            _process_ends()
+
+
+def _process_ends() -> None:
+    """Everything the command built now lives until exit: frozen, it is skipped by the
+    interpreter's last garbage collection, which would walk all of it only to free memory the
+    operating system takes back (~80-100 ms after a run of a few scenarios, more after a large
+    one). Nothing waits on the collector: report files, the history and the sandbox are closed
+    by their owners or by `atexit`, which still run."""
+    gc.freeze()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     known = argv[0] if argv and any(argv[0] in names for names, _ in _COMMANDS) else None
     parser = build_parser(known)

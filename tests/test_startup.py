@@ -133,6 +133,34 @@ def test_a_run_against_a_baseline_file_compares_without_pandas(tmp_path: Path) -
     assert "PANDAS=False" in done.stdout
 
 
+def test_the_console_entry_freezes_what_the_run_built_before_the_process_ends(
+    tmp_path: Path,
+) -> None:
+    # The interpreter's last collection then has nothing to walk (~130 ms of exit after a run).
+    # Called with arguments (a library caller, a test), the collector is left as it was.
+    for name in ("scenarios", "cassettes"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    (tmp_path / "harness.toml").write_text("")
+    args = ["run", "scenarios/clinic/pause_resume_stop.yaml", "--no-history", "--plain"]
+    script = textwrap.dedent(
+        f"""
+        import gc, sys
+        from harness.cli import main
+        code = main({args!r})
+        print("EXPLICIT", code, gc.get_freeze_count(), gc.isenabled())
+        sys.argv = ["harness", *{args!r}]
+        code = main()
+        print("CONSOLE", code, gc.get_freeze_count() > 1000, gc.isenabled())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("EXPLICIT", "CONSOLE"))]
+    assert lines == ["EXPLICIT 0 0 True", "CONSOLE 0 True True"]
+
+
 def test_the_console_entry_leaves_httpx_importable_for_the_process(tmp_path: Path) -> None:
     # Skipping httpx's command-line module is for the command's own import of httpx only:
     # afterwards the module imports as usual (a library user's httpx is untouched).
