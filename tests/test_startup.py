@@ -59,6 +59,13 @@ def _imported_by_run(cwd: Path, *args: str) -> tuple[int, set[str]]:
     return done.returncode, set(json.loads(lines[-1].removeprefix("MODULES=")))
 
 
+def _example_project(folder: Path) -> None:
+    """A project in `folder` with the example scenarios and their cassettes."""
+    for name in ("scenarios", "cassettes"):
+        shutil.copytree(ROOT / name, folder / name)
+    (folder / "harness.toml").write_text("")
+
+
 def _heavy(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules for name in names if m == name or m.startswith(name + "."))
 
@@ -74,9 +81,7 @@ def test_start_up_imports_nothing_heavy(tmp_path: Path) -> None:
 
 
 def test_an_engine_replay_without_patterns_imports_no_regex_engine(tmp_path: Path) -> None:
-    for name in ("scenarios", "cassettes"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    (tmp_path / "harness.toml").write_text("")
+    _example_project(tmp_path)
     scenario = "scenarios/clinic/pause_resume_stop.yaml"  # no `regex` check
     code, modules = _imported_by_run(tmp_path, scenario, "--no-history", "--plain")
     assert code == 0
@@ -87,9 +92,7 @@ def test_an_engine_replay_without_patterns_imports_no_regex_engine(tmp_path: Pat
 def test_a_workflow_with_plain_schemas_is_validated_without_jsonschema(tmp_path: Path) -> None:
     # The clinic workflow's tool and condition `args_schema`s are plain (types, properties,
     # required): valid by their shape, no meta-schema check, so no jsonschema import.
-    for name in ("scenarios", "cassettes"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    (tmp_path / "harness.toml").write_text("")
+    _example_project(tmp_path)
     scenario = "scenarios/clinic/pause_resume_stop.yaml"  # no `schema` check either
     code, modules = _imported_by_run(tmp_path, scenario, "--no-history", "--plain")
     assert code == 0
@@ -100,9 +103,7 @@ def test_a_workflow_with_plain_schemas_is_validated_without_jsonschema(tmp_path:
 def test_an_output_check_that_needs_deepdiff_imports_it_without_numpy_and_pandas(
     tmp_path: Path,
 ) -> None:
-    for name in ("scenarios", "cassettes"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    (tmp_path / "harness.toml").write_text("")
+    _example_project(tmp_path)
     scenario = "scenarios/refill/refill_ready.yaml"  # an `output` check with a tolerance
     code, modules = _imported_by_run(tmp_path, scenario, "--no-history", "--plain")
     assert code == 0
@@ -119,9 +120,7 @@ def _halve_tokens(value: Any) -> Any:
 def test_a_run_against_a_baseline_file_compares_without_pandas(tmp_path: Path) -> None:
     # The README's main job: the comparison needs numpy, not pandas (whose import alone was
     # most of a small suite's comparison). Here the token counts moved, so rows were compared.
-    for name in ("scenarios", "cassettes"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    (tmp_path / "harness.toml").write_text("")
+    _example_project(tmp_path)
     baseline = json.loads((ROOT / "reports" / "baseline.json").read_text())
     (tmp_path / "baseline.json").write_text(json.dumps(_halve_tokens(baseline)))
     argv = ["run", "scenarios/clinic/pause_resume_stop.yaml", "--no-history", "--plain"]
@@ -138,9 +137,7 @@ def test_the_console_entry_freezes_what_the_run_built_before_the_process_ends(
 ) -> None:
     # The interpreter's last collection then has nothing to walk (~130 ms of exit after a run).
     # Called with arguments (a library caller, a test), the collector is left as it was.
-    for name in ("scenarios", "cassettes"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    (tmp_path / "harness.toml").write_text("")
+    _example_project(tmp_path)
     args = ["run", "scenarios/clinic/pause_resume_stop.yaml", "--no-history", "--plain"]
     script = textwrap.dedent(
         f"""
@@ -252,9 +249,7 @@ def test_a_command_parses_the_same_with_only_its_own_parser(argv: list[str]) -> 
 
 
 def test_an_engine_replay_imports_nothing_heavy(tmp_path: Path) -> None:
-    for name in ("scenarios", "cassettes"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    (tmp_path / "harness.toml").write_text("")
+    _example_project(tmp_path)
     scenario = "scenarios/clinic/pause_resume_stop.yaml"
     code, modules = _imported_by_run(tmp_path, scenario, "--no-history", "--plain")
     assert code == 0
@@ -289,9 +284,7 @@ def _run_then(cwd: Path, argv: list[str], check: str) -> subprocess.CompletedPro
 
 
 def test_a_replay_without_tools_builds_no_model_it_does_not_use(tmp_path: Path) -> None:
-    for name in ("scenarios", "cassettes"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    (tmp_path / "harness.toml").write_text("")
+    _example_project(tmp_path)
     scenario = "scenarios/intake/intake_complete.yaml"  # no tool, mock or evaluator
     check = textwrap.dedent(
         f"""
