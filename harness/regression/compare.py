@@ -409,10 +409,7 @@ class _Joined:
 
     def counts(self) -> tuple[IntArray, IntArray]:
         """Latency samples stored per row in the baseline and in this batch (0: no such group)."""
-        return (
-            _take(self.base.counts.astype(np.float64), self.at_base, 0.0).astype(np.int64),
-            _take(self.now.counts.astype(np.float64), self.at_now, 0.0).astype(np.int64),
-        )
+        return _take(self.base.counts, self.at_base, 0), _take(self.now.counts, self.at_now, 0)
 
     def values(self, column: str, family: Metric) -> tuple[FloatArray, FloatArray]:
         """The baseline's and the current values of a metric per row. A node absent on one side
@@ -434,9 +431,9 @@ def _column(table: UsageTable, column: str) -> FloatArray:
     return values
 
 
-def _take(values: FloatArray, at: IntArray, missing: float) -> FloatArray:
-    """`values[at]`, with `missing` where `at` is -1."""
-    out = np.full(at.shape, missing, dtype=np.float64)
+def _take(values: npt.NDArray[Any], at: IntArray, missing: float) -> npt.NDArray[Any]:
+    """`values[at]` (of the same dtype), with `missing` where `at` is -1."""
+    out = np.full(at.shape, missing, dtype=values.dtype)
     present = at >= 0
     out[present] = values[at[present]]
     return out
