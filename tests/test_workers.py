@@ -218,6 +218,34 @@ def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
     assert _gone(workers)
 
 
+def test_the_scenario_waiting_in_a_killed_worker_runs_in_its_replacement(
+    tmp_path: Path, model_url: str
+) -> None:
+    # Handed out in turns, one running and one waiting per worker: the first worker gets
+    # b_slow (running) and d_quick (waiting), the second c_quick.
+    for name in ("c_quick", "d_quick"):  # recorded with the others
+        write_scenario(tmp_path, name, workflow=STOCK, turns=[{"start": {}}])
+    _record_quick_and_slow(tmp_path, model_url, quick=0)
+    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("PASS  scenarios/c_quick")
+    deadline = time.monotonic() + 30
+    while len(workers := _children(process.pid)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers) == 1  # the one holding b_slow and d_quick
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 3, out + err
+    verdicts = {
+        r.scenario_id: r.verdict for r in read_results(tmp_path / "reports" / "latest").results
+    }
+    assert verdicts == {
+        "scenarios/b_slow": Verdict.ERROR,
+        "scenarios/c_quick": Verdict.PASSED,
+        "scenarios/d_quick": Verdict.PASSED,  # never started in the dead worker: run again
+    }
+
+
 def test_ctrl_c_stops_every_worker_and_keeps_the_finished_results(
     tmp_path: Path, model_url: str
 ) -> None:

@@ -5,7 +5,8 @@ has selected and loaded the scenarios; it forks N workers (the `fork` start meth
 loaded scenarios are inherited, nothing is pickled on the way in) and hands out scenario indices
 one at a time as workers finish, so a slow scenario never leaves a core idle. Each worker runs its
 scenarios with the ordinary `run_scenario` machinery in its own event loop (up to
-`options.concurrency` at once) and sends each finished `ScenarioResult` back; the parent gives it
+`options.concurrency` at once, with one more index waiting, so that it never waits for the
+parent between two scenarios) and sends each finished `ScenarioResult` back; the parent gives it
 to the sinks exactly as a one-process run does, so reports, history and console are the same.
 
 The worker first appends the scenario's run outputs to an artifact pack of its own
@@ -16,13 +17,14 @@ append to one file.
 
 Robustness: workers ignore SIGINT (the parent stops them on Ctrl-C, after keeping what finished);
 they are killed when the parent dies (`PR_SET_PDEATHSIG` on Linux); a worker that dies turns each
-scenario it held into an `error` result naming the cause, and a new worker takes its place while
-scenarios remain.
+scenario it may have started into an `error` result naming the cause (the index waiting behind
+them goes back to the queue), and a new worker takes its place while scenarios remain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import selectors
@@ -183,6 +185,8 @@ async def _serve(
     factory = make_factory(options.backend, options.binding_config())
     no_more = asyncio.Event()
     running: set[asyncio.Task[None]] = set()
+    queued: collections.deque[int] = collections.deque()
+    limit = max(1, options.concurrency)
 
     async def one(index: int) -> None:
         result = await run_scenario(scenarios[index], factory, options)
@@ -190,6 +194,16 @@ async def _serve(
             move_run_outputs(result, pack)
         # As JSON: dumping and validating it costs half of pickling and unpickling the models.
         conn.send(("result", index, result.model_dump_json()))
+
+    def start_queued() -> None:
+        while queued and len(running) < limit:
+            task = loop.create_task(one(queued.popleft()))
+            running.add(task)
+            task.add_done_callback(finished)
+
+    def finished(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        start_queued()
 
     def receive() -> None:
         # One message per call: the reader is called again while more are waiting
@@ -199,15 +213,16 @@ async def _serve(
             no_more.set()
             loop.remove_reader(conn.fileno())
             return
-        task = loop.create_task(one(index))
-        running.add(task)
-        task.add_done_callback(running.discard)
+        queued.append(index)
+        start_queued()
 
     loop.add_reader(conn.fileno(), receive)
     try:
         await no_more.wait()
-        while running:
-            await asyncio.gather(*running)
+        while running or queued:
+            if running:
+                await asyncio.gather(*running)
+            start_queued()
     finally:
         with contextlib.suppress(Exception):
             loop.remove_reader(conn.fileno())
@@ -265,14 +280,18 @@ class _Pool:
         # One selector for the batch, on every worker's pipe and sentinel: `connection.wait`
         # would build and fill one for every message.
         self.selector = selectors.DefaultSelector()
-        self.per_worker = max(1, options.concurrency)
+        # One more than a worker runs at once: the next index is there when a scenario ends,
+        # so the worker does not wait for the parent between two scenarios.
+        self.per_worker = max(1, options.concurrency) + 1
         self.started = 0  # workers started so far, replacements included: names their packs
 
     def start(self) -> None:
-        for _ in range(min(self.count, len(self.pending))):
-            self._spawn()
+        started = [self._spawn(hand_out=False) for _ in range(min(self.count, len(self.pending)))]
+        for _ in range(self.per_worker):  # in turns: a small batch is spread over every worker
+            for worker in started:
+                self._hand_out(worker)
 
-    def _spawn(self) -> None:
+    def _spawn(self, *, hand_out: bool = True) -> _Worker:
         mine, theirs = self.context.Pipe(duplex=True)
         self.started += 1
         process = self.context.Process(
@@ -286,8 +305,9 @@ class _Pool:
         self.workers[process.sentinel] = worker
         self.selector.register(mine, selectors.EVENT_READ, worker)
         self.selector.register(process.sentinel, selectors.EVENT_READ, worker)
-        for _ in range(self.per_worker):
+        for _ in range(self.per_worker if hand_out else 0):
             self._hand_out(worker)
+        return worker
 
     def _hand_out(self, worker: _Worker) -> None:
         index = self.pending.pop() if self.pending else None
@@ -370,8 +390,13 @@ class _Pool:
         self._forget(worker)
         if not worker.held:
             return True
+        # A worker starts what it holds in the order handed out, `per_worker - 1` at once: the
+        # ones after those never started (their turn came after a result that never came), so
+        # they go back to the queue rather than become errors.
+        started, unstarted = worker.held[: self.per_worker - 1], worker.held[self.per_worker - 1 :]
+        self.pending.extend(reversed(unstarted))
         cause = f"the worker process (pid {worker.process.pid}) {_death_cause(worker.process)}"
-        for index in worker.held:
+        for index in started:
             result = _lost_result(self.scenarios[index], self.options, cause)
             if not self._deliver(result):
                 return False
