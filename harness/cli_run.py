@@ -153,7 +153,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from harness.results.sinks import ReportFilesSink
         from harness.runner.suite import Stop, Suite, compare_to_baseline, exit_code
 
-        suite = Suite.select(_selection(args))
+        options = _options(args)
+        suite = Suite.select(_selection(args), options=options)
         report_dir = _path(args.report_dir) or suite.root / "reports"
         baseline = _baseline(args, suite, report_dir)
         batch_id = new_batch_id()
@@ -167,7 +168,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             report = compare_to_baseline(summary, baseline, suite)
             files.regression_markdown = report.to_markdown()
 
-    summary = suite.run(_options(args), sinks, batch_id=batch_id, before_finish=compare)
+    summary = suite.run(options, sinks, batch_id=batch_id, before_finish=compare)
     _print_problems(suite, summary)
     if suite.stopped is not Stop.PIPE_CLOSED:
         try:

@@ -20,7 +20,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,6 +56,7 @@ __all__ = [
     "ApiFactory",
     "BackendFactory",
     "BindingConfig",
+    "EarlySandbox",
     "EngineFactory",
     "HarnessLLM",
     "ScenarioBinding",
@@ -464,34 +465,57 @@ def check_recording(scenarios: Sequence[Scenario], backend: str, config: Binding
 
 
 _EARLY_LOOK_FILES = 16
-"""Workflow files `start_sandbox_early` reads at most (a few ms in all)."""
+"""Workflow files `EarlySandbox` reads at most (a few ms in all)."""
+
+
+class EarlySandbox:
+    """Starts the sandbox, in the background, as soon as scenarios are seen whose workflow file
+    names an inline-Python tool (and that mock no tool): its first child then boots (~25 ms, on
+    another core) while the rest of the files are read and the reports open, rather than on the
+    run's first inline-Python call.
+
+    `look` is given the scenarios of each file as the suite reads them (`Suite.select`), or a
+    whole batch at once (`start_sandbox_early`). Only a hint, read from the workflow files' text
+    (parsing them is the binding's work): a false match (the words in a prompt) costs what the
+    start costs, ~10 ms of this thread (the pool's imports) and ~40 ms of CPU elsewhere, and an
+    idle child until exit; a scenario that mocks a tool is left out, since it may mock the inline
+    ones; a miss (a tool in another file of a chain) leaves the start to the scenario's binding
+    (`EngineFactory.bind`). After `_EARLY_LOOK_FILES` workflow files without a match, it stops
+    looking.
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.started = False
+        self._looking = backend == "engine"  # on the API, the platform runs the tools
+        self._looked: set[str] = set()
+
+    def look(self, scenarios: Iterable[Scenario]) -> None:
+        """Start the sandbox if one of `scenarios` will call inline Python (once per batch)."""
+        if not self._looking:
+            return
+        for scenario in scenarios:
+            path = scenario.workflow
+            if not path or scenario.mocks.tools or scenario.skip or path in self._looked:
+                continue
+            self._looked.add(path)
+            try:
+                mentions = _INLINE_PYTHON_MARK in Path(path).read_bytes()
+            except (OSError, ValueError):  # (ValueError: a NUL in the path) the binding reports it
+                mentions = False
+            if mentions:
+                Sandbox().start_ahead()
+                self.started = True
+            if mentions or len(self._looked) >= _EARLY_LOOK_FILES:
+                self._looking = False
+                return
 
 
 def start_sandbox_early(backend: str, scenarios: Sequence[Scenario]) -> bool:
     """Start the sandbox now, in the background, when the workflow file of a scenario that mocks
-    no tool names an inline-Python tool; returns whether it did.
-
-    Called before a one-process batch opens its reports: the sandbox's first child then boots
-    (~25 ms, on another core) while the reports, the history and the first scenarios open,
-    rather than on the run's first inline-Python call (forked workers start their own sandbox).
-    Only a hint, read from the files' text (parsing them is the binding's work). A false match
-    (the words in a prompt) costs what the start costs, ~10 ms of this thread (the pool's
-    imports) and ~40 ms of CPU elsewhere, and an idle child until exit; a scenario that mocks a
-    tool is left out, since it may mock the inline ones. A miss (a tool in another file of a
-    chain) leaves the start to the scenario's binding (`EngineFactory.bind`), as before.
-    """
-    if backend != "engine":
-        return False
-    candidates = (s.workflow for s in scenarios if s.workflow and not s.mocks.tools and not s.skip)
-    for path in list(dict.fromkeys(candidates))[:_EARLY_LOOK_FILES]:
-        try:
-            mentions = _INLINE_PYTHON_MARK in Path(path).read_bytes()
-        except (OSError, ValueError):  # (ValueError: a NUL in the path) the binding reports it
-            continue
-        if mentions:
-            Sandbox().start_ahead()
-            return True
-    return False
+    no tool names an inline-Python tool (`EarlySandbox`); returns whether it did."""
+    early = EarlySandbox(backend)
+    early.look(scenarios)
+    return early.started
 
 
 def release_sandbox() -> None:

@@ -37,7 +37,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness import __version__
-from harness.backends.binding import check_recording, start_sandbox_early
+from harness.backends.binding import (
+    EarlySandbox,
+    check_recording,
+    release_sandbox,
+    start_sandbox_early,
+)
 from harness.config import load_settings, project_root_for
 from harness.errors import HarnessError
 from harness.models.result import BatchInfo, RunSummary, ScenarioResult
@@ -341,6 +346,7 @@ class Suite:
         self.selection = selection
         self.root = root
         self.scenarios = scenarios
+        self.early_sandbox: EarlySandbox | None = None  # set by `select` when given the options
         self.stopped: Stop | None = None
         self.sink_failures: list[SinkFailure] = []
 
@@ -350,8 +356,14 @@ class Suite:
         return [s.id or s.name for s in self.scenarios]
 
     @classmethod
-    def select(cls, selection: Selection, *, cwd: Path | None = None) -> Suite:
+    def select(
+        cls, selection: Selection, *, cwd: Path | None = None, options: RunOptions | None = None
+    ) -> Suite:
         """Load and select scenarios.
+
+        `options`, when given, are those the suite will run with: a run on the engine that may
+        stay in one process then starts the sandbox as soon as a file read will call inline
+        Python (`EarlySandbox`), while the other files are read.
 
         Raises:
             ScenarioLoadError: a path is missing or a file has problems (exit code 2).
@@ -364,8 +376,13 @@ class Suite:
         root = project_root_for(selection.paths, cwd=cwd)
         base = cwd or Path.cwd()
         paths = [base / p for p in selection.paths]
+        early = (
+            EarlySandbox(options.backend) if options and options.workers in (1, "auto") else None
+        )
+        on_file = early.look if early is not None else None
         with batch_gc():  # reading a thousand files allocates like a batch: collect as seldom
-            loaded = [s for s in load_scenarios(paths, root=root) if _matches(s, selection)]
+            read = load_scenarios(paths, root=root, on_file=on_file)
+            loaded = [s for s in read if _matches(s, selection)]
         if not loaded:
             raise NoScenarioError(
                 "no scenario matches the selection "
@@ -379,7 +396,9 @@ class Suite:
             loaded = [s for s in loaded if shards[s.id or s.name] == selection.shard.index]
         if selection.repeat is not None:
             loaded = [with_repeat(s, selection.repeat) for s in loaded]
-        return cls(selection, root, loaded)
+        suite = cls(selection, root, loaded)
+        suite.early_sandbox = early
+        return suite
 
     def options_for(self, options: RunOptions) -> RunOptions:
         """`options` with the project root set, relative cassette/scenario roots under it, and
@@ -426,8 +445,11 @@ class Suite:
         # and so are workers asked for a recording.
         check_recording(self.scenarios, options.backend, options.binding_config())
         workers = self._plan_workers(options)
-        if workers == 1:
+        early = self.early_sandbox  # (it looked at the files as they were read)
+        if workers == 1 and early is None:
             start_sandbox_early(options.backend, self.scenarios)
+        elif workers > 1 and early is not None and early.started:
+            release_sandbox()  # each worker starts its own
         recorder = BatchRecorder(
             root=self.root,
             selection=self.selection,
@@ -550,7 +572,8 @@ def run_suite(
     Raises:
         ScenarioLoadError, NoScenarioError, ConfigError: as `Suite.select` and `Suite.run`.
     """
-    return Suite.select(selection, cwd=cwd).run(options, sinks, batch_id=batch_id, argv=argv)
+    suite = Suite.select(selection, cwd=cwd, options=options)
+    return suite.run(options, sinks, batch_id=batch_id, argv=argv)
 
 
 def exit_code(

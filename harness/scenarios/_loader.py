@@ -78,14 +78,20 @@ def discover_scenario_files(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def load_scenarios(
-    paths: Sequence[str | Path], *, root: str | Path | None = None
+    paths: Sequence[str | Path],
+    *,
+    root: str | Path | None = None,
+    on_file: Callable[[list[Scenario]], None] | None = None,
 ) -> list[Scenario]:
     """Every scenario under `paths`, matrices expanded, ids derived relative to `root` (cwd).
+
+    `on_file` is given the scenarios of each file as soon as it is read (e.g. to start what
+    they will need while the other files are read).
 
     Raises:
         ScenarioLoadError: with every problem of every file.
     """
-    scenarios, issues = _Loader(root).load_all(paths)
+    scenarios, issues = _Loader(root).load_all(paths, on_file)
     if issues:
         raise ScenarioLoadError(issues)
     return scenarios
@@ -250,7 +256,11 @@ class _Loader:
         self._targets: dict[tuple[str, str], tuple[Path, bool]] = {}
         self._cwd = Path.cwd()  # asked once per load, not once per file
 
-    def load_all(self, paths: Iterable[str | Path]) -> tuple[list[Scenario], list[ScenarioIssue]]:
+    def load_all(
+        self,
+        paths: Iterable[str | Path],
+        on_file: Callable[[list[Scenario]], None] | None = None,
+    ) -> tuple[list[Scenario], list[ScenarioIssue]]:
         files, issues = _discover(paths)
         scenarios: list[Scenario] = []
         for file in files:
@@ -258,6 +268,8 @@ class _Loader:
                 loaded, problems = self.load_file(file)
             except Exception as exc:  # a safety net: the fuzz tests find none; a bug stays an issue
                 loaded, problems = [], [_unexpected(file, exc)]
+            if on_file is not None and loaded:
+                on_file(loaded)
             scenarios.extend(loaded)
             issues.extend(problems)
         issues.extend(_duplicate_ids(scenarios))

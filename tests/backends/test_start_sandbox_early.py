@@ -1,5 +1,6 @@
-"""`start_sandbox_early`: a batch whose workflow files name an inline-Python tool starts the
-sandbox before it opens its reports; other batches start nothing."""
+"""`EarlySandbox`: a batch whose workflow files name an inline-Python tool starts the sandbox
+while its files are read (or, given the whole batch, before it opens its reports); other batches
+start nothing."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.binding import start_sandbox_early
+from harness.backends.binding import _EARLY_LOOK_FILES, EarlySandbox, start_sandbox_early
 from harness.engine._sandbox_zygote import zygote_pids
 from harness.engine.sandbox import stop_idle_workers
 from harness.models.scenario import Mocks, Scenario
+from harness.runner import RunOptions
+from harness.runner.suite import Selection, Suite
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox's children are forked (POSIX)"
@@ -66,3 +69,48 @@ def test_other_batches_start_nothing() -> None:
     assert not start_sandbox_early("api", [_scenario(WITH_PYTHON)])  # the platform runs its tools
     time.sleep(0.2)  # a start would be on its way by now
     assert zygote_pids() == {}
+
+
+def _project(folder: Path, workflows: list[Path]) -> Path:
+    for number, workflow in enumerate(workflows):
+        text = f"version: 1\nname: s{number}\nworkflow: {workflow}\nturns:\n- start: {{}}\n"
+        (folder / "scenarios").mkdir(exist_ok=True)
+        (folder / "scenarios" / f"s{number:02d}.yaml").write_text(text)
+    (folder / "harness.toml").write_text("# test project\n")
+    return folder
+
+
+def test_reading_a_suite_that_calls_inline_python_starts_the_sandbox(tmp_path: Path) -> None:
+    project = _project(tmp_path, [WITHOUT, WITH_PYTHON, WITHOUT])
+    selection = Selection(paths=("scenarios",))
+    suite = Suite.select(selection, cwd=project, options=RunOptions(backend="engine"))
+    # Started while the files were read, before any run (the zygote boots meanwhile).
+    assert suite.early_sandbox is not None and suite.early_sandbox.started
+    assert _zygote_started()
+
+
+def test_reading_starts_nothing_for_other_suites_or_forked_workers(tmp_path: Path) -> None:
+    project = _project(tmp_path, [WITH_PYTHON])
+    selection = Selection(paths=("scenarios",))
+    assert Suite.select(selection, cwd=project).early_sandbox is None  # no options: no look
+    for options in (RunOptions(backend="api"), RunOptions(backend="engine", workers=2)):
+        suite = Suite.select(selection, cwd=project, options=options)
+        assert not (suite.early_sandbox and suite.early_sandbox.started)
+    time.sleep(0.2)  # a start would be on its way by now
+    assert zygote_pids() == {}
+
+
+def test_the_look_stops_after_a_few_workflow_files(tmp_path: Path) -> None:
+    # Sixteen workflow files without inline Python, then one with: too far to be looked at.
+    others = []
+    for number in range(_EARLY_LOOK_FILES):
+        copy = tmp_path / f"w{number}.json"
+        copy.write_bytes(WITHOUT.read_bytes())
+        others.append(copy)
+    early = EarlySandbox("engine")
+    for scenario in [_scenario(path) for path in others] + [_scenario(WITH_PYTHON)]:
+        early.look([scenario])
+    assert not early.started
+    early = EarlySandbox("engine")
+    early.look([_scenario(others[0]), _scenario(others[0]), _scenario(WITH_PYTHON)])
+    assert early.started  # the same file twice is looked at once
