@@ -1,7 +1,7 @@
 """What a user waits for: `harness run` from process start to exit, with a split that adds up.
 
 Run: `python benchmarks/e2e.py [--scenarios N] [--rounds R] [--keep DIR] [--skip-examples]
-[--workers N|auto]`.
+[--workers N|auto] [--cold]`.
 Prints one JSON document. Targets: 1,000 scenarios x 5 turns through `harness run`
 from process start in at most 6 s; start-up (process start until the first scenario starts) at
 most 0.3 s; at most 1 ms per single-turn replayed scenario (see `benchmarks/peers.py`); at most
@@ -34,7 +34,11 @@ a call's wall is then its own, not also the other scenarios' turns that ran mean
 call of each round is the cold one (the run starts one sandbox child when it binds the first
 scenario that calls inline Python for real).
 Caches: every round is a fresh process (no in-process warm-up); the OS page cache and the
-installed bytecode are as after a first run (dropping the page cache needs root).
+installed bytecode are as after a first run. `--cold` drops the page cache before every round
+(`sync`, then `3` into `/proc/sys/vm/drop_caches`: root only), so each round reads the
+interpreter, the standard library, the installed packages' bytecode, the scenario files and the
+cassettes from the disk, as the first run on a fresh CI machine does (in a virtual machine the
+host may still cache the disk).
 """
 
 from __future__ import annotations
@@ -88,12 +92,26 @@ def _examples(folder: Path) -> Path:
     return folder
 
 
-def run_once(folder: Path, args: list[str], *, sample_memory: bool = False) -> dict[str, Any]:
-    """`harness run ARGS` in a fresh process in `folder`: wall, max RSS and the split."""
+_DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+
+
+def drop_page_cache() -> None:
+    """Empty the OS page cache (clean pages only, hence the `sync` first): root on Linux."""
+    os.sync()
+    _DROP_CACHES.write_text("3\n")
+
+
+def run_once(
+    folder: Path, args: list[str], *, sample_memory: bool = False, cold: bool = False
+) -> dict[str, Any]:
+    """`harness run ARGS` in a fresh process in `folder`: wall, max RSS and the split; `cold`:
+    after dropping the page cache (not timed)."""
     out = folder / "timings.json"
     env = {**os.environ, "OPENAI_BASE_URL": UNREACHABLE, "OPENAI_API_KEY": "sk-none"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = [sys.executable, str(HERE / "_timed_run.py"), str(out), "run", *args]
+    if cold:
+        drop_page_cache()
     started = time.perf_counter()
     child = subprocess.Popen(
         command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -201,8 +219,10 @@ def _start_up(split: dict[str, float]) -> float:
     return split["imports"] + split["reading"] + split["opening"]
 
 
-def measure(folder: Path, args: list[str], rounds: int, scenarios: int) -> dict[str, Any]:
-    runs = [run_once(folder, args) for _ in range(rounds)]
+def measure(
+    folder: Path, args: list[str], rounds: int, scenarios: int, *, cold: bool = False
+) -> dict[str, Any]:
+    runs = [run_once(folder, args, cold=cold) for _ in range(rounds)]
     walls = [r["wall_s"] for r in runs]
     best = runs[walls.index(min(walls))]
     turns = best["calls"]
@@ -250,9 +270,21 @@ def main() -> None:
         help="harness run --workers for the suite (default 1: the split then adds up; with more "
         "the per-phase figures are summed over the workers, CPU rather than wall)",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="drop the OS page cache before every round (root only): the first run on a fresh "
+        "machine",
+    )
     args = parser.parse_args()
+    if args.cold and not os.access(_DROP_CACHES, os.W_OK):
+        parser.error(f"--cold drops the page cache through {_DROP_CACHES}: run as root (Linux)")
     work = args.keep or Path(tempfile.mkdtemp(prefix="harness-e2e-"))
-    report: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    report: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "caches": "cold: page cache dropped before every round" if args.cold else "warm",
+    }
     try:
         folder = work / "suite"
         if args.keep is not None and (folder / "cassettes").is_dir():
@@ -263,7 +295,7 @@ def main() -> None:
         # (replay is CPU-bound in one event loop: concurrency does not shorten it).
         suite_args = ["scenarios", "--concurrency", "1", "--workers", args.workers]
         report["workers"] = args.workers
-        report["suite"] = measure(folder, suite_args, args.rounds, args.scenarios)
+        report["suite"] = measure(folder, suite_args, args.rounds, args.scenarios, cold=args.cold)
         memory = _memory_mb(folder, suite_args)
         report["suite"].update(memory)
         report["suite"]["targets"] = {
@@ -273,11 +305,12 @@ def main() -> None:
         }
         if not args.skip_examples:
             examples = _examples(work / "examples")
-            report["examples"] = measure(examples, ["scenarios"], args.rounds, 15)
+            report["examples"] = measure(examples, ["scenarios"], args.rounds, 15, cold=args.cold)
             # The sandbox's calls again with one scenario at a time: at the default concurrency a
             # call's wall also holds the other scenarios' turns that ran while it waited.
             alone = [
-                run_once(examples, ["scenarios", "--concurrency", "1"]) for _ in range(args.rounds)
+                run_once(examples, ["scenarios", "--concurrency", "1"], cold=args.cold)
+                for _ in range(args.rounds)
             ]
             report["examples_one_at_a_time"] = _sandbox_figures(alone)
     finally:
