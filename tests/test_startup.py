@@ -132,6 +132,20 @@ def test_a_run_against_a_baseline_file_compares_without_pandas(tmp_path: Path) -
     assert "PANDAS=False" in done.stdout
 
 
+def test_a_run_against_a_batch_of_the_history_compares_without_pandas(tmp_path: Path) -> None:
+    # `--baseline latest` (or branch:NAME, a batch id) reads the batch from the history: SQL
+    # and numpy, not pandas (its import was most of what such a run paid for the comparison).
+    _example_project(tmp_path)
+    argv = ["run", "scenarios/clinic/pause_resume_stop.yaml", "--plain"]
+    first = _run_then(tmp_path, argv, "sys.exit(code)")
+    assert first.returncode == 0, first.stdout + first.stderr
+    check = "print('PANDAS=' + str('pandas' in sys.modules)); sys.exit(code)"
+    done = _run_then(tmp_path, [*argv, "--baseline", "latest", "--fail-on-regression"], check)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"1 scenario\(s\) compared against \d{8}T\d{6}-\d+", done.stdout)
+    assert "PANDAS=False" in done.stdout
+
+
 def test_the_console_entry_freezes_what_the_run_built_before_the_process_ends(
     tmp_path: Path,
 ) -> None:

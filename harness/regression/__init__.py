@@ -6,8 +6,8 @@ report = compare(summary, baseline, Thresholds.of(settings.regression, scenarios
 print(report.to_text()); sys.exit(1 if report.has_regressions else 0)
 ```
 A baseline is a committed file (`write_baseline`), a batch id, `latest` or `branch:NAME` from the
-history database, or a batch's report folder. numpy is imported only when `compare` runs, pandas
-only to read a batch from the history; the reference is docs/regressions.md.
+history database, or a batch's report folder. It needs numpy (imported with this package, which
+a run imports only to compare), never pandas; the reference is docs/regressions.md.
 """
 
 from __future__ import annotations

@@ -10,10 +10,13 @@ batch of 100,000 turn rows is read in about 0.2 s whatever the size of the histo
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.errors import HarnessError
 from harness.regression.profile import TOTAL, Baseline, GroupKey, ScenarioInfo, UsageTable
@@ -180,74 +183,83 @@ def _usage(
 
 
 def _table(
-    sums: list[Any], counts: list[Any], values: np.ndarray[Any, Any], runs: dict[str, int]
+    sums: list[Any], counts: list[Any], values: npt.NDArray[np.float64], runs: dict[str, int]
 ) -> UsageTable:
     """The table from SQL's sums and call counts per (scenario, turn, node) and the latencies in
-    count order; vectorised with pandas (a batch of 100,000 groups in a few tens of ms)."""
-    import pandas as pd
+    count order, for the scenarios in `runs`.
 
-    keys = ["scenario", "turn", "node"]
-    sums_frame = pd.DataFrame.from_records(
-        sums, columns=[*keys, "tokens", "llm_calls", "cost"], coerce_float=True
-    )
-    count_frame = pd.DataFrame.from_records(counts, columns=[*keys, "n"])
-    count_frame["first"] = np.cumsum(count_frame["n"].to_numpy()) - count_frame["n"].to_numpy()
-    nodes = sums_frame.merge(count_frame, on=keys, how="outer")
-    nodes = nodes[nodes["scenario"].isin(list(runs))].reset_index(drop=True)
-    nodes["node"] = nodes["node"].fillna("")
-    nodes[["tokens", "llm_calls"]] = nodes[["tokens", "llm_calls"]].fillna(0.0)
-    nodes["n"] = nodes["n"].fillna(0).astype(np.int64)
+    The two group lists are joined in plain Python (a dict per group: importing pandas for it
+    cost ~0.3 s, more than joining a batch of 100,000 groups takes), in key order with a NULL
+    node after the others and then named "" (as in a summary's table); the latencies are placed
+    in their groups with numpy.
+    """
+    groups: dict[tuple[str, int, str | None], _Row] = {}
+    for scenario, turn, node, tokens, llm_calls, cost in sums:
+        if scenario in runs:
+            row = groups.setdefault((scenario, int(turn), node), _Row())
+            row.tokens, row.llm_calls = float(tokens or 0.0), float(llm_calls or 0.0)
+            row.cost = None if cost is None else float(cost)
+    first = 0  # where each group's latencies start in `values` (count order)
+    for scenario, turn, node, n in counts:
+        if scenario in runs:
+            row = groups.setdefault((scenario, int(turn), node), _Row())
+            row.calls, row.first = int(n), first
+        first += int(n)
+    ordered = sorted(groups, key=lambda k: (k[0], k[1], k[2] is None, k[2] or ""))
+    keys: list[GroupKey] = [(scenario, turn, node or "") for scenario, turn, node in ordered]
+    rows = [groups[k] for k in ordered]
     # Totals: sums over the scenario's nodes; a cost is unknown when any node's is.
-    grouped = nodes.groupby("scenario", sort=False)
-    totals = grouped[["tokens", "llm_calls", "cost", "n"]].sum()
-    unknown = nodes["cost"].isna().groupby(nodes["scenario"], sort=False).any()
-    totals.loc[unknown.reindex(totals.index).to_numpy(), "cost"] = np.nan
-    totals = totals.reset_index()
-    divisor_nodes = nodes["scenario"].map(runs).clip(lower=1).to_numpy(dtype=np.float64)
-    divisor_totals = totals["scenario"].map(runs).clip(lower=1).to_numpy(dtype=np.float64)
-    # Plain lists first: iterating pandas' Arrow-backed strings row by row is slow.
-    group_keys: list[GroupKey] = list(
-        zip(
-            nodes["scenario"].tolist(),
-            nodes["turn"].astype(np.int64).tolist(),
-            nodes["node"].tolist(),
-            strict=True,
-        )
-    )
-    group_keys += [(scenario, TOTAL, "") for scenario in totals["scenario"].tolist()]
+    totals: dict[str, _Row] = {}
+    for (scenario, _, _), row in zip(keys, rows, strict=True):
+        total = totals.setdefault(scenario, _Row(cost=0.0))
+        total.tokens += row.tokens
+        total.llm_calls += row.llm_calls
+        total.calls += row.calls
+        total.cost = None if total.cost is None or row.cost is None else total.cost + row.cost
+    node_count = len(keys)
+    total_id = {scenario: node_count + index for index, scenario in enumerate(totals)}
+    group_keys: list[GroupKey] = keys + [(scenario, TOTAL, "") for scenario in totals]
+    every = rows + list(totals.values())
+    divisor = np.array([max(runs[key[0]], 1) for key in group_keys], dtype=np.float64, ndmin=1)
     # Each call's latency in its node's group and in its scenario's total group.
-    node_count = len(nodes)
-    total_id = dict(
-        zip(totals["scenario"], range(node_count, node_count + len(totals)), strict=True)
-    )
-    has_calls = nodes["n"].to_numpy() > 0
-    starts = nodes["first"].to_numpy()[has_calls].astype(np.int64)
-    sizes = nodes["n"].to_numpy()[has_calls]
+    calls = np.array([row.calls for row in rows], dtype=np.int64, ndmin=1)
+    has_calls = calls > 0
+    starts = np.array([row.first for row in rows], dtype=np.int64, ndmin=1)[has_calls]
+    sizes = calls[has_calls]
     node_ids = np.flatnonzero(has_calls)
     take = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
     node_values = values[take] if take.size else np.zeros(0)
     node_group = np.repeat(node_ids, sizes)
-    total_group = nodes["scenario"].map(total_id).to_numpy(dtype=np.int64)[node_group]
-    groups = np.concatenate([node_group, total_group])
+    scenario_total = np.array([total_id[key[0]] for key in keys], dtype=np.int64, ndmin=1)
+    total_group = scenario_total[node_group]
+    in_group = np.concatenate([node_group, total_group])
     both = np.concatenate([node_values, node_values])
-    order = np.lexsort((both, groups))
-    counted = np.bincount(groups, minlength=len(group_keys)).astype(np.int64)
+    order = np.lexsort((both, in_group))
+    counted = np.bincount(in_group, minlength=len(group_keys)).astype(np.int64)
     return UsageTable(
         keys=group_keys,
-        tokens=np.concatenate(
-            [nodes["tokens"].to_numpy(np.float64) / divisor_nodes,
-             totals["tokens"].to_numpy(np.float64) / divisor_totals]
-        ),
-        llm_calls=np.concatenate(
-            [nodes["llm_calls"].to_numpy(np.float64) / divisor_nodes,
-             totals["llm_calls"].to_numpy(np.float64) / divisor_totals]
-        ),
-        cost_usd=np.concatenate(
-            [nodes["cost"].to_numpy(np.float64) / divisor_nodes,
-             totals["cost"].to_numpy(np.float64) / divisor_totals]
-        ),
+        tokens=np.array([row.tokens for row in every], dtype=np.float64, ndmin=1) / divisor,
+        llm_calls=np.array([row.llm_calls for row in every], dtype=np.float64, ndmin=1) / divisor,
+        cost_usd=np.array(
+            [math.nan if row.cost is None else row.cost for row in every],
+            dtype=np.float64,
+            ndmin=1,
+        )
+        / divisor,
         values=both[order],
         offsets=(np.cumsum(counted) - counted).astype(np.int64),
         counts=counted,
         calls=counted.copy(),
-    )  # fmt: skip
+    )
+
+
+@dataclass
+class _Row:
+    """One group while the table is built: its sums, and its calls' place in the latencies."""
+
+    tokens: float = 0.0
+    llm_calls: float = 0.0
+    cost: float | None = None
+    """None: unknown (a call without a price), or no sums row for the group."""
+    calls: int = 0
+    first: int = 0
