@@ -29,7 +29,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -176,6 +176,17 @@ def _matches(scenario: Scenario, selection: Selection) -> bool:
     return not selection.keywords or any(
         k in ident or k in scenario.name for k in selection.keywords
     )
+
+
+def _selected_to(
+    look: Callable[[Iterable[Scenario]], None], selection: Selection
+) -> Callable[[list[Scenario]], None]:
+    """A file's scenarios that the tags and -k select, given to `look`."""
+
+    def on_file(scenarios: list[Scenario]) -> None:
+        look(s for s in scenarios if _matches(s, selection))
+
+    return on_file
 
 
 def with_repeat(scenario: Scenario, runs: int) -> Scenario:
@@ -379,7 +390,7 @@ class Suite:
         early = (
             EarlySandbox(options.backend) if options and options.workers in (1, "auto") else None
         )
-        on_file = early.look if early is not None else None
+        on_file = _selected_to(early.look, selection) if early is not None else None
         with batch_gc():  # reading a thousand files allocates like a batch: collect as seldom
             read = load_scenarios(paths, root=root, on_file=on_file)
             loaded = [s for s in read if _matches(s, selection)]

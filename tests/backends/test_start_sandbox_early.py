@@ -96,6 +96,14 @@ def test_reading_starts_nothing_for_other_suites_or_forked_workers(tmp_path: Pat
     for options in (RunOptions(backend="api"), RunOptions(backend="engine", workers=2)):
         suite = Suite.select(selection, cwd=project, options=options)
         assert not (suite.early_sandbox and suite.early_sandbox.started)
+    # Read, but not selected: the scenario that would call inline Python is left out by -k.
+    (project / "scenarios" / "s01.yaml").write_text(
+        f"version: 1\nname: other\nworkflow: {WITHOUT}\nturns:\n- start: {{}}\n"
+    )
+    only_other = Selection(paths=("scenarios",), keywords=("other",))
+    suite = Suite.select(only_other, cwd=project, options=RunOptions(backend="engine"))
+    assert [s.name for s in suite.scenarios] == ["other"]
+    assert suite.early_sandbox is not None and not suite.early_sandbox.started
     time.sleep(0.2)  # a start would be on its way by now
     assert zygote_pids() == {}
 
