@@ -10,9 +10,14 @@ import-time test run pytest in a subprocess.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -379,6 +384,43 @@ def test_a_bad_baseline_stops_the_session_before_anything_runs(
     result = run(pytester, "--harness-baseline", "nowhere.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--harness-baseline" in result.stdout.str() + result.stderr.str()
+
+
+def test_ctrl_c_cancels_the_running_scenario_and_keeps_the_batch(
+    tmp_path: Path, project: Path
+) -> None:
+    # The platform's API never answers: the scenario waits in its execute call until Ctrl-C,
+    # which cancels it (the plugin's handler, installed once for the session), ends the session
+    # as interrupted, and the report files and history say so.
+    scenario(project, "scenarios/a_hangs.yaml")
+    scenario(project, "scenarios/b_never.yaml")
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    env = {**os.environ, "HARNESS_API_URL": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", *NO_NOISE, "-v", "--harness-backend", "api"]
+    process = subprocess.Popen(
+        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:  # the execute call is in flight
+            time.sleep(0.05)
+        assert held, "the scenario never called the API"
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+        assert time.monotonic() - started < 10  # cancelled, not left to the 300 s timeout
+    finally:
+        process.kill()
+        for connection in [*held, silent]:
+            connection.close()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "KeyboardInterrupt" in out
+    batch = json.loads((project / "reports" / "latest" / "results.json").read_text())
+    assert batch["interrupted"] is True
+    assert batch["results"] == [] and batch["not_run"] == ["scenarios/a_hangs", "scenarios/b_never"]
 
 
 # ------------------------------------------------------------------ shards, xdist, import cost
