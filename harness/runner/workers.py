@@ -219,10 +219,8 @@ async def _serve(
     loop.add_reader(conn.fileno(), receive)
     try:
         await no_more.wait()
-        while running or queued:
-            if running:
-                await asyncio.gather(*running)
-            start_queued()
+        while running:  # (a task that ends starts the next queued one: see `finished`)
+            await asyncio.gather(*running)
     finally:
         with contextlib.suppress(Exception):
             loop.remove_reader(conn.fileno())
@@ -305,8 +303,9 @@ class _Pool:
         self.workers[process.sentinel] = worker
         self.selector.register(mine, selectors.EVENT_READ, worker)
         self.selector.register(process.sentinel, selectors.EVENT_READ, worker)
-        for _ in range(self.per_worker if hand_out else 0):
-            self._hand_out(worker)
+        if hand_out:
+            for _ in range(self.per_worker):
+                self._hand_out(worker)
         return worker
 
     def _hand_out(self, worker: _Worker) -> None:
