@@ -22,6 +22,7 @@ from harness.errors import ApiError, ConfigError
 from harness.models.api import (
     Command,
     RunStatus,
+    WorkflowRun,
     WorkflowRunInput,
     user_message_input,
 )
@@ -31,6 +32,7 @@ from harness.server import (
     create_app,
     is_loopback,
 )
+from harness.server.errors import ModelJSONResponse
 from harness.server.guard import MAX_BODY_BYTES
 from harness.testing import ScriptedModel, serve_asgi_in_thread, serve_scripted_model
 
@@ -132,6 +134,26 @@ async def test_import_get_execute_and_read_back(client: PlatformClient) -> None:
     assert stored.model_dump(exclude={"workflow_config_fully_hydrated"}) == run.model_dump(
         exclude={"workflow_config_fully_hydrated"}
     )
+
+
+async def test_answers_are_the_models_json_values(
+    client: PlatformClient, http: httpx.AsyncClient
+) -> None:
+    """Answers are serialised by pydantic-core in one step (`ModelJSONResponse`): the same JSON
+    values, aliases included, as the model's JSON dump; text that is not valid Unicode is sent
+    as `\\u` escapes instead of failing the answer."""
+    workflow_id = await client.import_workflow(CHAT)
+    answer = await http.post(f"/v1/workflows/{workflow_id}/execute", json={})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    run = WorkflowRun.model_validate(answer.json())
+    assert answer.json() == run.model_dump(mode="json", by_alias=True)
+    envelope = (await http.get(f"/v1/workflows/{workflow_id}")).json()
+    assert "_id" in envelope["workflow"]  # an alias, as the platform names it
+
+    run.dynamic_variables = {"bad": "\ud800"}
+    body = ModelJSONResponse(run).body
+    assert body.isascii() and b"\\ud800" in body
+    assert json.loads(body)["dynamic_variables"] == {"bad": "\ud800"}
 
 
 async def test_wrapped_body_answers_a_turn_response(client: PlatformClient) -> None:

@@ -24,8 +24,8 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
-from pydantic import Discriminator, Tag
+from fastapi.responses import Response
+from pydantic import BaseModel, Discriminator, Tag
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harness.config import HarnessSettings
@@ -46,8 +46,8 @@ from harness.models.api import (
 )
 from harness.server.catalog import WorkflowCatalog
 from harness.server.errors import (
+    ModelJSONResponse,
     NotFoundError,
-    SafeJSONResponse,
     error_response,
     install_error_handlers,
 )
@@ -150,8 +150,8 @@ class _BearerAuth:
         await self.app(scope, receive, send)
 
 
-def _json(model: Any) -> JSONResponse:
-    return SafeJSONResponse(model.model_dump(mode="json", by_alias=True))
+def _json(model: BaseModel) -> Response:
+    return ModelJSONResponse(model)
 
 
 def _without_create_metadata(workflow: WorkflowConfigFullyHydrated) -> WorkflowConfigFullyHydrated:
@@ -197,7 +197,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
 
     def envelope(
         request: Request, workflow_id: str, *, hydrated: bool, version: int | None = None
-    ) -> JSONResponse:
+    ) -> Response:
         workflow = known(workflow_id, version)
         document = WorkflowDocument.of(workflow_id, workflow, hydrated=hydrated)
         url = _execution_url(request, workflow_id)
@@ -208,9 +208,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         response_model=WorkflowEnvelope,
         summary="Import a hydrated workflow config; answers the stored document",
     )
-    async def import_workflow(
-        request: Request, workflow: WorkflowConfigFullyHydrated
-    ) -> JSONResponse:
+    async def import_workflow(request: Request, workflow: WorkflowConfigFullyHydrated) -> Response:
         workflow = _without_create_metadata(workflow)
         holder.get().plan(workflow)  # GraphValidationError -> 400 listing every problem
         async with import_lock:
@@ -227,7 +225,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         workflow_id: WorkflowId,
         fully_hydrate: bool = False,
         version: Annotated[int | None, Query(ge=0)] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         return envelope(request, workflow_id, hydrated=fully_hydrate, version=version)
 
     @router.post(
@@ -239,7 +237,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         workflow_id: WorkflowId,
         body: Annotated[ExecuteBody, Body()],
         version: Annotated[int | None, Query(ge=0)] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         wrapped = isinstance(body, ExecuteRequest)
         run_input = body.run_input if isinstance(body, ExecuteRequest) else body
         updates: dict[str, Any] = {"workflow_id": workflow_id}
@@ -257,7 +255,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         response_model=WorkflowRunEnvelope,
         summary="A stored run: {workflow_run: {_id, ..., workflow_run: <the run>}}",
     )
-    async def get_run(run_id: RunId) -> JSONResponse:
+    async def get_run(run_id: RunId) -> Response:
         return _json(WorkflowRunEnvelope.of(await holder.get().get_run(run_id)))
 
     @router.get(
@@ -270,7 +268,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         status: RunStatus | None = None,
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
         size: Annotated[int, Query(ge=1, le=500)] = 50,
-    ) -> JSONResponse:
+    ) -> Response:
         engine = holder.get()
         runs = await engine.list_runs(workflow_id=workflow_id, status=status, page=page, size=size)
         return _json(WorkflowRunsEnvelope.of(runs))

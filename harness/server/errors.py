@@ -19,13 +19,21 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 from starlette.exceptions import HTTPException
 
 from harness.engine import RunNotFoundError
 from harness.errors import GraphValidationError, HarnessError, RunConflictError
 
-__all__ = ["NotFoundError", "SafeJSONResponse", "error_response", "install_error_handlers"]
+__all__ = [
+    "ModelJSONResponse",
+    "NotFoundError",
+    "SafeJSONResponse",
+    "error_response",
+    "install_error_handlers",
+]
 
 log = logging.getLogger("harness.server")
 
@@ -54,6 +62,30 @@ class SafeJSONResponse(JSONResponse):
             return super().render(content)
         except UnicodeEncodeError:
             return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+class ModelJSONResponse(Response):
+    """A pydantic model as JSON (by alias), serialised by pydantic-core in one step.
+
+    `SafeJSONResponse(model.model_dump(mode="json"))` built the whole answer as Python objects
+    first and encoded them with `json`: a fifth of an execute call's time in `harness serve`
+    (a run's answer is ~18 KB). The same JSON values (floats written the shortest way: `1e-7`,
+    not `1e-07`); text that is not valid Unicode falls back to `SafeJSONResponse`'s `\\u`
+    escapes.
+    """
+
+    media_type = "application/json"
+
+    def __init__(self, model: BaseModel, status_code: int = 200) -> None:
+        super().__init__(_model_json(model), status_code=status_code)
+
+
+def _model_json(model: BaseModel) -> bytes:
+    try:
+        return model.model_dump_json(by_alias=True).encode("utf-8")
+    except (PydanticSerializationError, UnicodeEncodeError):  # a lone surrogate in some text
+        content = model.model_dump(mode="json", by_alias=True)
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
 def _status_of(exc: HarnessError) -> int:
