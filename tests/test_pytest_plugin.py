@@ -462,6 +462,67 @@ def test_xdist_workers_share_one_batch_in_the_history(
     assert properties.count("tokens") == 5
 
 
+AS_FROM_A_WHEEL = """
+import sys
+
+import _pytest.config
+import pytest
+from _pytest.assertion.rewrite import AssertionRewritingHook
+
+listed = _pytest.config._iter_rewritable_modules
+
+
+def as_from_a_wheel(files):
+    # A wheel lists harness/__init__.py among its files, so pytest marks all of `harness` (this
+    # checkout is an editable install, whose files pytest cannot see).
+    files = list(files)
+    names = list(listed(files))
+    if any(f.startswith("harness-") and ".dist-info/" in f for f in files):
+        names.append("harness")
+    return iter(names)
+
+
+_pytest.config._iter_rewritable_modules = as_from_a_wheel
+code = pytest.main(sys.argv[1:])
+rewritten = sorted(
+    name
+    for name, module in sys.modules.items()
+    if name.startswith("harness") and isinstance(module.__loader__, AssertionRewritingHook)
+)
+print("REWRITTEN=" + ",".join(rewritten))
+sys.exit(code)
+"""
+
+
+def test_pytest_rewrites_the_plugin_not_the_whole_harness(project: Path) -> None:
+    """Installed from a wheel, pytest would rewrite every harness module a session imports,
+    compiling each again from source where it cannot cache bytecode: the plugin narrows that
+    to its own package."""
+    import _pytest.config
+
+    if not hasattr(_pytest.config, "_iter_rewritable_modules"):
+        pytest.skip("this pytest marks plugins for rewriting another way")
+    scenario(project, "scenarios/start.yaml")
+    (project / "as_from_a_wheel.py").write_text(AS_FROM_A_WHEEL, encoding="utf-8")
+    completed = subprocess.run(
+        [sys.executable, "as_from_a_wheel.py", "-q", *NO_NOISE, "-p", "no:xdist"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "1 passed" in completed.stdout
+    line = next(x for x in completed.stdout.splitlines() if x.startswith("REWRITTEN="))
+    rewritten = set(line.removeprefix("REWRITTEN=").split(","))
+    assert "harness.errors" in rewritten  # imported before the plugin loaded: the mark was there
+    assert "harness.runner.scenario" not in rewritten
+    assert rewritten <= {"harness", "harness.errors"} | {
+        name for name in rewritten if name.startswith("harness.pytest_plugin")
+    }, rewritten
+
+
 def test_the_plugin_imports_nothing_heavy_in_a_project_that_does_not_use_it(
     tmp_path: Path,
 ) -> None:

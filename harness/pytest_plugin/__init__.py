@@ -102,6 +102,30 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from harness.pytest_plugin import hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+    _rewrite_the_plugin_only(pluginmanager)
+
+
+def _rewrite_the_plugin_only(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Keep pytest's assertion rewriting to this plugin's package, not all of `harness`.
+
+    pytest marks every top-level package of a plugin's distribution for rewriting: installed
+    from a wheel, all of `harness` (~130 modules once a scenario runs; from an editable install,
+    only the entry point's package). A rewritten module is compiled again from its source, its
+    bytecode cached only where pytest may write it: in a fresh CI environment, or with
+    PYTHONDONTWRITEBYTECODE, each session paid 0.7-1.0 s for modules that hold no test
+    assertions. pytest has no public call to narrow a mark; without these attributes (another
+    pytest) nothing changes. Modules already imported (this one, `harness.errors`) stay as they
+    are, and a `register_assert_rewrite("harness")` of the user's comes later and wins.
+    """
+    hook = getattr(pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if not isinstance(marked, set) or "harness" not in marked:
+        return
+    marked.discard("harness")
+    marked.add(__name__)  # what pytest marks for an editable install
+    cache = getattr(hook, "_marked_for_rewrite_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
