@@ -462,6 +462,57 @@ def test_xdist_workers_share_one_batch_in_the_history(
     assert properties.count("tokens") == 5
 
 
+CONFTEST_GC = """
+import gc
+import json
+
+import pytest
+
+SEEN = {}
+
+
+def pytest_configure(config):
+    SEEN["before"] = [gc.get_threshold()[0], gc.get_freeze_count()]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    SEEN[item.name] = [gc.get_threshold()[0], gc.get_freeze_count()]
+    return (yield)
+
+
+def pytest_sessionfinish(session):
+    SEEN["after"] = [gc.get_threshold()[0], gc.get_freeze_count()]
+    with open("gc_seen.json", "w", encoding="utf-8") as file:
+        json.dump(SEEN, file)
+"""
+
+
+@pytest.mark.parametrize("with_a_plain_test", [False, True])
+def test_scenario_items_run_with_the_batch_gc_settings_restored_after(
+    pytester: pytest.Pytester, project: Path, with_a_plain_test: bool
+) -> None:
+    """As `harness run`'s batches: rarer young collections, and what exists when the items
+    start frozen out of collection, unless another test shares the session."""
+    from harness.runner.batch import _GC_THRESHOLD
+
+    scenario(project, "scenarios/one.yaml")
+    scenario(project, "scenarios/two.yaml")
+    (project / "conftest.py").write_text(CONFTEST_GC, encoding="utf-8")
+    if with_a_plain_test:
+        (project / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    result = run(pytester, "scenarios", *(["test_plain.py"] if with_a_plain_test else []))
+    result.assert_outcomes(passed=3 if with_a_plain_test else 2)
+    seen = json.loads((project / "gc_seen.json").read_text(encoding="utf-8"))
+    before, after = seen.pop("before"), seen.pop("after")
+    assert after == before  # the session's own settings are back
+    items = {name: values for name, values in seen.items() if name != "test_plain"}
+    assert len(items) == 2
+    for threshold, frozen in items.values():
+        assert threshold >= _GC_THRESHOLD
+        assert (frozen > before[1]) is not with_a_plain_test
+
+
 AS_FROM_A_WHEEL = """
 import sys
 

@@ -198,6 +198,22 @@ class SessionHooks:
         ids = [i.scenario_id for i in mine]
         state.owner = Owner(session.config, state.options, root, ids, owner_scenarios(mine))
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """The items run with the garbage-collector settings of `harness run`'s batches
+        (`batch_gc`), restored after. A replayed scenario allocates thousands of short-lived
+        objects, and a pytest session's heap (its nodes, the collected scenarios) was rescanned
+        at every full collection. What exists when the items start is frozen out of collection
+        only when every item is a scenario: another test may count on `gc.collect()`. A session
+        without scenario items is left as it is."""
+        mine = _scenario_items(session.items)
+        if not mine:
+            return (yield)
+        from harness.runner.batch import batch_gc
+
+        with batch_gc(freeze=len(mine) == len(session.items)):
+            return (yield)
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """xdist's controller: the batch starts once the first worker has collected (every
