@@ -513,6 +513,37 @@ def test_scenario_items_run_with_the_batch_gc_settings_restored_after(
         assert (frozen > before[1]) is not with_a_plain_test
 
 
+CONFTEST_RELEASED = """
+import pytest
+
+from harness.pytest_plugin import plugin_state
+
+
+def pytest_terminal_summary(config):
+    with open("held.txt", "a", encoding="utf-8") as file:
+        file.write(f"summary {plugin_state(config).owner is not None}\\n")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    with open("held.txt", "a", encoding="utf-8") as file:
+        file.write(f"unconfigure {plugin_state(config).owner is not None}\\n")
+"""
+
+
+def test_the_batch_is_let_go_before_pytests_last_garbage_collection(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    """pytest's `unraisableexception` plugin collects garbage once more at the end: the batch's
+    results are no longer held by then (on the 1,000 x 5 suite that pass took 0.57-0.64 s with
+    them, 0.33-0.35 s without)."""
+    scenario(project, "scenarios/one.yaml")
+    (project / "conftest.py").write_text(CONFTEST_RELEASED, encoding="utf-8")
+    run(pytester, "scenarios").assert_outcomes(passed=1)
+    held = (project / "held.txt").read_text(encoding="utf-8").split()
+    assert held == ["summary", "True", "unconfigure", "False"]
+
+
 AS_FROM_A_WHEEL = """
 import sys
 

@@ -285,3 +285,10 @@ class SessionHooks:
         terminalreporter.section("harness")
         for line in owner.terminal_lines(verbose=config.get_verbosity() > 0):
             terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """Let go of the batch (its results, the summary) once the terminal has shown it: pytest
+        ends a session with a full garbage collection (its `unraisableexception` plugin), which
+        traverses whatever is still alive."""
+        self.state.owner = None
+        self.state.pending.clear()
