@@ -67,7 +67,7 @@ def _venv(name: str, wheel: Path) -> Path:
 
 
 def _project(folder: Path) -> Path:
-    """A copy of the example project: its scenarios, cassettes and baseline."""
+    """A copy of the example project: its scenarios and cassettes."""
     folder.mkdir(parents=True)
     for name in ("scenarios", "cassettes"):
         shutil.copytree(ROOT / name, folder / name)

@@ -25,7 +25,7 @@ import httpx
 from fastapi import APIRouter, Body, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
-from pydantic import BaseModel, Discriminator, Tag
+from pydantic import Discriminator, Tag
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harness.config import HarnessSettings
@@ -150,10 +150,6 @@ class _BearerAuth:
         await self.app(scope, receive, send)
 
 
-def _json(model: BaseModel) -> Response:
-    return ModelJSONResponse(model)
-
-
 def _without_create_metadata(workflow: WorkflowConfigFullyHydrated) -> WorkflowConfigFullyHydrated:
     """The config without the create call's top-level `name`/`description`.
 
@@ -201,7 +197,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         workflow = known(workflow_id, version)
         document = WorkflowDocument.of(workflow_id, workflow, hydrated=hydrated)
         url = _execution_url(request, workflow_id)
-        return _json(WorkflowEnvelope(workflow=document, execution_url=url))
+        return ModelJSONResponse(WorkflowEnvelope(workflow=document, execution_url=url))
 
     @router.post(
         "/v1/workflows",
@@ -248,7 +244,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         run_input = run_input.model_copy(update=updates)
         workflow = known(workflow_id, version)
         run = await _execute(holder.get(), workflow, workflow_id, run_input)
-        return _json(turn_response(run) if wrapped else run)
+        return ModelJSONResponse(turn_response(run) if wrapped else run)
 
     @router.get(
         "/v1/workflow-runs/{run_id}",
@@ -256,7 +252,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
         summary="A stored run: {workflow_run: {_id, ..., workflow_run: <the run>}}",
     )
     async def get_run(run_id: RunId) -> Response:
-        return _json(WorkflowRunEnvelope.of(await holder.get().get_run(run_id)))
+        return ModelJSONResponse(WorkflowRunEnvelope.of(await holder.get().get_run(run_id)))
 
     @router.get(
         "/v1/workflow-runs",
@@ -271,7 +267,7 @@ def _routes(holder: _EngineHolder, catalog: WorkflowCatalog) -> APIRouter:
     ) -> Response:
         engine = holder.get()
         runs = await engine.list_runs(workflow_id=workflow_id, status=status, page=page, size=size)
-        return _json(WorkflowRunsEnvelope.of(runs))
+        return ModelJSONResponse(WorkflowRunsEnvelope.of(runs))
 
     return router
 

@@ -61,7 +61,7 @@ class SafeJSONResponse(JSONResponse):
         try:
             return super().render(content)
         except UnicodeEncodeError:
-            return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+            return _escaped_json(content)
 
 
 class ModelJSONResponse(Response):
@@ -84,8 +84,12 @@ def _model_json(model: BaseModel) -> bytes:
     try:
         return model.model_dump_json(by_alias=True).encode("utf-8")
     except (PydanticSerializationError, UnicodeEncodeError):  # a lone surrogate in some text
-        content = model.model_dump(mode="json", by_alias=True)
-        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+        return _escaped_json(model.model_dump(mode="json", by_alias=True))
+
+
+def _escaped_json(content: Any) -> bytes:
+    """`content` as ASCII JSON: text that is not valid Unicode becomes `\\u` escapes."""
+    return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
 def _status_of(exc: HarnessError) -> int:
