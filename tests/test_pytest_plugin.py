@@ -9,6 +9,7 @@ import-time test run pytest in a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +32,7 @@ from runner_helpers import HAPPY_TURNS, INTAKE, SCRIPT
 
 from harness.pytest_plugin._collect import Collector
 from harness.runner.suite import Selection, Suite, assign_shards
+from harness.runner.workers import cpu_count
 from harness.testing import ScriptedModel, serve_scripted_model
 
 pytest_plugins = ["pytester"]
@@ -421,6 +423,222 @@ def test_ctrl_c_cancels_the_running_scenario_and_keeps_the_batch(
     batch = json.loads((project / "reports" / "latest" / "results.json").read_text())
     assert batch["interrupted"] is True
     assert batch["results"] == [] and batch["not_run"] == ["scenarios/a_hangs", "scenarios/b_never"]
+
+
+# ------------------------------------------------------------------ items run ahead in workers
+
+TIMING_KEYS = {"duration_ms", "e2e_ms", "wall_ms", "started_at", "artifact"}
+
+
+def _without_timings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def _latest_batch(project: Path) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The latest batch's results.json, and the scenario ids of each artifact pack (by name)."""
+    batch = (project / "reports" / "latest").resolve()
+    packs = {
+        pack.name.removeprefix(batch.name + "-"): [
+            json.loads(line)["scenario_id"] for line in pack.read_text().splitlines()
+        ]
+        for pack in (batch / "artifacts").glob("*.jsonl")
+    }
+    return json.loads((batch / "results.json").read_text()), packs
+
+
+def _suite_of(project: Path, count: int) -> list[str]:
+    names = [f"s{index:03d}" for index in range(count)]
+    for name in names:
+        scenario(project, f"scenarios/{name}.yaml")
+    failing = {"start": {}, "expect": {"node": "nope"}}
+    scenario(project, "scenarios/zz_failing.yaml", turns=[failing])
+    return [f"scenarios/{name}" for name in [*names, "zz_failing"]]
+
+
+def test_scenario_items_run_ahead_in_workers_with_the_results_of_one_process(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    ids = _suite_of(project, 40)
+
+    alone = pytester.runpytest_subprocess(*NO_NOISE, "--harness-workers", "1")
+    alone.assert_outcomes(passed=40, failed=1)
+    in_one, packs_one = _latest_batch(project)
+    ahead = pytester.runpytest_subprocess(*NO_NOISE, "--harness-workers", "2")
+
+    ahead.assert_outcomes(passed=40, failed=1)
+    in_workers, packs = _latest_batch(project)
+    assert "scenario items ran in 2 worker processes" in ahead.stdout.str()
+    assert "worker processes" not in alone.stdout.str()
+    assert "x turns[0] start" in ahead.stdout.str()  # the per-turn report of a worker's result
+    # Each worker moved its results' run outputs to a pack of its own; nothing ran in pytest's.
+    assert set(packs) == {"w1.jsonl", "w2.jsonl"} and set(packs_one) == {"main.jsonl"}
+    assert sorted(packs["w1.jsonl"] + packs["w2.jsonl"]) == ids
+    assert _without_timings(in_workers["results"]) == _without_timings(in_one["results"])
+    assert (in_workers["passed"], in_workers["failed"], in_workers["not_run"]) == (40, 1, [])
+    with sqlite3.connect(project / "reports" / "history.sqlite") as db:
+        rows = db.execute(
+            "SELECT count(*) FROM scenario_results WHERE batch_id = ?",
+            (in_workers["batch"]["batch_id"],),
+        ).fetchone()[0]
+    assert rows == 41
+
+
+def test_run_ahead_stays_out_of_sessions_that_stop_at_a_failure_and_of_skipped_items(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    ids = _suite_of(project, 3)
+    scenario(
+        project, "scenarios/a_first_failing.yaml", turns=[{"start": {}, "expect": {"node": "x"}}]
+    )
+    pytester.makeconftest(
+        "import pytest\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        if item.name == 'scenarios/s001':\n"
+        "            item.add_marker(pytest.mark.skip(reason='by conftest'))\n"
+    )
+
+    stopped = pytester.runpytest_subprocess(*NO_NOISE, "--harness-workers", "2", "-x")
+
+    stopped.assert_outcomes(failed=1)  # -x: the first failure ends it, as in one process
+    assert "worker processes" not in stopped.stdout.str()
+    assert set(_latest_batch(project)[1]) == {"main.jsonl"}
+
+    skipping = pytester.runpytest_subprocess(*NO_NOISE, "--harness-workers", "2")
+
+    skipping.assert_outcomes(passed=2, failed=2, skipped=1)
+    _, packs = _latest_batch(project)
+    ran = sorted(packs["w1.jsonl"] + packs["w2.jsonl"])
+    assert ran == sorted({*ids, "scenarios/a_first_failing"} - {"scenarios/s001"})
+
+
+CONFTEST_CRASH = """
+import os
+import signal
+
+from harness.backends.binding import make_factory
+
+
+class CrashOn:
+    def __init__(self, inner):
+        self.inner, self.name, self.capabilities = inner, inner.name, inner.capabilities
+
+    def bind(self, scenario):
+        if scenario.name == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.inner.bind(scenario)
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+def pytest_harness_backend_factory(config, options):
+    with open("factories.txt", "a") as file:
+        file.write(f"{os.getpid()}\\n")
+    return CrashOn(make_factory(options.backend, options.binding_config()))
+"""
+
+
+def test_a_worker_that_dies_fails_its_item_and_the_others_run_on_a_new_one(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    ids = _suite_of(project, 6)
+    scenario(project, "scenarios/crash.yaml")
+    pytester.makeconftest(CONFTEST_CRASH)
+
+    result = pytester.runpytest_subprocess(*NO_NOISE, "--harness-workers", "2")
+
+    result.assert_outcomes(passed=6, failed=2)
+    out = result.stdout.str()
+    assert "killed by SIGKILL" in out and "scenarios/crash" in out
+    batch, packs = _latest_batch(project)
+    verdicts = {r["scenario_id"]: r["verdict"] for r in batch["results"]}
+    assert verdicts.pop("scenarios/crash") == "error"
+    assert verdicts == {i: ("failed" if i.endswith("failing") else "passed") for i in ids}
+    factories = (project / "factories.txt").read_text().split()
+    assert len(set(factories)) == 3  # the hook ran in each worker: two, then the replacement
+    assert not packs.get("main.jsonl")
+
+
+def test_ctrl_c_stops_the_workers_and_keeps_the_batch(project: Path) -> None:
+    # Both workers wait in an execute call the API never answers; Ctrl-C goes to pytest's
+    # process alone (the workers ignore it), which stops them and ends the session as
+    # interrupted, with the report files saying so.
+    scenario(project, "scenarios/a_hangs.yaml")
+    scenario(project, "scenarios/b_hangs.yaml")
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(silent.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    env = {**os.environ, "HARNESS_API_URL": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", *NO_NOISE, "--harness-backend", "api"]
+    command += ["--harness-workers", "2"]
+    process = subprocess.Popen(
+        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(held) < 2 and time.monotonic() < deadline:  # both execute calls in flight
+            time.sleep(0.05)
+        assert len(held) == 2, "the workers never called the API"
+        workers = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        for connection in [*held, silent]:
+            connection.close()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert len(workers) == 2 and not [w for w in workers if Path(f"/proc/{w}").exists()]
+    batch = json.loads((project / "reports" / "latest" / "results.json").read_text())
+    assert batch["interrupted"] is True
+    assert batch["results"] == [] and batch["not_run"] == ["scenarios/a_hangs", "scenarios/b_hangs"]
+
+
+def test_auto_uses_a_worker_per_core_for_64_items_unless_a_backend_hook_is_there(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    _suite_of(project, 63)
+
+    plain = pytester.runpytest_subprocess(*NO_NOISE)
+    pytester.makeconftest("def pytest_harness_backend_factory(config, options):\n    return None\n")
+    hooked = pytester.runpytest_subprocess(*NO_NOISE)
+
+    plain.assert_outcomes(passed=63, failed=1)
+    hooked.assert_outcomes(passed=63, failed=1)
+    workers = min(cpu_count(), 2)  # one per core, at most one per 32 items
+    if workers > 1:
+        assert f"scenario items ran in {workers} worker processes" in plain.stdout.str()
+    else:
+        assert "worker processes" not in plain.stdout.str()
+    assert "worker processes" not in hooked.stdout.str()
+    assert set(_latest_batch(project)[1]) == {"main.jsonl"}
+
+
+def test_the_workers_option_is_checked_before_anything_runs(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    scenario(project, "scenarios/a.yaml")
+
+    wrong = run(pytester, "--harness-workers", "zero")
+    recording = run(pytester, "--harness-workers", "2", "--harness-record-mode", "all")
+
+    assert wrong.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--harness-workers 'zero': expected auto or a number above 0" in wrong.stderr.str()
+    assert recording.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--workers 2 replays only" in recording.stdout.str() + recording.stderr.str()
 
 
 # ------------------------------------------------------------------ shards, xdist, import cost

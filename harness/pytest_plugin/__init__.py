@@ -20,6 +20,8 @@ nothing heavy: the harness itself is imported once a scenario file is collected.
   (registered), `skip:` skips and `xfail:` marks xfail.
 - Options `--harness-*` with ini equivalents `harness_*`; hooks in `harness.pytest_plugin.
   hookspecs` change the run options and backend from `conftest.py`.
+- Scenario items of a large replay run in forked workers ahead of pytest (`_ahead`,
+  `--harness-workers`); each item takes its own result when pytest runs it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from harness.pytest_plugin._collect import (
 if TYPE_CHECKING:
     from harness.models.result import ScenarioResult
     from harness.pytest_plugin._runtime import Owner, Runtime
+    from harness.runner.workers import RunAhead
 
 __all__ = [
     "PluginState",
@@ -71,6 +74,20 @@ class PluginState:
     owner: Owner | None = None
     pending: dict[str, ScenarioResult] = field(default_factory=dict)
     """Results of this process's items, until their report is logged (by node id)."""
+    ahead: RunAhead | None = None
+    """The workers running scenario items ahead of pytest, while the items run."""
+    ahead_index: dict[Any, int] = field(default_factory=dict)
+    """Each item the workers run: its index among their scenarios (taken once)."""
+    ahead_workers: int = 0
+    """How many workers ran items ahead (for the terminal summary)."""
+
+    def ahead_result(self, item: Any) -> ScenarioResult | None:
+        """The item's result from the workers, once; None when it runs in this process (not
+        handed to them, or already taken: a second run, e.g. by a rerun plugin)."""
+        index = self.ahead_index.pop(item, None)
+        if index is None or self.ahead is None:
+            return None
+        return self.ahead.take(index)
 
     def runtime_for(self, item: Any) -> Runtime:
         """The runtime (created on first use, for the project root of the first item)."""
@@ -211,8 +228,19 @@ class SessionHooks:
             return (yield)
         from harness.runner.batch import batch_gc
 
+        state = self.state
         with batch_gc(freeze=len(mine) == len(session.items)):
-            return (yield)
+            if state.owner is not None and state.options.workers != 1:
+                from harness.pytest_plugin._ahead import start_ahead
+
+                state.ahead_workers = start_ahead(session, state, mine)
+            try:
+                return (yield)
+            finally:
+                if state.ahead is not None:
+                    state.ahead.close()  # results never taken (an early stop) are dropped
+                state.ahead = None
+                state.ahead_index.clear()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -285,6 +313,11 @@ class SessionHooks:
         terminalreporter.section("harness")
         for line in owner.terminal_lines(verbose=config.get_verbosity() > 0):
             terminalreporter.write_line(line)
+        if self.state.ahead_workers:
+            terminalreporter.write_line(
+                f"scenario items ran in {self.state.ahead_workers} worker processes "
+                "(--harness-workers; 1 runs them in pytest's process)"
+            )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Let go of the batch (its results, the summary) once the terminal has shown it: pytest

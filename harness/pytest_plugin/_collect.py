@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -49,6 +49,13 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--harness-repeat", "harness_repeat", "", "run each scenario N times (overrides runs)"),
     ("--harness-timeout", "harness_timeout", "300", "seconds per run of a scenario (default 300)"),
     ("--harness-cassettes", "harness_cassettes", "", "cassettes folder (default <root>/cassettes)"),
+    (
+        "--harness-workers",
+        "harness_workers",
+        "auto",
+        "processes that run the scenario items ahead of pytest: N, or auto (default: one per "
+        "core for engine replays of 64 items or more; 1: in pytest's process)",
+    ),
 )
 
 
@@ -114,6 +121,8 @@ class PluginOptions:
     cassettes: str
     shard: str | None
     tb: str
+    workers: int | Literal["auto"] = "auto"
+    """A number of processes, or `auto` (`harness.runner.workers.plan_workers`)."""
 
     @classmethod
     def of(cls, config: pytest.Config) -> PluginOptions:
@@ -158,6 +167,7 @@ class PluginOptions:
             cassettes=path("harness_cassettes"),
             shard=config.getoption("harness_shard"),
             tb=str(config.getoption("harness_tb")),
+            workers=_workers(value("harness_workers")),
         )
         if options.fail_on_regression and not options.baseline:
             raise pytest.UsageError(
@@ -177,6 +187,15 @@ def _number(text: Any, option: str, kind: type[int] | type[float]) -> Any:
     if number <= 0:
         raise pytest.UsageError(f"{option} {text!r}: expected a number above 0")
     return number
+
+
+def _workers(text: Any) -> int | Literal["auto"]:
+    value = str(text).strip()
+    if value == "auto":
+        return "auto"
+    if not value.isdigit() or int(value) < 1:
+        raise pytest.UsageError(f"--harness-workers {text!r}: expected auto or a number above 0")
+    return int(value)
 
 
 def scenario_nodeid_parts(nodeid: str) -> tuple[str, str] | None:

@@ -91,7 +91,9 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         state = _state(self.config)
-        result = state.runtime_for(self).run(self.scenario)
+        result = state.ahead_result(self)  # run by a worker meanwhile (`--harness-workers`)
+        if result is None:
+            result = state.runtime_for(self).run(self.scenario)
         state.finished(self, result)
         self.user_properties.extend(junit_properties(result))
         if result.verdict is Verdict.SKIPPED:
@@ -114,7 +116,9 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, self.scenario_id
+        # Line 0 (the file's first), not None: pytest reports a `skip` marker's skip at the
+        # item's line and stops with an internal error when there is none.
+        return self.path, 0, self.scenario_id
 
 
 class LoadErrorItem(pytest.Item):
@@ -140,4 +144,4 @@ class LoadErrorItem(pytest.Item):
         return f"scenario file {self.path} does not load:\n{self.error}"
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.name} (does not load)"
+        return self.path, 0, f"{self.name} (does not load)"  # 0: as `ScenarioItem.reportinfo`

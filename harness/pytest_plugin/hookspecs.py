@@ -12,7 +12,10 @@ def pytest_harness_backend_factory(config, options):
     return MyFactory(options.binding_config())   # a harness.backends.binding.BackendFactory
 ```
 
-Both are called once per process (once per xdist worker), before the first scenario runs.
+Both are called once per process (once per xdist worker), before the first scenario runs. With
+`--harness-workers` the run options hook runs in pytest's process before the workers start (they
+inherit the options), and the backend factory hook once in each worker; `auto` runs everything in
+pytest's process when a backend factory hook is there (docs/ci.md).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from harness.backends.binding import make_factory, release_sandbox
+from harness.backends.binding import BackendFactory, make_factory, release_sandbox
 from harness.errors import HarnessError
 from harness.models.result import ScenarioResult
 from harness.models.scenario import Scenario
@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # multiprocessing (~18 ms of imports) only when a batch forks
 
 __all__ = [
     "MIN_SCENARIOS_PER_WORKER",
+    "FactoryMaker",
+    "RunAhead",
     "WorkerPlan",
     "Workers",
     "can_fork",
@@ -62,6 +64,10 @@ __all__ = [
 
 Workers = int | Literal["auto"]
 """How many worker processes: a number, or `auto` (see `plan_workers`)."""
+
+FactoryMaker = Callable[[], BackendFactory | None]
+"""Called once in each worker, in its event loop: the backend factory its scenarios run on, or
+None for the one `options.backend` names (`make_factory`)."""
 
 MIN_SCENARIOS_PER_WORKER = 32
 """`auto` starts one worker per this many scenarios (at most one per core): a worker's fork and
@@ -150,6 +156,7 @@ def _worker_main(
     options: RunOptions,
     batch_dirs: Sequence[Path],
     number: int,
+    factory: FactoryMaker | None,
 ) -> None:
     """A worker process (the `number`th started): run the indices the parent sends until it
     sends None."""
@@ -160,7 +167,7 @@ def _worker_main(
     try:
         with batch_gc():
             packs = [ArtifactPack(batch_dir, f"w{number}") for batch_dir in batch_dirs]
-            asyncio.run(_serve(conn, scenarios, options, packs))
+            asyncio.run(_serve(conn, scenarios, options, packs, factory))
             for pack in packs:
                 pack.close()
         conn.send(("done", options.timings))
@@ -180,9 +187,12 @@ async def _serve(
     scenarios: Sequence[Scenario],
     options: RunOptions,
     packs: Sequence[ArtifactPack],
+    make: FactoryMaker | None,
 ) -> None:
     loop = asyncio.get_running_loop()
-    factory = make_factory(options.backend, options.binding_config())
+    factory = make() if make is not None else None
+    if factory is None:
+        factory = make_factory(options.backend, options.binding_config())
     no_more = asyncio.Event()
     running: set[asyncio.Task[None]] = set()
     queued: collections.deque[int] = collections.deque()
@@ -262,12 +272,14 @@ class _Pool:
         scenarios: Sequence[Scenario],
         options: RunOptions,
         sinks: Sequence[ResultSink],
-        on_result: Callable[[ScenarioResult], None],
+        on_result: Callable[[int, ScenarioResult], None],
+        factory: FactoryMaker | None = None,
     ) -> None:
         self.count = count
         self.scenarios = scenarios
         self.options = options
         self.on_result = on_result
+        self.factory = factory
         self.batch_dirs = _slimmers(sinks)
         import multiprocessing
 
@@ -294,7 +306,15 @@ class _Pool:
         self.started += 1
         process = self.context.Process(
             target=_worker_main,
-            args=(theirs, os.getpid(), self.scenarios, self.options, self.batch_dirs, self.started),
+            args=(
+                theirs,
+                os.getpid(),
+                self.scenarios,
+                self.options,
+                self.batch_dirs,
+                self.started,
+                self.factory,
+            ),
             name="harness-worker",
         )
         process.start()
@@ -320,21 +340,27 @@ class _Pool:
         if wake is not None:
             self.selector.register(wake, selectors.EVENT_READ, None)
         while self.workers:
-            # Results, deaths (sentinels) or a stop (`wake`): results first, so a worker that
-            # sent its last result and exited has that result delivered before its death is seen.
             ready = [key for key, _ in self.selector.select()]
             if any(key.data is None for key in ready):
                 return False
-            pipes: list[_Worker] = [key.data for key in ready if key.fileobj is key.data.conn]
-            for worker in pipes:
-                if not self._receive_one(worker):
-                    return False
-            deaths: list[_Worker] = [key.data for key in ready if key.fileobj is not key.data.conn]
-            for worker in deaths:
-                # (reaped already when both its pipe and its sentinel were ready: a new worker
-                # may have its sentinel's number by now)
-                if self.workers.get(worker.process.sentinel) is worker and not self._reap(worker):
-                    return False
+            if not self.handle(ready):
+                return False
+        return True
+
+    def handle(self, ready: list[selectors.SelectorKey]) -> bool:
+        """Take what the selector found ready on the workers' pipes and sentinels; False when
+        a sink asked to stop. Results first, so a worker that sent its last result and exited
+        has that result delivered before its death is seen."""
+        pipes: list[_Worker] = [key.data for key in ready if key.fileobj is key.data.conn]
+        for worker in pipes:
+            if not self._receive_one(worker):
+                return False
+        deaths: list[_Worker] = [key.data for key in ready if key.fileobj is not key.data.conn]
+        for worker in deaths:
+            # (reaped already when both its pipe and its sentinel were ready: a new worker
+            # may have its sentinel's number by now)
+            if self.workers.get(worker.process.sentinel) is worker and not self._reap(worker):
+                return False
         return True
 
     def _receive_one(self, worker: _Worker) -> bool:
@@ -364,11 +390,11 @@ class _Pool:
         _, index, payload = message
         worker.held.remove(index)
         self._hand_out(worker)
-        return self._deliver(ScenarioResult.model_validate_json(payload))
+        return self._deliver(index, ScenarioResult.model_validate_json(payload))
 
-    def _deliver(self, result: ScenarioResult) -> bool:
+    def _deliver(self, index: int, result: ScenarioResult) -> bool:
         try:
-            self.on_result(result)
+            self.on_result(index, result)
         except _StopBatch:
             return False
         return True
@@ -397,7 +423,7 @@ class _Pool:
         cause = f"the worker process (pid {worker.process.pid}) {_death_cause(worker.process)}"
         for index in started:
             result = _lost_result(self.scenarios[index], self.options, cause)
-            if not self._deliver(result):
+            if not self._deliver(index, result):
                 return False
         if self.pending:
             self._spawn()  # the batch goes on: every death costs at least one scenario
@@ -446,7 +472,7 @@ def run_in_workers(
     workers are gone either way.
     """
 
-    def deliver(result: ScenarioResult) -> None:
+    def deliver(_index: int, result: ScenarioResult) -> None:
         if not on_result(result):
             raise _StopBatch
 
@@ -457,3 +483,48 @@ def run_in_workers(
             return pool.serve(wake)
     finally:
         pool.stop()
+
+
+class RunAhead:
+    """Scenarios run in forked workers ahead of a consumer that takes their results one at a
+    time, in any order (the pytest plugin: each item takes its own when pytest runs it).
+
+    The workers start at once (`count` of them, each handed `options.concurrency` + 1 indices)
+    and get the next index as each result arrives; results arrive only while the consumer
+    waits in `take` (the parent has no thread of its own), so a result taken late costs the
+    workers nothing as long as they hold work. A worker that dies turns the scenarios it had
+    started into `error` results naming the cause, as in `run_in_workers`. `close` stops the
+    workers (those still running, e.g. after Ctrl-C or an early stop of the consumer): results
+    never taken are dropped.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        scenarios: Sequence[Scenario],
+        options: RunOptions,
+        sinks: Sequence[ResultSink] = (),
+        factory: FactoryMaker | None = None,
+    ) -> None:
+        self._results: dict[int, ScenarioResult] = {}
+        self._pool = _Pool(count, scenarios, options, sinks, self._results.__setitem__, factory)
+        self._pool.start()
+
+    def take(self, index: int) -> ScenarioResult:
+        """The result of `scenarios[index]`, waiting for it; each index can be taken once.
+
+        Raises:
+            KeyError: `index` was taken already, or is not one of the scenarios.
+        """
+        pool = self._pool
+        while index not in self._results and pool.workers:
+            pool.handle([key for key, _ in pool.selector.select()])
+        # Whatever else is already there, so the workers get their next indices now rather
+        # than when the consumer comes back.
+        while pool.workers and (ready := [key for key, _ in pool.selector.select(0)]):
+            pool.handle(ready)
+        return self._results.pop(index)
+
+    def close(self) -> None:
+        """Stop the workers and wait for them (no orphan, no zombie)."""
+        self._pool.stop()

@@ -1,0 +1,83 @@
+"""Scenario items run ahead of pytest in worker processes (`--harness-workers`, default auto).
+
+pytest runs items one after another in one process, so a large suite of replayed scenarios used
+one core. Here, once the items are collected, forked workers (`harness.runner.workers.RunAhead`,
+the machinery of `harness run --workers`) run the scenario items in item order, and each item
+takes its own result when pytest runs it: pytest's own work for an item (its hooks, reports,
+terminal) overlaps with the scenarios the workers run meanwhile. An item's report, its failure
+text, the batch's report files and history are the same as in one process; only pytest's
+`--durations` of an item then show the wait for its result, not the scenario's run.
+
+`auto` uses workers only where they cannot change what a session does: engine replays
+(`harness run`'s rule: one per core, at most one per 32 items), no `-x`/`--maxfail`, `--pdb` or
+`--stepwise` (they stop or pause at a failure, which a worker would have run past), no
+`pytest_harness_backend_factory` hook (a number given explicitly calls it in each worker, as
+xdist's workers do), not inside an xdist worker. Items with a pytest `skip`/`skipif` marker or
+`xfail(run=False)` (added by a conftest) run in pytest's process if at all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.runner.workers import FactoryMaker, RunAhead, can_fork, plan_workers
+
+if TYPE_CHECKING:
+    from harness.pytest_plugin import PluginState
+
+__all__ = ["start_ahead"]
+
+
+def start_ahead(session: pytest.Session, state: PluginState, items: list[Any]) -> int:
+    """Start the workers for `items` (the session's scenario items) when the session allows it;
+    the number of workers started (0: every item runs in pytest's process)."""
+    config = session.config
+    owner = state.owner
+    if owner is None or state.worker or config.option.collectonly or not can_fork():
+        return 0
+    if _stops_at_a_failure(config) or state.options.workers == 1:
+        return 0
+    ahead = [i for i in items if getattr(i, "scenario", None) is not None and _runs(i)]
+    if not ahead:
+        return 0
+    runtime = state.runtime_for(ahead[0])
+    options = runtime.options
+    custom = bool(config.hook.pytest_harness_backend_factory.get_hookimpls())
+    if custom and state.options.workers == "auto":
+        return 0
+    try:
+        plan = plan_workers(state.options.workers, len(ahead), options)
+    except HarnessError as exc:
+        pytest.exit(f"harness: --harness-workers: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+    if plan.count < 2:
+        return 0
+    factory: FactoryMaker | None = None
+    if custom:
+
+        def factory() -> Any:
+            return config.hook.pytest_harness_backend_factory(config=config, options=options)
+
+    state.ahead = RunAhead(plan.count, [i.scenario for i in ahead], options, [owner.files], factory)
+    state.ahead_index = {item: index for index, item in enumerate(ahead)}
+    return plan.count
+
+
+def _stops_at_a_failure(config: pytest.Config) -> bool:
+    option = config.option
+    return bool(
+        getattr(option, "maxfail", 0)
+        or getattr(option, "usepdb", False)
+        or getattr(option, "stepwise", False)
+        or getattr(option, "stepwise_skip", False)
+    )
+
+
+def _runs(item: pytest.Item) -> bool:
+    """Whether pytest calls the item's `runtest` as far as its markers say (no `skip`,
+    `skipif` or `xfail(run=False)`; their conditions are pytest's to evaluate)."""
+    if item.get_closest_marker("skip") or item.get_closest_marker("skipif"):
+        return False
+    return all(mark.kwargs.get("run", True) for mark in item.iter_markers("xfail"))
