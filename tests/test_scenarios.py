@@ -11,10 +11,12 @@ import pytest
 
 from harness.models.scenario import Scenario, TurnKind
 from harness.scenarios import (
+    ScenarioFileLoader,
     ScenarioIssue,
     ScenarioLoadError,
     discover_scenario_files,
     format_issues,
+    load_scenario_file,
     load_scenarios,
     load_workflow_file,
     validate_paths,
@@ -538,6 +540,31 @@ def test_a_problem_in_a_defaults_file_points_into_that_file(suite: Path) -> None
         (str(defaults), 2, 10, "repeat.runz", "unknown key `runz`"),
         (str(defaults), 3, 1, "turns", "`turns` cannot be set in _defaults.yaml"),
     ]
+
+
+def test_a_file_loader_gives_each_file_what_load_scenario_file_gives(suite: Path) -> None:
+    # One loader, files one at a time (the pytest plugin's collection): the folder's defaults
+    # are looked up once, yet each file gets them, and each file of a folder whose defaults
+    # have a problem reports it, as a loader per file does.
+    write(suite, "clinic/_defaults.yaml", "workflow: ../workflows/clinic.json\ntags: [clinic]\n")
+    files = [
+        write(suite, f"clinic/{name}.yaml", f"version: 1\nname: {name}\nturns: [{{start: {{}}}}]\n")
+        for name in ("a", "b")
+    ]
+    write(suite, "broken/_defaults.yaml", "repeat: {runz: 2}\n")
+    broken = [write(suite, f"broken/{n}.yaml", HEADER + "turns: [{start: {}}]\n") for n in "cd"]
+    loader = ScenarioFileLoader(suite)
+
+    for file in files:
+        assert loader.load(file) == load_scenario_file(file, root=suite)
+        assert loader.load(file)[0].tags == ["clinic"]
+    for file in broken:
+        with pytest.raises(ScenarioLoadError) as shared:
+            loader.load(file)
+        with pytest.raises(ScenarioLoadError) as alone:
+            load_scenario_file(file, root=suite)
+        assert shared.value.issues == alone.value.issues
+        assert "repeat.runz" in [i.key for i in shared.value.issues]
 
 
 # ------------------------------------------------------------------ matrix

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from harness.models.result import ScenarioResult
     from harness.pytest_plugin._runtime import Owner, Runtime
     from harness.runner.workers import RunAhead
+    from harness.scenarios import ScenarioFileLoader
 
 __all__ = [
     "PluginState",
@@ -88,6 +89,18 @@ class PluginState:
         if index is None or self.ahead is None:
             return None
         return self.ahead.take(index)
+
+    loaders: dict[Path, ScenarioFileLoader] = field(default_factory=dict)
+    """One loader per project root for the session's scenario files (shared folder caches)."""
+
+    def loader_for(self, root: Path) -> ScenarioFileLoader:
+        """The loader of the scenario files of project `root`."""
+        loader = self.loaders.get(root)
+        if loader is None:
+            from harness.scenarios import ScenarioFileLoader
+
+            loader = self.loaders[root] = ScenarioFileLoader(root)
+        return loader
 
     def runtime_for(self, item: Any) -> Runtime:
         """The runtime (created on first use, for the project root of the first item)."""

@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 from harness.models.result import ScenarioResult, Verdict
 from harness.models.scenario import Scenario
 from harness.pytest_plugin._render import junit_properties, render_failure
-from harness.scenarios import derive_scenario_id, load_scenario_file
+from harness.scenarios import derive_scenario_id
 
 __all__ = ["LoadErrorItem", "ScenarioFailure", "ScenarioFile", "ScenarioItem"]
 
@@ -50,7 +50,7 @@ class ScenarioFile(pytest.File):
         state = _state(self.config)
         root = state.collector.project_root(self.path)
         try:
-            scenarios = load_scenario_file(self.path, root=root)
+            scenarios = state.loader_for(root).load(self.path)
         except HarnessError as exc:  # one failing item; the other files still run
             name = derive_scenario_id(self.path, root)
             yield LoadErrorItem.from_parent(self, name=name, error=str(exc))

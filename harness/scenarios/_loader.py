@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULTS_FILE",
     "SCENARIO_SUFFIXES",
     "SKIPPED_DIRS",
+    "ScenarioFileLoader",
     "ValidationReport",
     "derive_scenario_id",
     "discover_scenario_files",
@@ -104,6 +105,28 @@ def load_scenario_file(path: str | Path, *, root: str | Path | None = None) -> l
         ScenarioLoadError: with every problem of the file.
     """
     return load_scenarios([path], root=root)
+
+
+class ScenarioFileLoader:
+    """`load_scenario_file` for a caller given files one at a time (the pytest plugin's
+    collection): what the files of a folder share (its `_defaults.yaml` chain, the files their
+    scenarios name) is looked up once for the loader's life, as `load_scenarios` does for its
+    paths, rather than once per file. A file's scenarios and problems are those
+    `load_scenario_file` gives."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self._loader = _Loader(root)
+
+    def load(self, path: str | Path) -> list[Scenario]:
+        """The scenario(s) of one file.
+
+        Raises:
+            ScenarioLoadError: with every problem of the file.
+        """
+        scenarios, issues = self._loader.load_all([path])
+        if issues:
+            raise ScenarioLoadError(issues)
+        return scenarios
 
 
 def validate_paths(
