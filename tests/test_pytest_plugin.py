@@ -607,22 +607,27 @@ def test_ctrl_c_stops_the_workers_and_keeps_the_batch(project: Path) -> None:
     assert batch["results"] == [] and batch["not_run"] == ["scenarios/a_hangs", "scenarios/b_hangs"]
 
 
-def test_auto_uses_a_worker_per_core_for_64_items_unless_a_backend_hook_is_there(
+def test_auto_uses_a_worker_per_core_for_64_items_alone_and_no_backend_hook(
     pytester: pytest.Pytester, project: Path
 ) -> None:
     _suite_of(project, 63)
 
     plain = pytester.runpytest_subprocess(*NO_NOISE)
+    other = pytester.makepyfile(test_other="def test_other():\n    pass\n")
+    mixed = pytester.runpytest_subprocess(*NO_NOISE)
+    other.unlink()
     pytester.makeconftest("def pytest_harness_backend_factory(config, options):\n    return None\n")
     hooked = pytester.runpytest_subprocess(*NO_NOISE)
 
     plain.assert_outcomes(passed=63, failed=1)
+    mixed.assert_outcomes(passed=64, failed=1)
     hooked.assert_outcomes(passed=63, failed=1)
     workers = min(cpu_count(), 2)  # one per core, at most one per 32 items
     if workers > 1:
         assert f"scenario items ran in {workers} worker processes" in plain.stdout.str()
     else:
         assert "worker processes" not in plain.stdout.str()
+    assert "worker processes" not in mixed.stdout.str()
     assert "worker processes" not in hooked.stdout.str()
     assert set(_latest_batch(project)[1]) == {"main.jsonl"}
 

@@ -12,7 +12,9 @@ text, the batch's report files and history are the same as in one process; only 
 (`harness run`'s rule: one per core, at most one per 32 items), no `-x`/`--maxfail`, `--pdb` or
 `--stepwise` (they stop or pause at a failure, which a worker would have run past), no
 `pytest_harness_backend_factory` hook (a number given explicitly calls it in each worker, as
-xdist's workers do), not inside an xdist worker. Items with a pytest `skip`/`skipif` marker or
+xdist's workers do), no other tests in the session (their fixtures may set up what a scenario
+counts on after the workers started; a number given explicitly forks anyway), not inside an
+xdist worker. Items with a pytest `skip`/`skipif` marker or
 `xfail(run=False)` (added by a conftest) run in pytest's process if at all.
 """
 
@@ -46,7 +48,10 @@ def start_ahead(session: pytest.Session, state: PluginState, items: list[Any]) -
     runtime = state.runtime_for(ahead[0])
     options = runtime.options
     custom = bool(config.hook.pytest_harness_backend_factory.get_hookimpls())
-    if custom and state.options.workers == "auto":
+    # Other tests in the session may set up, in their fixtures, what a scenario counts on:
+    # `auto` forks only for a session of scenario items alone.
+    mixed = len(items) != len(session.items)
+    if state.options.workers == "auto" and (custom or mixed):
         return 0
     try:
         plan = plan_workers(state.options.workers, len(ahead), options)
