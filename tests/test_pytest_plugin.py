@@ -37,6 +37,7 @@ from harness.testing import ScriptedModel, serve_scripted_model
 
 pytest_plugins = ["pytester"]
 
+REPO = Path(__file__).resolve().parents[1]
 START_ONLY = HAPPY_TURNS[:1]
 """The intake workflow's start: a static welcome message, no LLM call (no cassette needed)."""
 NO_NOISE = ("-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:randomly")
@@ -630,6 +631,29 @@ def test_auto_uses_a_worker_per_core_for_64_items_alone_and_no_backend_hook(
     assert "worker processes" not in mixed.stdout.str()
     assert "worker processes" not in hooked.stdout.str()
     assert set(_latest_batch(project)[1]) == {"main.jsonl"}
+
+
+def test_the_example_suite_in_workers_leaves_no_sandbox_folder_behind(tmp_path: Path) -> None:
+    # Its inline-Python tools run in each worker's sandbox; a worker with nothing left to run
+    # is let end on its own, and so removes its sandbox's folders from the temp dir.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "scenarios/"]
+    command += ["--harness-workers", "2", "--harness-report-dir", str(tmp_path / "reports")]
+    command += ["--harness-no-history"]  # (the project's own pytest settings apply)
+    done = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "15 passed" in done.stdout and "ran in 2 worker processes" in done.stdout
+    packs = sorted(
+        p.name.rsplit("-", 1)[-1] for p in (tmp_path / "reports").glob("latest/artifacts/*")
+    )
+    assert packs == ["w1.jsonl", "w2.jsonl"]
+    assert not list(temp.glob("harness-sandbox-*"))
 
 
 def test_the_workers_option_is_checked_before_anything_runs(

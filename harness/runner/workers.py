@@ -30,6 +30,7 @@ import os
 import selectors
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -526,5 +527,14 @@ class RunAhead:
         return self._results.pop(index)
 
     def close(self) -> None:
-        """Stop the workers and wait for them (no orphan, no zombie)."""
-        self._pool.stop()
+        """Stop the workers and wait for them (no orphan, no zombie).
+
+        Workers with nothing left to run (every result delivered) are let end on their own
+        first, for up to a couple of seconds: a worker then removes its sandbox's folders,
+        which a stopped one leaves to the next run's clean-up (as after Ctrl-C)."""
+        pool = self._pool
+        if not pool.pending and not any(worker.held for worker in pool.workers.values()):
+            deadline = time.monotonic() + _KILL_GRACE_SECONDS
+            while pool.workers and (left := deadline - time.monotonic()) > 0:
+                pool.handle([key for key, _ in pool.selector.select(left)])
+        pool.stop()
