@@ -81,6 +81,8 @@ class PluginState:
     """Each item the workers run: its index among their scenarios (taken once)."""
     ahead_workers: int = 0
     """How many workers ran items ahead (for the terminal summary)."""
+    loaders: dict[Path, ScenarioFileLoader] = field(default_factory=dict)
+    """One loader per project root for the session's scenario files (shared folder caches)."""
 
     def ahead_result(self, item: Any) -> ScenarioResult | None:
         """The item's result from the workers, once; None when it runs in this process (not
@@ -89,9 +91,6 @@ class PluginState:
         if index is None or self.ahead is None:
             return None
         return self.ahead.take(index)
-
-    loaders: dict[Path, ScenarioFileLoader] = field(default_factory=dict)
-    """One loader per project root for the session's scenario files (shared folder caches)."""
 
     def loader_for(self, root: Path) -> ScenarioFileLoader:
         """The loader of the scenario files of project `root`."""

@@ -14,8 +14,8 @@ text, the batch's report files and history are the same as in one process; only 
 `pytest_harness_backend_factory` hook (a number given explicitly calls it in each worker, as
 xdist's workers do), no other tests in the session (their fixtures may set up what a scenario
 counts on after the workers started; a number given explicitly forks anyway), not inside an
-xdist worker. Items with a pytest `skip`/`skipif` marker or
-`xfail(run=False)` (added by a conftest) run in pytest's process if at all.
+xdist worker. Items with a pytest `skip`/`skipif` marker or `xfail(run=False)` (added by a
+conftest) run in pytest's process if at all.
 """
 
 from __future__ import annotations
