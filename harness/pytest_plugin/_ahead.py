@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import HarnessError
-from harness.runner.workers import FactoryMaker, RunAhead, can_fork, plan_workers
+from harness.runner.workers import (
+    MIN_SCENARIOS_PER_WORKER,
+    FactoryMaker,
+    RunAhead,
+    can_fork,
+    cpu_count,
+    plan_workers,
+)
 
 if TYPE_CHECKING:
     from harness.pytest_plugin import PluginState
@@ -45,14 +52,14 @@ def start_ahead(session: pytest.Session, state: PluginState, items: list[Any]) -
     ahead = [i for i in items if getattr(i, "scenario", None) is not None and _runs(i)]
     if not ahead:
         return 0
-    runtime = state.runtime_for(ahead[0])
-    options = runtime.options
     custom = bool(config.hook.pytest_harness_backend_factory.get_hookimpls())
-    # Other tests in the session may set up, in their fixtures, what a scenario counts on:
-    # `auto` forks only for a session of scenario items alone.
-    mixed = len(items) != len(session.items)
-    if state.options.workers == "auto" and (custom or mixed):
-        return 0
+    if state.options.workers == "auto":
+        # Other tests in the session may set up, in their fixtures, what a scenario counts on:
+        # `auto` forks only for a session of scenario items alone.
+        mixed = len(items) != len(session.items)
+        if custom or mixed or min(cpu_count(), len(ahead) // MIN_SCENARIOS_PER_WORKER) < 2:
+            return 0  # (before the run options hook: it runs at the first item, as ever)
+    options = state.runtime_for(ahead[0]).options
     try:
         plan = plan_workers(state.options.workers, len(ahead), options)
     except HarnessError as exc:
