@@ -516,6 +516,13 @@ def test_run_ahead_stays_out_of_sessions_that_stop_at_a_failure_and_of_skipped_i
     ran = sorted(packs["w1.jsonl"] + packs["w2.jsonl"])
     assert ran == sorted({*ids, "scenarios/a_first_failing"} - {"scenarios/s001"})
 
+    pytester.makepyfile(test_broken="def test_broken(:\n")
+    broken = pytester.runpytest_subprocess(*NO_NOISE, "--harness-workers", "2")
+
+    assert broken.ret == pytest.ExitCode.INTERRUPTED  # pytest stops before the first item
+    assert "error during collection" in broken.stdout.str()
+    assert "worker processes" not in broken.stdout.str()
+
 
 CONFTEST_CRASH = """
 import os

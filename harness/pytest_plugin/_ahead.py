@@ -49,6 +49,8 @@ def start_ahead(session: pytest.Session, state: PluginState, items: list[Any]) -
         return 0
     if _stops_at_a_failure(config) or state.options.workers == 1:
         return 0
+    if session.testsfailed and not config.option.continue_on_collection_errors:
+        return 0  # pytest stops before the first item (errors during collection)
     ahead = [i for i in items if getattr(i, "scenario", None) is not None and _runs(i)]
     if not ahead:
         return 0
