@@ -8,14 +8,16 @@ terminal) overlaps with the scenarios the workers run meanwhile. An item's repor
 text, the batch's report files and history are the same as in one process; only pytest's
 `--durations` of an item then show the wait for its result, not the scenario's run.
 
-`auto` uses workers only where they cannot change what a session does: engine replays
-(`harness run`'s rule: one per core, at most one per 32 items), no `-x`/`--maxfail`, `--pdb` or
-`--stepwise` (they stop or pause at a failure, which a worker would have run past), no
+Workers are never used where they would change what a session does: `-x`/`--maxfail`, `--pdb`,
+`--trace`, `--stepwise` (they stop or pause at a failure, which a worker would have run past),
+`--setup-only`/`--setup-plan` (no item runs), errors during collection (pytest stops before the
+first item), `--collect-only`, inside an xdist worker. `auto` also follows `harness run`'s rule
+(engine replays, one per core, at most one per 32 items) and stays in one process with a
 `pytest_harness_backend_factory` hook (a number given explicitly calls it in each worker, as
-xdist's workers do), no other tests in the session (their fixtures may set up what a scenario
-counts on after the workers started; a number given explicitly forks anyway), not inside an
-xdist worker. Items with a pytest `skip`/`skipif` marker or `xfail(run=False)` (added by a
-conftest) run in pytest's process if at all.
+xdist's workers do) or other tests in the session (their fixtures may set up what a scenario
+counts on after the workers started; a number given explicitly forks anyway). Items with a
+pytest `skip`/`skipif` marker or `xfail(run=False)` (added by a conftest) run in pytest's
+process if at all.
 """
 
 from __future__ import annotations
@@ -80,13 +82,10 @@ def start_ahead(session: pytest.Session, state: PluginState, items: list[Any]) -
 
 
 def _stops_at_a_failure(config: pytest.Config) -> bool:
-    option = config.option
-    return bool(
-        getattr(option, "maxfail", 0)
-        or getattr(option, "usepdb", False)
-        or getattr(option, "stepwise", False)
-        or getattr(option, "stepwise_skip", False)
-    )
+    """Whether pytest may stop or pause at a failure, or never call the items' `runtest`:
+    `-x`/`--maxfail`, `--pdb`, `--trace`, `--stepwise`, `--setup-only`, `--setup-plan`."""
+    names = ("maxfail", "usepdb", "trace", "stepwise", "stepwise_skip", "setuponly", "setupplan")
+    return any(getattr(config.option, name, None) for name in names)
 
 
 def _runs(item: pytest.Item) -> bool:
