@@ -19,23 +19,23 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import compare  # noqa: E402  (the suites, the environment of a timed run)
+import compare  # noqa: E402  (the suites, a timed run)
+
+from harness.runner.workers import auto_count  # noqa: E402
 
 ROOT = HERE.parent
 UNRELATED_PLUGINS = ("hypothesispytest", "schemathesis", "anyio", "asyncio", "xdist", "timeout")
 
 
-def _commands(count: int) -> dict[str, list[str]]:
+def _commands() -> dict[str, list[str]]:
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     for plugin in UNRELATED_PLUGINS:
         pytest += ["-p", f"no:{plugin}"]
@@ -47,29 +47,6 @@ def _commands(count: int) -> dict[str, list[str]]:
     }
 
 
-def _wall(name: str, suite: Path, command: list[str], count: int) -> float:
-    reports, own = suite / "reports", suite / f"reports.{name}"
-    shutil.rmtree(reports, ignore_errors=True)
-    if own.is_dir():
-        own.rename(reports)  # this command's history from its earlier rounds
-    started = time.perf_counter()
-    done = subprocess.run(
-        command, cwd=suite, env=compare._env(ROOT), capture_output=True, text=True
-    )
-    wall = time.perf_counter() - started
-    out = done.stdout + done.stderr
-    if done.returncode != 0 or (f"{count} passed" not in out):
-        tail = "\n".join(out.splitlines()[-15:])
-        raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{tail}")
-    if name == "pytest_workers_auto" and "worker processes" not in out:
-        raise SystemExit("pytest ran every item in its own process: fewer than 2 cores?")
-    for batch in reports.glob("[0-9]*T*"):
-        shutil.rmtree(batch, ignore_errors=True)
-    (reports / "latest").unlink(missing_ok=True)
-    reports.rename(own)
-    return wall
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=("five-turn", "single-turn"), default="five-turn")
@@ -77,14 +54,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="generate the suite here and keep it")
     args = parser.parse_args()
+    if auto_count(args.scenarios) < 2:
+        raise SystemExit("pytest's default (--harness-workers auto) would use one process here")
     folder = args.keep or Path(tempfile.mkdtemp(prefix="harness-pytest-workers-"))
     try:
         suite = compare._make_suite(args.workload, args.scenarios, folder)
-        commands = _commands(args.scenarios)
+        commands = _commands()
         walls: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, command in commands.items():
-                walls[name].append(_wall(name, suite, command, args.scenarios))
+                # Fresh processes, each command its own reports and history (compare.py's).
+                walls[name].append(compare._one_run(name, ROOT, suite, command))
         figures = {
             name: {
                 "min_s": round(min(values), 3),

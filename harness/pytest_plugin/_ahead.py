@@ -27,14 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.errors import HarnessError
-from harness.runner.workers import (
-    MIN_SCENARIOS_PER_WORKER,
-    FactoryMaker,
-    RunAhead,
-    can_fork,
-    cpu_count,
-    plan_workers,
-)
+from harness.runner.workers import FactoryMaker, RunAhead, auto_count, can_fork, plan_workers
 
 if TYPE_CHECKING:
     from harness.pytest_plugin import PluginState
@@ -49,7 +42,7 @@ def start_ahead(session: pytest.Session, state: PluginState, items: list[Any]) -
     owner = state.owner
     if owner is None or state.worker or config.option.collectonly or not can_fork():
         return 0
-    if _stops_at_a_failure(config) or state.options.workers == 1:
+    if _not_every_item_runs(config) or state.options.workers == 1:
         return 0
     if session.testsfailed and not config.option.continue_on_collection_errors:
         return 0  # pytest stops before the first item (errors during collection)
@@ -61,7 +54,7 @@ def start_ahead(session: pytest.Session, state: PluginState, items: list[Any]) -
         # Other tests in the session may set up, in their fixtures, what a scenario counts on:
         # `auto` forks only for a session of scenario items alone.
         mixed = len(items) != len(session.items)
-        if custom or mixed or min(cpu_count(), len(ahead) // MIN_SCENARIOS_PER_WORKER) < 2:
+        if custom or mixed or auto_count(len(ahead)) < 2:
             return 0  # (before the run options hook: it runs at the first item, as ever)
     options = state.runtime_for(ahead[0]).options
     try:
@@ -81,7 +74,7 @@ def start_ahead(session: pytest.Session, state: PluginState, items: list[Any]) -
     return plan.count
 
 
-def _stops_at_a_failure(config: pytest.Config) -> bool:
+def _not_every_item_runs(config: pytest.Config) -> bool:
     """Whether pytest may stop or pause at a failure, or never call the items' `runtest`:
     `-x`/`--maxfail`, `--pdb`, `--trace`, `--stepwise`, `--setup-only`, `--setup-plan`."""
     names = ("maxfail", "usepdb", "trace", "stepwise", "stepwise_skip", "setuponly", "setupplan")

@@ -57,6 +57,7 @@ __all__ = [
     "RunAhead",
     "WorkerPlan",
     "Workers",
+    "auto_count",
     "can_fork",
     "cpu_count",
     "plan_workers",
@@ -99,6 +100,12 @@ class WorkerPlan:
     reason: str | None = None
 
 
+def auto_count(scenarios: int) -> int:
+    """What `auto` starts for `scenarios` replays: one worker per core, at most one per
+    `MIN_SCENARIOS_PER_WORKER` scenarios (below 2: one process)."""
+    return min(cpu_count(), scenarios // MIN_SCENARIOS_PER_WORKER)
+
+
 def plan_workers(requested: Workers, scenarios: int, options: RunOptions) -> WorkerPlan:
     """The number of worker processes for `scenarios` scenarios.
 
@@ -114,7 +121,7 @@ def plan_workers(requested: Workers, scenarios: int, options: RunOptions) -> Wor
     if requested == "auto":
         if not replay or options.backend != "engine":
             return WorkerPlan(1, "auto uses workers for engine replays only")
-        count = min(cpu_count(), scenarios // MIN_SCENARIOS_PER_WORKER)
+        count = auto_count(scenarios)
     else:
         if requested > 1 and not replay:
             raise HarnessError(
@@ -348,6 +355,14 @@ class _Pool:
                 return False
         return True
 
+    def poll(self, timeout: float | None) -> bool:
+        """Wait up to `timeout` seconds (None: until something happens) and take what is ready;
+        False when nothing was."""
+        ready = [key for key, _ in self.selector.select(timeout)]
+        if ready:
+            self.handle(ready)
+        return bool(ready)
+
     def handle(self, ready: list[selectors.SelectorKey]) -> bool:
         """Take what the selector found ready on the workers' pipes and sentinels; False when
         a sink asked to stop. Results first, so a worker that sent its last result and exited
@@ -519,11 +534,11 @@ class RunAhead:
         """
         pool = self._pool
         while index not in self._results and pool.workers:
-            pool.handle([key for key, _ in pool.selector.select()])
+            pool.poll(None)
         # Whatever else is already there, so the workers get their next indices now rather
         # than when the consumer comes back.
-        while pool.workers and (ready := [key for key, _ in pool.selector.select(0)]):
-            pool.handle(ready)
+        while pool.workers and pool.poll(0):
+            pass
         return self._results.pop(index)
 
     def close(self) -> None:
@@ -536,5 +551,5 @@ class RunAhead:
         if not pool.pending and not any(worker.held for worker in pool.workers.values()):
             deadline = time.monotonic() + _KILL_GRACE_SECONDS
             while pool.workers and (left := deadline - time.monotonic()) > 0:
-                pool.handle([key for key, _ in pool.selector.select(left)])
+                pool.poll(left)
         pool.stop()
