@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -364,6 +365,44 @@ def test_missing_api_url_names_the_env_var() -> None:
     with pytest.raises(ConfigError, match="no platform API URL") as info:
         PlatformClient(HarnessSettings())
     assert "HARNESS_API_URL" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "proxy", "loads_certificates"),
+    [
+        ("http://127.0.0.1:8000/workflows", None, False),  # plain HTTP: no TLS, no CA bundle
+        ("HTTP://127.0.0.1:8000/workflows", None, False),
+        ("https://api.example.com/workflows", None, True),
+        ("http://127.0.0.1:8000/workflows", "https://proxy.example.com:3128", True),
+    ],
+    ids=["http", "http-upper-case", "https", "http-through-a-proxy"],
+)
+async def test_the_ca_bundle_is_loaded_only_where_tls_may_be_used(
+    monkeypatch: pytest.MonkeyPatch, url: str, proxy: str | None, loads_certificates: bool
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    if proxy is not None:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+    loaded: list[object] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loaded.append(args or kwargs)
+        load(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    async with PlatformClient(make_settings(url)):
+        pass
+    assert bool(loaded) is loads_certificates
+
+
+async def test_a_plain_http_client_still_reaches_the_api(platform: ScriptedPlatform) -> None:
+    assert platform.url.startswith("http://")
+    platform.reply(Reply(json=RUN))
+    async with PlatformClient(make_settings(platform.url), retry=FAST_RETRY) as api:
+        run = await api.execute(WORKFLOW_ID, start_input())
+    assert run.workflow_run_id == RUN_ID
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/workflows", "localhost:8000", "http://"])
