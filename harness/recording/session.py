@@ -8,8 +8,10 @@ and says so. A kill leaves the old file or the new one, never half of one: see `
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,14 @@ log = logging.getLogger("harness.recording")
 # Cassettes being recorded in this process. Two sessions recording into one file would each
 # save only their own interactions and the last save would win, so the second is refused.
 _RECORDING: set[Path] = set()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context (the CA bundle, or `SSL_CERT_FILE`/`SSL_CERT_DIR` as they
+    were at the first recording), made once per process: each scenario recorded has its own
+    transport, and loading the bundle costs ~20 ms every time."""
+    return httpx.create_ssl_context()
 
 
 class CassetteBusyError(HarnessError):
@@ -143,7 +153,7 @@ class CassetteSession:
             _claim(path)
             self.transport = RecordingTransport(
                 state,
-                inner or httpx.AsyncHTTPTransport(),
+                inner or httpx.AsyncHTTPTransport(verify=_tls_context()),
                 replay_first=mode is RecordMode.NEW_EPISODES,
                 on_close=self._release,
             )
