@@ -26,6 +26,7 @@ nothing heavy: the harness itself is imported once a scenario file is collected.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,17 @@ class PluginState:
     """How many workers ran items ahead (for the terminal summary)."""
     loaders: dict[Path, ScenarioFileLoader] = field(default_factory=dict)
     """One loader per project root for the session's scenario files (shared folder caches)."""
+    frozen: bool = False
+    """What existed when the items started is frozen out of garbage collection (`batch_gc`),
+    until the session's last clean-up (`thaw`)."""
+
+    def thaw(self) -> None:
+        """Unfreeze what the items' run froze: the session's last clean-up, after pytest's own
+        final garbage collections (which then skip the imports, the items and their scenarios:
+        ~0.1 s each)."""
+        if self.frozen:
+            self.frozen = False
+            gc.unfreeze()
 
     def ahead_result(self, item: Any) -> ScenarioResult | None:
         """The item's result from the workers, once; None when it runs in this process (not
@@ -172,6 +184,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_STATE_KEY] = state
     config.pluginmanager.register(SessionHooks(state), "harness-session")
+    # Clean-ups run last first: added before pytest's own plugins add theirs (this hook runs
+    # before theirs), it comes after their final garbage collections.
+    config.add_cleanup(state.thaw)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -230,18 +245,22 @@ class SessionHooks:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         """The items run with the garbage-collector settings of `harness run`'s batches
-        (`batch_gc`), restored after. A replayed scenario allocates thousands of short-lived
-        objects, and a pytest session's heap (its nodes, the collected scenarios) was rescanned
-        at every full collection. What exists when the items start is frozen out of collection
-        only when every item is a scenario: another test may count on `gc.collect()`. A session
-        without scenario items is left as it is."""
+        (`batch_gc`). A replayed scenario allocates thousands of short-lived objects, and a
+        pytest session's heap (its nodes, the collected scenarios) was rescanned at every full
+        collection. The thresholds are restored when the items end. What exists when the items
+        start is frozen out of collection only when every item is a scenario (another test may
+        count on `gc.collect()`), and stays frozen until the session's last clean-up
+        (`PluginState.thaw`): pytest's own last two collections then skip it. A session without
+        scenario items is left as it is."""
         mine = _scenario_items(session.items)
         if not mine:
             return (yield)
         from harness.runner.batch import batch_gc
 
         state = self.state
-        with batch_gc(freeze=len(mine) == len(session.items)):
+        freeze = len(mine) == len(session.items)
+        with batch_gc(freeze=freeze, thaw=False):
+            state.frozen = state.frozen or freeze
             if state.owner is not None and state.options.workers != 1:
                 from harness.pytest_plugin._ahead import start_ahead
 

@@ -30,15 +30,20 @@ _GC_THRESHOLD = 20_000
 
 
 @contextlib.contextmanager
-def batch_gc(*, freeze: bool = True) -> Iterator[None]:
+def batch_gc(*, freeze: bool = True, thaw: bool = True) -> Iterator[None]:
     """Fewer garbage collections while a batch runs; the previous settings come back after.
 
     A replayed turn allocates thousands of short-lived containers (events, models), and the
     results kept in memory grow, so with the default thresholds the collector rescans the heap
     again and again: ~10 % of a 1,000-scenario replay. What exists before the batch (scenarios,
     workflows, imports) is frozen out of collection (unless `freeze` is False: a frozen cycle
-    is never collected, not even by `gc.collect()`, until the block ends), and young
+    is never collected, not even by `gc.collect()`, until it is unfrozen), and young
     collections happen less often.
+
+    Args:
+        freeze: freeze what exists when the block starts.
+        thaw: unfreeze when the block ends; False leaves it frozen for the caller to unfreeze
+            (`gc.unfreeze()`) later, e.g. after its host's last collections.
     """
     threshold = gc.get_threshold()
     if freeze:
@@ -48,7 +53,7 @@ def batch_gc(*, freeze: bool = True) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*threshold)
-        if freeze:
+        if freeze and thaw:
             gc.unfreeze()
 
 
