@@ -225,3 +225,32 @@ async def test_the_memory_store_can_be_bounded_dropping_finished_runs_first(
     assert page.total == 3
     kept = {run.workflow_run_id for run in page.items}
     assert kept == {waiting.workflow_run_id, *finished[-2:]}
+
+
+async def test_the_memory_store_drops_the_oldest_finished_run_then_the_oldest(
+    llm: LLMClient, clock: FixedClock
+) -> None:
+    store = MemoryRunStore(max_runs=3)
+    engine = Engine(llm=llm, clock=clock, store=store)
+    done = workflow([say_static("a", "A")])
+
+    async def waiting() -> str:
+        run = await engine.execute(CHAT, start())
+        assert run.status is RunStatus.WAITING_FOR_USER_INPUT
+        return str(run.workflow_run_id)
+
+    async def finished() -> str:
+        run = await engine.execute(done, start())
+        assert run.status is RunStatus.COMPLETED
+        return str(run.workflow_run_id)
+
+    async def kept() -> set[str]:
+        return {str(run.workflow_run_id) for run in (await store.list(size=10)).items}
+
+    w1, f1, w2, f2 = [await make() for make in (waiting, finished, waiting, finished)]
+    assert await kept() == {w1, w2, f2}  # the oldest finished went, not the oldest run
+    w3 = await waiting()
+    assert await kept() == {w1, w2, w3}
+    w4 = await waiting()  # nothing finished left: the oldest goes
+    assert await kept() == {w2, w3, w4}
+    assert f1 not in await kept()
