@@ -10,7 +10,6 @@ import-time test run pytest in a subprocess.
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import signal
@@ -718,62 +717,11 @@ def test_xdist_workers_share_one_batch_in_the_history(
 
 
 CONFTEST_GC = """
+import atexit
 import gc
 import json
 
 import pytest
-
-SEEN = {}
-
-
-def pytest_configure(config):
-    SEEN["before"] = [gc.get_threshold()[0], gc.get_freeze_count()]
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    SEEN[item.name] = [gc.get_threshold()[0], gc.get_freeze_count()]
-    return (yield)
-
-
-def pytest_sessionfinish(session):
-    SEEN["after"] = [gc.get_threshold()[0], gc.get_freeze_count()]
-    with open("gc_seen.json", "w", encoding="utf-8") as file:
-        json.dump(SEEN, file)
-"""
-
-
-@pytest.mark.parametrize("with_a_plain_test", [False, True])
-def test_scenario_items_run_with_the_batch_gc_settings_restored_after(
-    pytester: pytest.Pytester, project: Path, with_a_plain_test: bool
-) -> None:
-    """As `harness run`'s batches: rarer young collections, and what exists when the items
-    start frozen out of collection, unless another test shares the session."""
-    from harness.runner.batch import _GC_THRESHOLD
-
-    scenario(project, "scenarios/one.yaml")
-    scenario(project, "scenarios/two.yaml")
-    (project / "conftest.py").write_text(CONFTEST_GC, encoding="utf-8")
-    if with_a_plain_test:
-        (project / "test_plain.py").write_text("def test_plain():\n    pass\n")
-    result = run(pytester, "scenarios", *(["test_plain.py"] if with_a_plain_test else []))
-    result.assert_outcomes(passed=3 if with_a_plain_test else 2)
-    seen = json.loads((project / "gc_seen.json").read_text(encoding="utf-8"))
-    before, after = seen.pop("before"), seen.pop("after")
-    assert after[0] == before[0]  # the session's own thresholds are back
-    assert (after[1] > before[1]) is not with_a_plain_test  # frozen until the last clean-up
-    assert gc.get_freeze_count() == 0  # (the session ran in this process: it was unfrozen)
-    items = {name: values for name, values in seen.items() if name != "test_plain"}
-    assert len(items) == 2
-    for threshold, frozen in items.values():
-        assert threshold >= _GC_THRESHOLD
-        assert (frozen > before[1]) is not with_a_plain_test
-
-
-CONFTEST_LAST_COLLECTIONS = """
-import atexit
-import gc
-import json
 
 SEEN = {"collections": []}
 collect = gc.collect
@@ -785,42 +733,62 @@ def counting_collect(*args):
 
 
 def pytest_configure(config):
-    SEEN["before"] = gc.get_freeze_count()
+    SEEN["before"] = [gc.get_threshold()[0], gc.get_freeze_count()]
     gc.collect = counting_collect
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    SEEN[item.name] = [gc.get_threshold()[0], gc.get_freeze_count()]
+    return (yield)
+
+
 def pytest_sessionfinish(session):
+    SEEN["after"] = [gc.get_threshold()[0], gc.get_freeze_count()]
     SEEN["collections"].clear()  # from here on: pytest's last collections
 
 
 @atexit.register
 def write():  # after pytest.main() returned: every clean-up has run
-    SEEN["exit"] = gc.get_freeze_count()
-    with open("gc_last.json", "w", encoding="utf-8") as file:
+    SEEN["exit"] = [gc.get_threshold()[0], gc.get_freeze_count()]
+    with open("gc_seen.json", "w", encoding="utf-8") as file:
         json.dump(SEEN, file)
 """
 
 
 @pytest.mark.parametrize("with_a_plain_test", [False, True])
-def test_pytests_last_collections_skip_what_the_items_froze(
+def test_scenario_items_run_with_the_batch_gc_settings_frozen_through_pytests_last_collections(
     pytester: pytest.Pytester, project: Path, with_a_plain_test: bool
 ) -> None:
-    """pytest's `unraisableexception` plugin collects garbage twice as a session ends (~0.1 s
-    each after the example suite: the imports, the items, their scenarios). What the items'
-    run froze stays frozen through them and is unfrozen by the session's last clean-up."""
+    """As `harness run`'s batches: rarer young collections, and what exists when the items
+    start frozen out of collection, unless another test shares the session. pytest's
+    `unraisableexception` plugin collects garbage twice as a session ends (~0.1 s each after
+    the example suite: the imports, the items, their scenarios): the freeze lasts through them,
+    until the session's last clean-up."""
+    from harness.runner.batch import _GC_THRESHOLD
+
     scenario(project, "scenarios/one.yaml")
-    (project / "conftest.py").write_text(CONFTEST_LAST_COLLECTIONS, encoding="utf-8")
+    scenario(project, "scenarios/two.yaml")
+    (project / "conftest.py").write_text(CONFTEST_GC, encoding="utf-8")
     if with_a_plain_test:
         (project / "test_plain.py").write_text("def test_plain():\n    pass\n")
     paths = ["scenarios", *(["test_plain.py"] if with_a_plain_test else [])]
     # A process of its own: pytester's in-process runs skip the last collections.
     result = pytester.runpytest_subprocess(*NO_NOISE, *paths)
-    result.assert_outcomes(passed=2 if with_a_plain_test else 1)
-    seen = json.loads((project / "gc_last.json").read_text(encoding="utf-8"))
-    assert len(seen["collections"]) == 2
-    for frozen in seen["collections"]:
-        assert (frozen > seen["before"]) is not with_a_plain_test
-    assert seen["exit"] == seen["before"]
+    result.assert_outcomes(passed=3 if with_a_plain_test else 2)
+    seen = json.loads((project / "gc_seen.json").read_text(encoding="utf-8"))
+    before, after, at_exit = seen.pop("before"), seen.pop("after"), seen.pop("exit")
+    collections = seen.pop("collections")
+    items = {name: values for name, values in seen.items() if name != "test_plain"}
+    assert len(items) == 2
+    for threshold, frozen in items.values():
+        assert threshold >= _GC_THRESHOLD
+        assert (frozen > before[1]) is not with_a_plain_test
+    assert after[0] == before[0]  # the session's own thresholds are back
+    assert len(collections) == 2
+    for frozen in [after[1], *collections]:
+        assert (frozen > before[1]) is not with_a_plain_test
+    assert at_exit == before
 
 
 CONFTEST_RELEASED = """

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -64,21 +62,13 @@ async def test_one_cassette_cannot_be_recorded_by_two_sessions_at_once(tmp_path:
 
 
 async def test_recording_sessions_load_the_ca_bundle_once(
-    tmp_path: Path, provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, provider: FakeProvider, ca_bundle_loads: list[object]
 ) -> None:
     # Each recorded scenario has its own network transport; loading the CA bundle into a TLS
     # context for each one cost ~20 ms a scenario: they share one context.
-    loaded: list[object] = []
-    load = ssl.SSLContext.load_verify_locations
-
-    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
-        loaded.append(args or kwargs)
-        load(self, *args, **kwargs)
-
-    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
     greeting = f"hello {uuid.uuid4().hex}"
     paths = [tmp_path / f"s{n}.json" for n in range(3)]
     for number, path in enumerate(paths):
         await _scenario(path, "once", provider, greeting, number)
     assert all(path.is_file() for path in paths)
-    assert len(loaded) <= 1
+    assert len(ca_bundle_loads) <= 1
