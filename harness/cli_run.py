@@ -148,6 +148,30 @@ def collector_paused() -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from harness import _git
+
+    _start_git_status(args.paths)
+    try:
+        return _run(args)
+    finally:
+        _git.discard_pending()  # (a run that stopped before its batch began)
+
+
+def _start_git_status(paths: list[str]) -> None:
+    """Start the project root's `git status` for the batch's provenance, so that git reads the
+    checkout while the models are imported and the files read (`harness._git`)."""
+    from harness import _git
+    from harness._project import project_root_for
+    from harness.errors import HarnessError
+
+    try:
+        root = project_root_for(paths)
+    except HarnessError:  # (the selection reports it)
+        return
+    _git.start_status(root)
+
+
+def _run(args: argparse.Namespace) -> int:
     with collector_paused():
         from harness.models.result import new_batch_id
         from harness.results.sinks import ReportFilesSink

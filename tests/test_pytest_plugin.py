@@ -315,6 +315,38 @@ def test_a_malformed_file_is_one_failing_item_and_the_others_run(
 # ------------------------------------------------------------------ results, JUnit, gate
 
 
+CONFTEST_NO_GIT_AFTER_THE_FIRST_FILE = """
+import os
+
+
+def pytest_collectstart(collector):
+    if collector.path.suffix == ".yaml":  # from the first scenario file on, git cannot start
+        os.environ["PATH"] = ""
+"""
+
+
+def test_the_batch_takes_the_git_status_started_with_the_first_scenario_file(
+    pytester: pytest.Pytester, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git reads the checkout while the other files are collected: the batch's provenance is
+    the status started then (here nothing could start git afterwards)."""
+    monkeypatch.setenv("PATH", os.environ.get("PATH", ""))  # restored after the session
+    for args in (["init", "-q", "-b", "trunk"], ["add", "-A"], ["commit", "-q", "-m", "one"]):
+        scenario(project, "scenarios/one.yaml")
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+            cwd=project,
+            check=True,
+            capture_output=True,
+        )
+    scenario(project, "scenarios/two.yaml")
+    (project / "conftest.py").write_text(CONFTEST_NO_GIT_AFTER_THE_FIRST_FILE, encoding="utf-8")
+    run(pytester, "scenarios").assert_outcomes(passed=2)
+    batch = json.loads((project / "reports" / "latest" / "results.json").read_text())["batch"]
+    assert batch["git_branch"] == "trunk"
+    assert batch["git_dirty"] is False  # (two.yaml and conftest.py are not tracked)
+
+
 def test_junit_properties_and_results_in_the_history_of_harness_run(
     pytester: pytest.Pytester, project: Path, model_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -84,6 +84,8 @@ class PluginState:
     """How many workers ran items ahead (for the terminal summary)."""
     loaders: dict[Path, ScenarioFileLoader] = field(default_factory=dict)
     """One loader per project root for the session's scenario files (shared folder caches)."""
+    git_started: bool = False
+    """The project's `git status` was started for the batch's provenance."""
     frozen: bool = False
     """What existed when the items started is frozen out of garbage collection (`batch_gc`),
     until the session's last clean-up (`thaw`)."""
@@ -192,8 +194,17 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if not file_path.name.endswith((".yaml", ".yml")):  # the common case: nothing imported
         return None
-    if not plugin_state(parent.config).collector.collects(file_path):
+    state = plugin_state(parent.config)
+    if not state.collector.collects(file_path):
         return None
+    if not state.git_started and not state.worker:
+        # The batch's provenance asks git for the project's state: it reads the checkout while
+        # the other files are collected (`harness._git`; an xdist worker records no batch).
+        state.git_started = True
+        from harness import _git
+
+        _git.start_status(state.collector.project_root(file_path))
+        parent.config.add_cleanup(_git.discard_pending)
     from harness.pytest_plugin._items import ScenarioFile
 
     return ScenarioFile.from_parent(parent, path=file_path)

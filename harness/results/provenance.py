@@ -1,48 +1,31 @@
 """Where a batch comes from: git commit, branch and dirty flag, host, versions, command line.
 
-Git is asked through the `git` program (2 s per call, no shell); outside a checkout, without git,
-or when it hangs, the git fields are None: provenance never fails a batch.
+Git is asked through the `git` program (`harness._git`: 2 s at most, no shell); outside a checkout,
+without git, or when it hangs, the git fields are None: provenance never fails a batch.
 """
 
 from __future__ import annotations
 
 import platform
 import socket
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness._git import GIT_TIMEOUT_SECONDS, status_of
 from harness.models.result import BatchInfo
 
 __all__ = ["GIT_TIMEOUT_SECONDS", "batch_info", "git_state"]
-
-GIT_TIMEOUT_SECONDS = 2.0
-
-
-def _git(folder: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):  # no git, no folder, or too slow
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def git_state(folder: Path) -> dict[str, Any]:
     """`git_commit`, `git_branch` and `git_dirty` of the checkout holding `folder` (None each
     when it is not one, or has no commit yet). The branch is `HEAD` when detached. Dirty means
     uncommitted changes to tracked files (new untracked files, such as reports, do not count)."""
-    # One `git status` answers all three (its `# branch.*` headers): each git call costs a few
-    # milliseconds before the first scenario can start.
-    status = _git(folder, "status", "--porcelain=v2", "--branch", "--untracked-files=no")
+    # One `git status` answers all three (its `# branch.*` headers); `harness run` started it
+    # for its project root with the command (`harness._git`).
+    status = status_of(folder)
     lines = (status or "").splitlines()
     headers = dict(line[2:].partition(" ")[::2] for line in lines if line.startswith("# "))
     commit = headers.get("branch.oid")

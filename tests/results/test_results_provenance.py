@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import _git
+from harness.cli import main
 from harness.results.provenance import git_state
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git program")
@@ -72,3 +74,24 @@ def test_no_checkout_or_no_commit_yet_gives_none(tmp_path: Path) -> None:
     assert git_state(tmp_path) == NONE
     git(tmp_path, "init", "-q")
     assert git_state(tmp_path) == NONE
+
+
+def test_a_status_started_early_is_the_one_taken_once(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `harness run` starts git as the command starts and takes its answer for the batch.
+    _git.start_status(repo)
+    monkeypatch.setenv("PATH", "")  # git can no longer be started: only the early one answers
+    assert git_state(repo)["git_branch"] == "trunk"
+    assert git_state(repo) == NONE  # taken: asked again, without git
+
+
+def test_a_run_that_stops_before_its_batch_leaves_no_git_behind(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "harness.toml").write_text("# the project root\n")
+    (repo / "scenarios").mkdir()
+    monkeypatch.chdir(repo)
+    assert main(["run", "scenarios"]) == 2  # no scenario: the batch never begins
+    assert "no scenario" in capsys.readouterr().err
+    assert _git._pending == {}
