@@ -166,7 +166,7 @@ def _start_git_status(paths: list[str]) -> None:
 
     try:
         root = project_root_for(paths)
-    except HarnessError:  # (the selection reports it)
+    except (HarnessError, OSError):  # (reading the scenarios reports it)
         return
     _git.start_status(root)
 
