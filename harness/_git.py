@@ -68,6 +68,8 @@ class _Status:
 
 
 _pending: dict[str, _Status] = {}
+# A forked process (a worker) records no batch, and its parent's git is the parent's to reap.
+os.register_at_fork(after_in_child=_pending.clear)
 
 
 def start_status(folder: str | Path) -> None:
