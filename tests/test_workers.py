@@ -270,6 +270,22 @@ def test_ctrl_c_stops_every_worker_and_keeps_the_finished_results(
     assert _gone(workers)  # no orphan left running b_slow
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_parent(tmp_path: Path, model_url: str) -> None:
+    # SIGKILL runs no clean-up in the parent: only the death signal each worker armed at its
+    # start stops the one waiting 60 s in b_slow.
+    _record_quick_and_slow(tmp_path, model_url, quick=2)
+    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
+    assert process.stdout is not None
+    finished = [process.stdout.readline(), process.stdout.readline()]
+    assert all(line.startswith("PASS  scenarios/a_quick") for line in finished)
+    workers = _children(process.pid)
+    assert workers  # at least the worker holding b_slow
+    process.kill()
+    process.communicate(timeout=30)
+    assert _gone(workers)
+
+
 def test_a_reader_closing_the_pipe_stops_the_workers(tmp_path: Path, model_url: str) -> None:
     _record_quick_and_slow(tmp_path, model_url, quick=2)
     command = f"{sys.executable} -m harness.cli run scenarios --workers 2 --concurrency 1"
