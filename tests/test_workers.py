@@ -246,16 +246,25 @@ def test_the_scenario_waiting_in_a_killed_worker_runs_in_its_replacement(
     }
 
 
-def test_ctrl_c_stops_every_worker_and_keeps_the_finished_results(
-    tmp_path: Path, model_url: str
-) -> None:
-    _record_quick_and_slow(tmp_path, model_url, quick=2)
-    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
+def _two_finished_and_b_slow_running(
+    folder: Path, url: str
+) -> tuple[subprocess.Popen[str], list[int]]:
+    """`harness run` in two workers once two quick scenarios passed and `b_slow` waits in its
+    tool, with its workers' pids."""
+    _record_quick_and_slow(folder, url, quick=2)
+    process = _popen(folder, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
     assert process.stdout is not None
     finished = [process.stdout.readline(), process.stdout.readline()]
     assert all(line.startswith("PASS  scenarios/a_quick") for line in finished)
     workers = _children(process.pid)
     assert workers  # at least the worker holding b_slow
+    return process, workers
+
+
+def test_ctrl_c_stops_every_worker_and_keeps_the_finished_results(
+    tmp_path: Path, model_url: str
+) -> None:
+    process, workers = _two_finished_and_b_slow_running(tmp_path, model_url)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, out + err
@@ -274,13 +283,7 @@ def test_ctrl_c_stops_every_worker_and_keeps_the_finished_results(
 def test_workers_die_with_a_killed_parent(tmp_path: Path, model_url: str) -> None:
     # SIGKILL runs no clean-up in the parent: only the death signal each worker armed at its
     # start stops the one waiting 60 s in b_slow.
-    _record_quick_and_slow(tmp_path, model_url, quick=2)
-    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
-    assert process.stdout is not None
-    finished = [process.stdout.readline(), process.stdout.readline()]
-    assert all(line.startswith("PASS  scenarios/a_quick") for line in finished)
-    workers = _children(process.pid)
-    assert workers  # at least the worker holding b_slow
+    process, workers = _two_finished_and_b_slow_running(tmp_path, model_url)
     process.kill()
     process.communicate(timeout=30)
     assert _gone(workers)
