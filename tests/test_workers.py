@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runner_helpers import HAPPY_TURNS, SCRIPT, STOCK, UNREACHABLE, write_scenario
+import yaml
+from runner_helpers import HAPPY_TURNS, SCRIPT, STOCK, UNREACHABLE, settings_for, write_scenario
 
+from harness.backends.binding import make_factory
 from harness.errors import HarnessError
 from harness.models.result import Verdict
 from harness.results import read_artifact, read_results
 from harness.runner import RunOptions
-from harness.runner.workers import MIN_SCENARIOS_PER_WORKER, cpu_count, plan_workers
+from harness.runner.workers import MIN_SCENARIOS_PER_WORKER, RunAhead, cpu_count, plan_workers
+from harness.scenarios import load_scenarios
 from harness.testing import ScriptedModel, serve_scripted_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,6 +163,32 @@ def test_a_generated_suite_gives_the_same_reports_in_two_workers(
     assert _packs(tmp_path, "two") == ["-w1.jsonl", "-w2.jsonl"]
 
 
+def test_a_suite_large_enough_for_grouped_results_loses_none(
+    tmp_path: Path, model_url: str
+) -> None:
+    # 100 scenarios on two workers: each sends its results three to a message and gets as
+    # many indices back in one, the last of them with the end of the queue (None) after them.
+    for number in range(100):
+        write_scenario(tmp_path, f"s{number:03d}", turns=HAPPY_TURNS[:1])
+    (tmp_path / "harness.toml").write_text("# test project\n")
+    recorded = _harness(
+        tmp_path, "scenarios", "--record-mode", "once", "--no-history", url=model_url
+    )
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+
+    one = _harness(tmp_path, "scenarios", "--workers", "1", "--report-dir", "one")
+    assert one.returncode == 0, one.stdout + one.stderr
+    for concurrency in ("1", "4"):
+        two = _harness(
+            tmp_path, "scenarios", "--workers", "2", "--concurrency", concurrency,
+            "--report-dir", f"two-{concurrency}",
+        )  # fmt: skip
+        assert two.returncode == 0, two.stdout + two.stderr
+        assert "100 scenario(s): 100 passed" in two.stdout
+        assert _batch(tmp_path, "one") == _batch(tmp_path, f"two-{concurrency}")
+        assert _packs(tmp_path, f"two-{concurrency}") == ["-w1.jsonl", "-w2.jsonl"]
+
+
 def test_the_example_suite_gives_the_same_verdicts_and_reports_in_two_workers(
     tmp_path: Path,
 ) -> None:
@@ -216,6 +245,83 @@ def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
             document = read_artifact(folder, result.artifact)
             assert document["scenario_id"] == result.scenario_id
     assert _gone(workers)
+
+
+def test_a_killed_worker_of_a_large_batch_loses_only_the_scenario_it_was_running(
+    tmp_path: Path, model_url: str
+) -> None:
+    # 100 quick scenarios: the workers hold several ahead and send results in groups. The one
+    # left running b_slow is killed: b_slow is an error, every other scenario passed, once.
+    _record_quick_and_slow(tmp_path, model_url, quick=100)
+    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
+    deadline = time.monotonic() + 60
+    while len(workers := _children(process.pid)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers) == 1  # the other one ran out of scenarios and ended
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 3, out + err
+    lines = (tmp_path / "reports" / "latest" / "results.jsonl").read_text().splitlines()[1:]
+    ids = [json.loads(line)["scenario_id"] for line in lines]
+    assert len(ids) == len(set(ids)) == 101  # each scenario once
+    verdicts = {
+        r.scenario_id: r.verdict for r in read_results(tmp_path / "reports" / "latest").results
+    }
+    assert verdicts.pop("scenarios/b_slow") is Verdict.ERROR
+    assert set(verdicts.values()) == {Verdict.PASSED}
+
+
+class _CrashOn:
+    """A backend factory whose worker kills itself when it starts the scenario `crash`."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.capabilities = inner, inner.name, inner.capabilities
+
+    def bind(self, scenario: Any) -> Any:
+        if scenario.name == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.inner.bind(scenario)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_a_worker_killed_amid_grouped_results_loses_only_the_scenario_it_ran(
+    tmp_path: Path, model_url: str
+) -> None:
+    # Quick scenarios go in groups: when `crash` kills its worker, results of scenarios it had
+    # finished may still wait in it. Only the scenario it was running is an error (its shared
+    # slot names it); results lost with the worker are run again by the next one.
+    quick = {"tools": {"check_stock": {"returns": 1}}}
+    for number in range(100):
+        write_scenario(
+            tmp_path, f"a{number:03d}", workflow=STOCK, turns=[{"start": {}}], mocks=quick
+        )
+    (tmp_path / "harness.toml").write_text("# test project\n")
+    recorded = _harness(
+        tmp_path, "scenarios", "--record-mode", "once", "--no-history", url=model_url
+    )
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    crash = yaml.safe_load((tmp_path / "scenarios" / "a050.yaml").read_text())
+    (tmp_path / "scenarios" / "a050x.yaml").write_text(yaml.safe_dump({**crash, "name": "crash"}))
+    scenarios = load_scenarios([tmp_path / "scenarios"], root=tmp_path)
+    options = RunOptions(
+        settings=settings_for(UNREACHABLE),
+        cassettes_root=tmp_path / "cassettes",
+        scenarios_root=tmp_path / "scenarios",
+    )
+
+    def crashing() -> Any:
+        return _CrashOn(make_factory(options.backend, options.binding_config()))
+
+    ahead = RunAhead(2, scenarios, options, factory=crashing)
+    try:
+        results = [ahead.take(index) for index in range(len(scenarios))]
+    finally:
+        ahead.close()
+    errors = [r.name for r in results if r.verdict is Verdict.ERROR]
+    assert errors == ["crash"], [r.error for r in results if r.error]
+    assert [r.verdict for r in results].count(Verdict.PASSED) == 100
 
 
 def test_the_scenario_waiting_in_a_killed_worker_runs_in_its_replacement(
