@@ -213,18 +213,26 @@ def test_the_example_suite_gives_the_same_verdicts_and_reports_in_two_workers(
     }
 
 
-def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
-    tmp_path: Path, model_url: str
-) -> None:
-    _record_quick_and_slow(tmp_path, model_url, quick=4)
-    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
+def _b_slow_left(folder: Path, url: str, quick: int) -> tuple[subprocess.Popen[str], list[int]]:
+    """`harness run` in two workers once the `quick` scenarios passed and only the worker
+    running `b_slow` (the last one handed out, waiting in its tool) is left, with its pid."""
+    _record_quick_and_slow(folder, url, quick=quick)
+    process = _popen(folder, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
     assert process.stdout is not None
-    for _ in range(4):  # the quick ones finish; the other worker then has nothing left
+    for _ in range(quick):  # (one child is also what the run has before its second fork)
         assert process.stdout.readline().startswith("PASS  scenarios/a_quick")
     deadline = time.monotonic() + 30
     while len(workers := _children(process.pid)) != 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(workers) == 1  # the one holding b_slow
+    assert len(workers) == 1  # the other one had nothing left and ended
+    return process, workers
+
+
+@pytest.mark.parametrize("quick", [4, 100])  # 100: results sent in groups, indices held ahead
+def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
+    tmp_path: Path, model_url: str, quick: int
+) -> None:
+    process, workers = _b_slow_left(tmp_path, model_url, quick=quick)
     os.kill(workers[0], signal.SIGKILL)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 3, out + err  # an error verdict, no failure
@@ -232,7 +240,9 @@ def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
     assert not summary.interrupted and summary.not_run == []
     verdicts = {r.scenario_id: r.verdict for r in summary.results}
     assert verdicts.pop("scenarios/b_slow") is Verdict.ERROR
-    assert set(verdicts.values()) == {Verdict.PASSED} and len(verdicts) == 4
+    assert set(verdicts.values()) == {Verdict.PASSED} and len(verdicts) == quick
+    lines = (tmp_path / "reports" / "latest" / "results.jsonl").read_text().splitlines()[1:]
+    assert len(lines) == quick + 1  # each scenario once
     slow = next(r for r in summary.results if r.scenario_id == "scenarios/b_slow")
     assert slow.error == f"the worker process (pid {workers[0]}) killed by SIGKILL"
     assert slow.file == "scenarios/b_slow.yaml"
@@ -245,33 +255,6 @@ def test_a_killed_worker_turns_its_scenario_into_an_error_and_the_rest_finish(
             document = read_artifact(folder, result.artifact)
             assert document["scenario_id"] == result.scenario_id
     assert _gone(workers)
-
-
-def test_a_killed_worker_of_a_large_batch_loses_only_the_scenario_it_was_running(
-    tmp_path: Path, model_url: str
-) -> None:
-    # 100 quick scenarios: the workers hold several ahead and send results in groups. The one
-    # left running b_slow is killed: b_slow is an error, every other scenario passed, once.
-    _record_quick_and_slow(tmp_path, model_url, quick=100)
-    process = _popen(tmp_path, "scenarios", "--workers", "2", "--concurrency", "1", "--plain")
-    assert process.stdout is not None
-    for _ in range(100):  # the quick ones pass (b_slow, the last, then waits in its tool)
-        assert process.stdout.readline().startswith("PASS  scenarios/a_quick")
-    deadline = time.monotonic() + 30
-    while len(workers := _children(process.pid)) != 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(workers) == 1  # the other one ran out of scenarios and ended
-    os.kill(workers[0], signal.SIGKILL)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 3, out + err
-    lines = (tmp_path / "reports" / "latest" / "results.jsonl").read_text().splitlines()[1:]
-    ids = [json.loads(line)["scenario_id"] for line in lines]
-    assert len(ids) == len(set(ids)) == 101  # each scenario once
-    verdicts = {
-        r.scenario_id: r.verdict for r in read_results(tmp_path / "reports" / "latest").results
-    }
-    assert verdicts.pop("scenarios/b_slow") is Verdict.ERROR
-    assert set(verdicts.values()) == {Verdict.PASSED}
 
 
 class _CrashOn:
