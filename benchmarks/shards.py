@@ -38,14 +38,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import compare  # noqa: E402  (the console script's entry, as `compare.RUN`)
 import e2e  # noqa: E402  (the environment of a replay: the model unreachable)
 import peers  # noqa: E402  (the single-turn suite)
 
-RUN = "import sys; from harness.cli import main; sys.exit(main())"  # as the console script
-
-
-def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+from harness.runner.workers import cpu_count  # noqa: E402  (what `--workers auto` counts)
 
 
 def _env() -> dict[str, str]:
@@ -59,7 +56,7 @@ def _wall(suite: Path, commands: list[list[str]]) -> float:
     started = time.perf_counter()
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", RUN, "run", *command],
+            [sys.executable, "-c", compare.RUN, "run", *command],
             cwd=suite,
             env=_env(),
             stdout=subprocess.PIPE,
@@ -103,7 +100,7 @@ def main() -> None:
             peers._single_turn_suite(folder, args.scenarios)
         count = len(list((folder / "scenarios").glob("*.yaml")))
         first = sorted((folder / "scenarios").glob("*.yaml"))[0].relative_to(folder)
-        cores = _usable_cores()
+        cores = cpu_count()
         base = ["--concurrency", "1"]
         setups = {
             "one_scenario": [[str(first), *base]],
