@@ -118,11 +118,25 @@ class ScrubOptions:
         object.__setattr__(self, "_forms", _secret_forms(values))
 
     def with_values(self, values: Iterable[str]) -> ScrubOptions:
-        """These options, also redacting `values` (self when there is nothing new)."""
-        fresh = [v for v in values if v.strip() and v not in self.secret_values]
+        """These options, also redacting `values` (self when there is nothing new).
+
+        A scheme before a token already redacted (`Bearer sk-...` when `sk-...` is known) is
+        nothing new: an echo of it keeps only the scheme. So a provider key set in the
+        environment (redacted from the start) leaves a request's options as they are, and a
+        replay can match its bytes without a key (`CassetteState.next_in_order`).
+        """
+        fresh = [
+            v
+            for v in values
+            if v.strip() and v not in self.secret_values and not self._scheme_of_known(v)
+        ]
         if not fresh:
             return self
         return replace(self, secret_values=(*self.secret_values, *fresh))
+
+    def _scheme_of_known(self, value: str) -> bool:
+        scheme, _, token = value.strip().partition(" ")
+        return scheme.isalpha() and token.strip() in self.secret_values
 
     @classmethod
     def from_env(

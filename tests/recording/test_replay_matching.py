@@ -244,3 +244,22 @@ def test_a_request_with_its_own_credential_is_matched_by_its_scrubbed_key(
     assert state.play_in_order(live, body) is None
     response = state.play(state.key_of(live, body))
     assert response is not None and response.text == "r0"
+
+
+@pytest.mark.parametrize("authorization", ["Bearer sk-env-key-5678", "sk-env-key-5678"])
+def test_a_request_carrying_the_key_of_the_environment_is_served_in_order(
+    tmp_path: Path, authorization: str
+) -> None:
+    # The usual CI: the provider's key is set (and redacted from the start), every call sends
+    # it. Its request is nothing new to redact, so it replays by its bytes, without a key.
+    interaction = Interaction("POST", "http://rec:1/v1/x", '{"a": 1}', {}, 200, "OK", {}, "r0")
+    scrub = ScrubOptions.from_env({"OPENAI_API_KEY": "sk-env-key-5678"})
+    state = CassetteState(tmp_path / "c.json", [interaction], match=DEFAULT, scrub=scrub)
+    live = httpx.Request(
+        "POST", "http://live:2/v1/x", content=b'{"a": 1}', headers={"authorization": authorization}
+    )
+    assert state.scrub_for(live) is scrub
+    response = state.play_in_order(live, b'{"a": 1}')
+    assert response is not None and response.text == "r0"
+    assert state.keys  # the keys are made only when asked for, and they agree
+    assert state.unused() == []

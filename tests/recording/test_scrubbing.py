@@ -123,6 +123,20 @@ def test_credential_headers_give_their_values_and_bearer_tokens() -> None:
     assert credential_values(headers) == ["Bearer ab12", "ab12", "zz9q"]
 
 
+def test_a_scheme_before_a_known_key_is_nothing_new_and_its_echo_hides_the_key() -> None:
+    options = ScrubOptions(secret_values=("sk-known-42",))
+    assert options.with_values(["Bearer sk-known-42", "sk-known-42"]) is options
+    for echo in ("Bearer sk-known-42", '{"h": "Bearer sk-known-42"}', "Bearer%20sk-known-42"):
+        assert "sk-known-42" not in scrub_text(echo, options)
+    # a token not known yet, or a value that only contains the key, is new
+    assert options.with_values(["Bearer sk-other-7"]).secret_values == (
+        "Bearer sk-other-7",
+        "sk-known-42",
+    )
+    assert options.with_values(["sk-known-42:extra"]) is not options
+    assert options.with_values(["Bear-er sk-known-42"]) is not options
+
+
 def test_the_mcp_session_id_is_kept_with_a_fixed_value() -> None:
     kept = scrub_headers([("Mcp-Session-Id", "3f2a9c"), ("x-session", "s")], ScrubOptions())
     assert kept == [("Mcp-Session-Id", REDACTED)]
@@ -185,8 +199,8 @@ async def test_a_planted_canary_never_reaches_the_cassette(
         replayed = await client.post(
             f"{provider.base_url}/chat/completions?api_key={canary}", json=body
         )
-    # The echoed `Authorization` value is redacted whole (it was a credential header's value).
-    assert reply_text(replayed) == f"reply 1 to: you sent {REDACTED}"
+    # The echoed `Authorization` value keeps its scheme; the key in it (the env's) is redacted.
+    assert reply_text(replayed) == f"reply 1 to: you sent Bearer {REDACTED}"
 
 
 def test_the_scanner_finds_what_it_should(tmp_path: Path) -> None:
