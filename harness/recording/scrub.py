@@ -128,15 +128,19 @@ class ScrubOptions:
         fresh = [
             v
             for v in values
-            if v.strip() and v not in self.secret_values and not self._scheme_of_known(v)
+            if v.strip() and not self._known(v) and not self._scheme_of_known(v)
         ]
         if not fresh:
             return self
         return replace(self, secret_values=(*self.secret_values, *fresh))
 
+    def _known(self, value: str) -> bool:
+        """Redacted already: one of these options' values or a run's registered secret."""
+        return value in self.secret_values or value in _RUN_SECRETS
+
     def _scheme_of_known(self, value: str) -> bool:
         scheme, _, token = value.strip().partition(" ")
-        return scheme.isalpha() and token.strip() in self.secret_values
+        return scheme.isalpha() and self._known(token.strip())
 
     @classmethod
     def from_env(

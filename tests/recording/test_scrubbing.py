@@ -137,6 +137,16 @@ def test_a_scheme_before_a_known_key_is_nothing_new_and_its_echo_hides_the_key()
     assert options.with_values(["Bear-er sk-known-42"]) is not options
 
 
+def test_a_run_secret_is_known_to_every_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scrub, "_RUN_SECRETS", set())  # the registry is process-wide
+    monkeypatch.setattr(scrub, "_RUN_FORMS", ())
+    options = ScrubOptions()
+    assert options.with_values(["Token run-secret-9"]) is not options
+    register_secret_values(["run-secret-9"])
+    assert options.with_values(["Token run-secret-9", "run-secret-9"]) is options
+    assert scrub_text("Token run-secret-9", options) == f"Token {REDACTED}"
+
+
 def test_the_mcp_session_id_is_kept_with_a_fixed_value() -> None:
     kept = scrub_headers([("Mcp-Session-Id", "3f2a9c"), ("x-session", "s")], ScrubOptions())
     assert kept == [("Mcp-Session-Id", REDACTED)]
