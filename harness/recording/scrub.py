@@ -126,9 +126,7 @@ class ScrubOptions:
         replay can match its bytes without a key (`CassetteState.next_in_order`).
         """
         fresh = [
-            v
-            for v in values
-            if v.strip() and not self._known(v) and not self._scheme_of_known(v)
+            v for v in values if v.strip() and not self._known(v) and not self._scheme_of_known(v)
         ]
         if not fresh:
             return self
