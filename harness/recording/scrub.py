@@ -137,8 +137,8 @@ class ScrubOptions:
         return value in self.secret_values or value in _RUN_SECRETS
 
     def _scheme_of_known(self, value: str) -> bool:
-        scheme, _, token = value.strip().partition(" ")
-        return scheme.isalpha() and self._known(token.strip())
+        token = _scheme_token(value)
+        return token is not None and self._known(token)
 
     @classmethod
     def from_env(
@@ -187,10 +187,15 @@ def credential_values(headers: Iterable[tuple[str, str]]) -> list[str]:
         if not value.strip() or not _CREDENTIAL_HEADER_PATTERN.search(name):
             continue
         found.append(value)
-        scheme, _, token = value.strip().partition(" ")
-        if token.strip() and scheme.isalpha():
-            found.append(token.strip())
+        if token := _scheme_token(value):
+            found.append(token)
     return found
+
+
+def _scheme_token(value: str) -> str | None:
+    """The token of a `<scheme> <token>` credential (`Bearer abc` gives `abc`), else None."""
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if token.strip() and scheme.isalpha() else None
 
 
 def _secret_forms(values: Iterable[str]) -> tuple[str, ...]:
