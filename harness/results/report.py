@@ -114,10 +114,16 @@ def _escape_attribute(value: str) -> str:
 
 
 def _properties(xml: _Xml, values: dict[str, str]) -> None:
-    xml.open("properties", {})
-    for name, value in values.items():
-        xml.leaf("property", {"name": name, "value": value})
-    xml.close("properties")
+    # What `leaf("property", {"name": ..., "value": ...})` writes for each, a line at a time
+    # without the general attribute walk: a test case has nine of them.
+    outer = " " * xml.depth
+    inner = outer + " "
+    xml.lines.append(f"{outer}<properties>")
+    xml.lines.extend(
+        f'{inner}<property name="{_escape_attribute(name)}" value="{_escape_attribute(value)}" />'
+        for name, value in values.items()
+    )
+    xml.lines.append(f"{outer}</properties>")
 
 
 def _case(xml: _Xml, result: ScenarioResult) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -89,17 +90,36 @@ def move_run_outputs(result: ScenarioResult, pack: ArtifactPack) -> str | None:
     return reference
 
 
+def summary_json(summary: RunSummary, lines: Mapping[int, tuple[ScenarioResult, bytes]]) -> bytes:
+    """`summary.model_dump_json()`, each result taken from `lines` (by `id`) when it is there
+    as the very object: the line `results.jsonl` holds (so the two files cannot disagree, and
+    a thousand results are not serialised a second time at the end of a batch)."""
+    head = summary.model_dump_json(exclude={"results"}).encode("utf-8")
+    parts = []
+    for result in summary.results:
+        kept = lines.get(id(result))
+        parts.append(kept[1] if kept and kept[0] is result else _result_line(result))
+    # `results` is the summary's last field: it goes where the full dump puts it.
+    return b'%s,"results":[%s]}' % (head[:-1], b",".join(parts))
+
+
+def _result_line(result: ScenarioResult) -> bytes:
+    return result.model_dump_json().encode("utf-8")
+
+
 def write_report_files(
     batch_dir: Path,
     summary: RunSummary,
     *,
     regression_markdown: str | None = None,
     latest: bool = True,
+    lines: Mapping[int, tuple[ScenarioResult, bytes]] | None = None,
 ) -> Path:
     """Write `results.json`, `junit.xml` and `summary.md` of `summary` into `batch_dir`
-    (atomically), then point `reports/latest` at it; returns the `results.json` path."""
+    (atomically), then point `reports/latest` at it; returns the `results.json` path.
+    `lines`: results already serialised (see `summary_json`)."""
     results = batch_dir / RESULTS_NAME
-    write_atomic(results, summary.model_dump_json(indent=1))
+    write_atomic(results, summary_json(summary, lines or {}))
     write_atomic(batch_dir / JUNIT_NAME, junit_xml(summary))
     write_atomic(batch_dir / SUMMARY_NAME, summary_markdown(summary, regression_markdown))
     if latest:
@@ -135,6 +155,7 @@ class ReportFilesSink:
         self._pack = ArtifactPack(self.batch_dir)
         self._selected: list[str] = []
         self._finished = False
+        self._written: dict[int, tuple[ScenarioResult, bytes]] = {}
 
     @property
     def results_path(self) -> Path:
@@ -185,7 +206,9 @@ class ReportFilesSink:
         """Append the scenario's artifact line, then its result to `results.jsonl`."""
         if not self.inline_run_output:
             move_run_outputs(result, self._pack)
-        self._write_line(result.model_dump_json().encode("utf-8"))
+        line = _result_line(result)
+        self._write_line(line)
+        self._written[id(result)] = (result, line)  # for `results.json` (`summary_json`)
 
     def finish(self, summary: RunSummary, regression_markdown: str | None = None) -> None:
         """Write `results.json`, `junit.xml` and `summary.md` and point `reports/latest` here.
@@ -207,8 +230,13 @@ class ReportFilesSink:
         if regression_markdown is None:
             regression_markdown = self.regression_markdown
         write_report_files(
-            self.batch_dir, summary, regression_markdown=regression_markdown, latest=self.latest
+            self.batch_dir,
+            summary,
+            regression_markdown=regression_markdown,
+            latest=self.latest,
+            lines=self._written,
         )
+        self._written = {}
 
 
 class HistorySink:

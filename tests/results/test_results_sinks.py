@@ -174,6 +174,40 @@ def test_run_outputs_stay_inline_when_asked_and_a_finished_sink_takes_no_more(
     assert not [p for p in os.listdir(tmp_path / "b1") if p.endswith(".tmp")]
 
 
+def test_results_json_is_the_summary_with_each_result_as_results_jsonl_holds_it(
+    tmp_path: Path,
+) -> None:
+    added = [scenario("scenarios/a"), scenario("scenarios/b", Verdict.FAILED)]
+    elsewhere = scenario("scenarios/c")  # in the summary, never given to `add`
+    sink = ReportFilesSink(tmp_path / "b1", latest=False)
+    sink.start(BatchInfo(batch_id="b1"), ["scenarios/a", "scenarios/b", "scenarios/c"])
+    for result in added:
+        sink.add(result)
+    summary = RunSummary.from_results([added[1], elsewhere, added[0]])
+    sink.finish(summary)
+    text = (tmp_path / "b1" / "results.json").read_text()
+    assert text == summary.model_dump_json()  # `elsewhere` got its artifact at finish
+    assert elsewhere.artifact is not None
+    lines = (tmp_path / "b1" / "results.jsonl").read_text().splitlines()[1:]
+    results = json.loads(text)["results"]
+    assert [r["scenario_id"] for r in results] == ["scenarios/b", "scenarios/c", "scenarios/a"]
+    assert [json.loads(line) for line in lines] == [results[2], results[0]]
+
+
+def test_junit_properties_keep_any_text_of_the_provenance(tmp_path: Path) -> None:
+    branch = 'fix/"a & b" <x>\tend'
+    batch = BatchInfo(batch_id="b1", git_branch=branch)
+    sink = ReportFilesSink(tmp_path / "b1", latest=False)
+    sink.start(batch, ["scenarios/a"])
+    sink.add(scenario("scenarios/a"))
+    sink.finish(RunSummary.from_results([scenario("scenarios/a")], batch=batch))
+    suite = ET.parse(tmp_path / "b1" / "junit.xml").getroot()
+    properties = suite.find("properties")
+    assert properties is not None
+    values = {p.attrib["name"]: p.attrib["value"] for p in properties.iter("property")}
+    assert values["git_branch"] == branch
+
+
 def test_junit_keeps_any_text_of_a_message_as_written(tmp_path: Path) -> None:
     text = 'said "a & b" <x>\n\ttab\r\nend é'
     result = scenario("scenarios/odd & <one>", Verdict.ERROR, error=text)
