@@ -195,20 +195,25 @@ def _build_root(libc: Any, root: str, disk_mb: int, uid: int | None) -> str:
     """
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE, None)  # never leak mounts to the host
     _mount(libc, "tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={disk_mb}m,mode=755")
+    # From here on every path is relative to the tmpfs ("." + an absolute path): a worker
+    # discarded during its set-up has its folder removed on the host, which detaches this
+    # mount; `root + path` would then make the folder again on the host's disk (`makedirs`),
+    # where nothing removes it once the worker is dead.
+    os.chdir(root)
+    here = "."
     for path in _stdlib_dirs():
-        _bind_into(libc, root, path, read_only=True)
+        _bind_into(libc, here, path, read_only=True)
     for path in _SYSTEM_PATHS:
-        if os.path.lexists(path) and not os.path.lexists(root + path):
-            _bind_into(libc, root, path, read_only=True)
+        if os.path.lexists(path) and not os.path.lexists(here + path):
+            _bind_into(libc, here, path, read_only=True)
     for path in _DEVICES:
         if os.path.exists(path):
-            _bind_into(libc, root, path, read_only=False)
-    os.makedirs(root + "/tmp", mode=0o1777, exist_ok=True)
-    os.chmod(root + "/tmp", 0o1777)
-    os.makedirs(root + _ROOT_WORKDIR, mode=0o700)
+            _bind_into(libc, here, path, read_only=False)
+    os.makedirs(here + "/tmp", mode=0o1777, exist_ok=True)
+    os.chmod(here + "/tmp", 0o1777)
+    os.makedirs(here + _ROOT_WORKDIR, mode=0o700)
     if uid is not None:
-        os.chown(root + _ROOT_WORKDIR, uid, uid)
-    os.chdir(root)
+        os.chown(here + _ROOT_WORKDIR, uid, uid)
     if _pivot_root_here(libc):
         # The old root is stacked on the new one; detaching it leaves no host mount at all in
         # this namespace, so even a chroot escape would find nothing.
@@ -216,7 +221,7 @@ def _build_root(libc: Any, root: str, disk_mb: int, uid: int | None) -> str:
             raise SetupError("could not detach the host's root from the sandbox")
         os.chroot(".")
         return "private-root"
-    os.chroot(root)
+    os.chroot(here)
     return "chroot"
 
 

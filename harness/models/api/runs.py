@@ -89,7 +89,11 @@ AssistantMessage = ChatMessage
 def _message_kind(value: Any) -> str:
     if isinstance(value, dict):
         return "langchain" if "type" in value and "role" not in value else "chat"
-    return "langchain" if hasattr(value, "type") else "chat"
+    # The models first: `hasattr` on a `ChatMessage` goes through pydantic's `__getattr__` and
+    # an AttributeError, and every dump of a run input asks this of each of its messages.
+    if isinstance(value, ChatMessage):
+        return "chat"
+    return "langchain" if isinstance(value, LangChainMessage) or hasattr(value, "type") else "chat"
 
 
 Message = Annotated[
