@@ -24,8 +24,8 @@ from runner_helpers import HAPPY_TURNS, SCRIPT, STOCK, UNREACHABLE, settings_for
 
 from harness.backends.binding import make_factory
 from harness.errors import HarnessError
-from harness.models.result import Verdict
-from harness.results import read_artifact, read_results
+from harness.models.result import ScenarioResult, Verdict
+from harness.results import HistoryStore, read_artifact, read_results
 from harness.runner import RunOptions
 from harness.runner.workers import MIN_SCENARIOS_PER_WORKER, RunAhead, cpu_count, plan_workers
 from harness.scenarios import load_scenarios
@@ -161,6 +161,18 @@ def test_a_generated_suite_gives_the_same_reports_in_two_workers(
     # one pack per writing process: the parent alone, or each worker (never the parent too)
     assert _packs(tmp_path, "one") == ["-main.jsonl"]
     assert _packs(tmp_path, "two") == ["-w1.jsonl", "-w2.jsonl"]
+    # The parent writes each result as the JSON its worker sent: results.jsonl, results.json
+    # and the history hold the same results as the parent's models of them.
+    batch = (tmp_path / "two" / "latest").resolve()
+    summary = read_results(batch)
+    lines = (batch / "results.jsonl").read_text().splitlines()[1:]
+    by_id = {r.scenario_id: r for r in summary.results}
+    for line in lines:
+        result = ScenarioResult.model_validate_json(line)
+        assert line == result.model_dump_json() and by_id[result.scenario_id] == result
+    with HistoryStore(tmp_path / "two" / "history.sqlite") as store:
+        stored = store.load_summary(summary.batch.batch_id).results  # in completion order
+    assert {r.scenario_id: r for r in stored} == by_id
 
 
 def test_a_suite_large_enough_for_grouped_results_loses_none(

@@ -139,8 +139,13 @@ _EXCLUDE_RUN_OUTPUTS: Any = {"attempts": {"__all__": {"turns": {"__all__": {"run
 
 
 def result_json(result: ScenarioResult) -> str:
-    """A result as stored in the history: without the turns' run outputs (see the artifact)."""
-    return result.model_dump_json(exclude=_EXCLUDE_RUN_OUTPUTS)
+    """A result as stored in the history: without the turns' run outputs (see the artifact).
+
+    A result whose run outputs all went to artifacts already is its plain `model_dump_json()`
+    (each turn's `run_output` null), the JSON a worker sends it as."""
+    if any(t.run_output is not None for a in result.attempts for t in a.turns):
+        return result.model_dump_json(exclude=_EXCLUDE_RUN_OUTPUTS)
+    return result.model_dump_json()
 
 
 def _time(value: Any) -> str | None:
@@ -174,11 +179,12 @@ class ResultRows:
     scores: list[tuple[Any, ...]]
 
     @classmethod
-    def of(cls, batch_id: str, result: ScenarioResult) -> ResultRows:
-        """The rows of `result` in batch `batch_id`."""
+    def of(cls, batch_id: str, result: ScenarioResult, json_text: str | None = None) -> ResultRows:
+        """The rows of `result` in batch `batch_id` (`json_text`: its `result_json`, when
+        already made)."""
         return cls(
             scenario_id=result.scenario_id,
-            scenario=_scenario_row(batch_id, result),
+            scenario=_scenario_row(batch_id, result, json_text),
             attempts=_attempt_rows(batch_id, result),
             usage=_usage_rows(batch_id, result),
             calls=_call_rows(batch_id, result),
@@ -186,7 +192,7 @@ class ResultRows:
         )
 
 
-def _scenario_row(batch_id: str, result: ScenarioResult) -> tuple[Any, ...]:
+def _scenario_row(batch_id: str, result: ScenarioResult, json_text: str | None) -> tuple[Any, ...]:
     """A result's row of `scenario_results`."""
     return (
         batch_id,
@@ -206,7 +212,7 @@ def _scenario_row(batch_id: str, result: ScenarioResult) -> tuple[Any, ...]:
         result.e2e_ms,
         result.cost_usd,
         result.error,
-        result_json(result),
+        result_json(result) if json_text is None else json_text,
     )
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "ReportFilesSink",
     "ResultSink",
     "ResultsWriter",
+    "holds_run_outputs",
     "move_run_outputs",
     "write_report_files",
 ]
@@ -58,6 +59,11 @@ class ResultSink(Protocol):
     def finish(self, summary: RunSummary) -> None:
         """The batch ended (`summary.interrupted` after Ctrl-C or a closed pipe)."""
         ...
+
+
+def holds_run_outputs(result: ScenarioResult) -> bool:
+    """Whether any turn of `result` still holds its run output (not moved to an artifact)."""
+    return any(t.run_output is not None for a in result.attempts for t in a.turns)
 
 
 def move_run_outputs(result: ScenarioResult, pack: ArtifactPack) -> str | None:
@@ -204,11 +210,17 @@ class ReportFilesSink:
 
     def add(self, result: ScenarioResult) -> None:
         """Append the scenario's artifact line, then its result to `results.jsonl`."""
-        if not self.inline_run_output:
+        self.add_line(result, None)
+
+    def add_line(self, result: ScenarioResult, line: str | None) -> None:
+        """`add`, with `line` the result's `model_dump_json()` when already made (a worker
+        sent the result as it: written as it is, unless run outputs were still to move)."""
+        if not self.inline_run_output and holds_run_outputs(result):
             move_run_outputs(result, self._pack)
-        line = _result_line(result)
-        self._write_line(line)
-        self._written[id(result)] = (result, line)  # for `results.json` (`summary_json`)
+            line = None  # the result changed
+        data = line.encode("utf-8") if line is not None else _result_line(result)
+        self._write_line(data)
+        self._written[id(result)] = (result, data)  # for `results.json` (`summary_json`)
 
     def finish(self, summary: RunSummary, regression_markdown: str | None = None) -> None:
         """Write `results.json`, `junit.xml` and `summary.md` and point `reports/latest` here.
@@ -301,9 +313,17 @@ class HistorySink:
 
     def add(self, result: ScenarioResult) -> None:
         """Add the scenario's result to the group (written now if the group is full)."""
+        self.add_line(result, None)
+
+    def add_line(self, result: ScenarioResult, line: str | None) -> None:
+        """`add`, with `line` the result's `model_dump_json()` when already made (stored as
+        it is when it holds no run output)."""
         if self._batch_id is None:
             raise HarnessError("HistorySink.add before start: the sink does not know its batch")
-        rows = ResultRows.of(self._batch_id, result)  # now: the result may change after add
+        if line is not None and holds_run_outputs(result):
+            line = None
+        # Now: the result may change after add.
+        rows = ResultRows.of(self._batch_id, result, line)
         with self._lock:
             self._raise_failure()
             self._group.append(rows)

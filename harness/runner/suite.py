@@ -236,10 +236,25 @@ class _Fanout:
     pipe_closed: bool = False
     _broken: set[int] = field(default_factory=set)
 
-    def call(self, name: str, *args: Any) -> None:
+    def add(self, result: ScenarioResult, line: str | None = None) -> None:
+        """`call("add", result)`; a sink that writes the result's JSON (`add_line`) is given
+        `line` instead of making it again, when there is one."""
+        if line is None:
+            self.call("add", result)
+            return
         for index, sink in enumerate(self.sinks):
-            if index in self._broken:
-                continue
+            if hasattr(sink, "add_line"):
+                self._call_one(index, "add_line", result, line)
+            else:
+                self._call_one(index, "add", result)
+
+    def call(self, name: str, *args: Any) -> None:
+        for index in range(len(self.sinks)):
+            self._call_one(index, name, *args)
+
+    def _call_one(self, index: int, name: str, *args: Any) -> None:
+        if index not in self._broken:
+            sink = self.sinks[index]
             try:
                 getattr(sink, name)(*args)
             except BrokenPipeError:
@@ -249,7 +264,8 @@ class _Fanout:
                 # Not called again: a sink that missed a result would write a wrong report.
                 self._broken.add(index)
                 label = type(sink).__name__
-                self.failures.append(SinkFailure(label, name, f"{type(exc).__name__}: {exc}"))
+                call = "add" if name == "add_line" else name  # (the same call, as the sink sees it)
+                self.failures.append(SinkFailure(label, call, f"{type(exc).__name__}: {exc}"))
 
 
 def _batch_info(**fields: Any) -> BatchInfo:
@@ -310,10 +326,11 @@ class BatchRecorder:
         self._t0 = time.perf_counter()
         self.fanout.call("start", self.batch, self.ids)
 
-    def add(self, result: ScenarioResult) -> None:
-        """One scenario finished: keep it and hand it to every sink."""
+    def add(self, result: ScenarioResult, line: str | None = None) -> None:
+        """One scenario finished: keep it and hand it to every sink (`line`: its
+        `model_dump_json()` when already made, e.g. by a worker; see `_Fanout.add`)."""
         self.results.append(result)
-        self.fanout.call("add", result)
+        self.fanout.add(result, line)
 
     def finish(
         self,
@@ -512,8 +529,8 @@ class Suite:
             if isinstance(sink, OutputWatcher):
                 sink.on_output_closed(closed_elsewhere)
 
-        def finished(result: ScenarioResult) -> bool:
-            recorder.add(result)
+        def finished(result: ScenarioResult, line: str | None) -> bool:
+            recorder.add(result, line)
             return not fanout.pipe_closed
 
         try:

@@ -343,7 +343,7 @@ class _Pool:
         scenarios: Sequence[Scenario],
         options: RunOptions,
         sinks: Sequence[ResultSink],
-        on_result: Callable[[int, ScenarioResult], None],
+        on_result: Callable[[int, ScenarioResult, str | None], None],
         factory: FactoryMaker | None = None,
     ) -> None:
         self.count = count
@@ -481,7 +481,7 @@ class _Pool:
             # more than its share of what is left (`_share`): whatever a worker holds, it runs.
             self._hand_out(worker, min(want, self._share()))
         for index, payload in results:
-            if not self._deliver(index, ScenarioResult.model_validate_json(payload)):
+            if not self._deliver(index, ScenarioResult.model_validate_json(payload), payload):
                 return False
         return True
 
@@ -491,9 +491,10 @@ class _Pool:
         (a slow scenario would hold them back while the others have nothing to run)."""
         return max(1, len(self.pending) // (2 * max(1, len(self.workers))))
 
-    def _deliver(self, index: int, result: ScenarioResult) -> bool:
+    def _deliver(self, index: int, result: ScenarioResult, line: str | None = None) -> bool:
+        """Give `result` (and the JSON it came as, `line`) to `on_result`; False to stop."""
         try:
-            self.on_result(index, result)
+            self.on_result(index, result, line)
         except _StopBatch:
             return False
         return True
@@ -562,11 +563,13 @@ def run_in_workers(
     scenarios: Sequence[Scenario],
     options: RunOptions,
     sinks: Sequence[ResultSink],
-    on_result: Callable[[ScenarioResult], bool],
+    on_result: Callable[[ScenarioResult, str | None], bool],
     wake: int | None = None,
 ) -> bool:
     """Run `scenarios` in `count` forked workers, giving each result to `on_result` in the
-    parent as it arrives (in completion order).
+    parent as it arrives (in completion order), with the JSON it came as (`model_dump_json()`,
+    for sinks that write it: `ResultSink` extensions in `harness.results.sinks`), or None for
+    a result the parent made (a scenario whose worker died).
 
     `on_result` returns False to stop the batch; a byte written to the file descriptor `wake`
     (from any thread) stops it too. Ctrl-C stops the workers and propagates
@@ -574,8 +577,8 @@ def run_in_workers(
     workers are gone either way.
     """
 
-    def deliver(_index: int, result: ScenarioResult) -> None:
-        if not on_result(result):
+    def deliver(_index: int, result: ScenarioResult, line: str | None) -> None:
+        if not on_result(result, line):
             raise _StopBatch
 
     pool = _Pool(count, scenarios, options, sinks, deliver)
@@ -609,8 +612,11 @@ class RunAhead:
         factory: FactoryMaker | None = None,
     ) -> None:
         self._results: dict[int, ScenarioResult] = {}
-        self._pool = _Pool(count, scenarios, options, sinks, self._results.__setitem__, factory)
+        self._pool = _Pool(count, scenarios, options, sinks, self._keep, factory)
         self._pool.start()
+
+    def _keep(self, index: int, result: ScenarioResult, _line: str | None) -> None:
+        self._results[index] = result
 
     def take(self, index: int) -> ScenarioResult:
         """The result of `scenarios[index]`, waiting for it; each index can be taken once.
