@@ -93,6 +93,10 @@ class BindingConfig:
         scenarios_root: the folder mirrored under `cassettes_root`.
         inner_transport: the network transport used while recording (default: httpx's).
         wrap_transport: wraps each scenario's cassette transport.
+        sandbox_ahead: start the sandbox when the first scenario that may call inline Python
+            is bound, so that its first child boots on an idle core before the call; False in
+            processes that share every core with others running scenarios (`--workers`),
+            where that boot only takes CPU from them, and costs it even when no tool is called.
     """
 
     settings: HarnessSettings
@@ -101,6 +105,7 @@ class BindingConfig:
     scenarios_root: Path = Path("scenarios")
     inner_transport: httpx.AsyncBaseTransport | None = None
     wrap_transport: TransportWrapper | None = None
+    sandbox_ahead: bool = True
 
 
 class HarnessLLM:
@@ -380,7 +385,8 @@ class EngineFactory:
                 hint="add `workflow: <hydrated config file>`, or run it with --backend api",
             )
         workflow = self._opener.workflow(scenario.workflow)
-        if not self._sandbox_started and runs_inline_python(workflow, scenario.mocks):
+        ahead = self._opener.config.sandbox_ahead
+        if ahead and not self._sandbox_started and runs_inline_python(workflow, scenario.mocks):
             # The sandbox's children boot while this scenario opens its cassette and runs its
             # first turns, so the first inline-Python call does not wait for an interpreter.
             self._sandbox_started = True

@@ -11,12 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.binding import _EARLY_LOOK_FILES, EarlySandbox, start_sandbox_early
+from harness.backends.binding import (
+    _EARLY_LOOK_FILES,
+    EarlySandbox,
+    make_factory,
+    start_sandbox_early,
+)
 from harness.engine._sandbox_zygote import zygote_pids
 from harness.engine.sandbox import stop_idle_workers
 from harness.models.scenario import Mocks, Scenario
 from harness.runner import RunOptions
 from harness.runner.suite import Selection, Suite
+from harness.runner.workers import worker_factory
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox's children are forked (POSIX)"
@@ -122,3 +128,15 @@ def test_the_look_stops_after_a_few_workflow_files(tmp_path: Path) -> None:
     early = EarlySandbox("engine")
     early.look([_scenario(others[0]), _scenario(others[0]), _scenario(WITH_PYTHON)])
     assert early.started  # the same file twice is looked at once
+
+
+async def test_binding_starts_the_sandbox_ahead_except_in_a_worker(tmp_path: Path) -> None:
+    # The workflow has inline-Python tools; binding the scenario calls none of them.
+    options = RunOptions(backend="engine", project_root=tmp_path, cassettes_root=tmp_path)
+    async with worker_factory(options).bind(_scenario(WITH_PYTHON)):
+        pass
+    time.sleep(0.2)  # a start would be on its way by now
+    assert zygote_pids() == {}
+    async with make_factory("engine", options.binding_config()).bind(_scenario(WITH_PYTHON)):
+        pass
+    assert _zygote_started()
