@@ -256,7 +256,10 @@ class Scenario(ScenarioModel):
     @property
     def source(self) -> ScenarioSource | None:
         """Where the loader found this scenario (None when built in code)."""
-        return self._source
+        # From pydantic's dict of private values: `self._source` goes through its `__getattr__`
+        # (~1 us), and binding and reporting a scenario read this several times.
+        private = self.__pydantic_private__
+        return private.get("_source") if private else None
 
     def with_source(self, source: ScenarioSource, *, scenario_id: str | None = None) -> "Scenario":
         """A copy of this scenario that knows where it came from (with id `scenario_id` when
