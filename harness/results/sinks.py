@@ -96,7 +96,7 @@ def move_run_outputs(result: ScenarioResult, pack: ArtifactPack) -> str | None:
     return reference
 
 
-def summary_json(summary: RunSummary, lines: Mapping[int, tuple[ScenarioResult, bytes]]) -> bytes:
+def _summary_json(summary: RunSummary, lines: Mapping[int, tuple[ScenarioResult, bytes]]) -> bytes:
     """`summary.model_dump_json()`, each result taken from `lines` (by `id`) when it is there
     as the very object: the line `results.jsonl` holds (so the two files cannot disagree, and
     a thousand results are not serialised a second time at the end of a batch)."""
@@ -123,9 +123,9 @@ def write_report_files(
 ) -> Path:
     """Write `results.json`, `junit.xml` and `summary.md` of `summary` into `batch_dir`
     (atomically), then point `reports/latest` at it; returns the `results.json` path.
-    `lines`: results already serialised (see `summary_json`)."""
+    `lines`: results already serialised (see `_summary_json`)."""
     results = batch_dir / RESULTS_NAME
-    write_atomic(results, summary_json(summary, lines or {}))
+    write_atomic(results, _summary_json(summary, lines or {}))
     write_atomic(batch_dir / JUNIT_NAME, junit_xml(summary))
     write_atomic(batch_dir / SUMMARY_NAME, summary_markdown(summary, regression_markdown))
     if latest:
@@ -220,7 +220,7 @@ class ReportFilesSink:
             line = None  # the result changed
         data = line.encode("utf-8") if line is not None else _result_line(result)
         self._write_line(data)
-        self._written[id(result)] = (result, data)  # for `results.json` (`summary_json`)
+        self._written[id(result)] = (result, data)  # for `results.json` (`_summary_json`)
 
     def finish(self, summary: RunSummary, regression_markdown: str | None = None) -> None:
         """Write `results.json`, `junit.xml` and `summary.md` and point `reports/latest` here.
