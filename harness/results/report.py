@@ -10,6 +10,8 @@ not run) is an `<error>`. Tokens, LLM calls, latency (sum, p50, p95), end-to-end
 
 from __future__ import annotations
 
+import re
+
 from harness.checks.budgets import percentile
 from harness.models.result import CheckOutcome, RunSummary, ScenarioResult, Verdict
 
@@ -108,9 +110,13 @@ _ATTRIBUTE_ESCAPES = str.maketrans(
 )
 
 
+_NEEDS_ESCAPE = re.compile('[&<>"\r\n\t]')
+
+
 def _escape_attribute(value: str) -> str:
     # Line breaks and tabs as character references, so a reader keeps them (not normalised).
-    return value.translate(_ATTRIBUTE_ESCAPES)
+    # Most values (names, numbers) have nothing to escape: a search costs less than `translate`.
+    return value.translate(_ATTRIBUTE_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
 def _properties(xml: _Xml, values: dict[str, str]) -> None:
