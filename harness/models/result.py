@@ -639,6 +639,10 @@ class ScenarioResult(ResultModel):
         """The evaluation of the first attempt that has one."""
         return next((a.evaluation for a in self.attempts if a.evaluation), None)
 
+    def holds_run_outputs(self) -> bool:
+        """Whether a turn still holds its run output (not moved to an artifact yet)."""
+        return any(t.run_output is not None for a in self.attempts for t in a.turns)
+
     def failures(self) -> list[CheckOutcome]:
         """Every outcome that did not pass, across attempts, then scenario-level ones."""
         every = [o for a in self.attempts for o in a.all_outcomes()] + self.outcomes

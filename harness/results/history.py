@@ -143,7 +143,7 @@ def result_json(result: ScenarioResult) -> str:
 
     A result whose run outputs all went to artifacts already is its plain `model_dump_json()`
     (each turn's `run_output` null), the JSON a worker sends it as."""
-    if any(t.run_output is not None for a in result.attempts for t in a.turns):
+    if result.holds_run_outputs():
         return result.model_dump_json(exclude=_EXCLUDE_RUN_OUTPUTS)
     return result.model_dump_json()
 

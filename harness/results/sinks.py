@@ -37,7 +37,6 @@ __all__ = [
     "ReportFilesSink",
     "ResultSink",
     "ResultsWriter",
-    "holds_run_outputs",
     "move_run_outputs",
     "write_report_files",
 ]
@@ -59,11 +58,6 @@ class ResultSink(Protocol):
     def finish(self, summary: RunSummary) -> None:
         """The batch ended (`summary.interrupted` after Ctrl-C or a closed pipe)."""
         ...
-
-
-def holds_run_outputs(result: ScenarioResult) -> bool:
-    """Whether any turn of `result` still holds its run output (not moved to an artifact)."""
-    return any(t.run_output is not None for a in result.attempts for t in a.turns)
 
 
 def move_run_outputs(result: ScenarioResult, pack: ArtifactPack) -> str | None:
@@ -215,7 +209,7 @@ class ReportFilesSink:
     def add_line(self, result: ScenarioResult, line: str | None) -> None:
         """`add`, with `line` the result's `model_dump_json()` when already made (a worker
         sent the result as it: written as it is, unless run outputs were still to move)."""
-        if not self.inline_run_output and holds_run_outputs(result):
+        if not self.inline_run_output and result.holds_run_outputs():
             move_run_outputs(result, self._pack)
             line = None  # the result changed
         data = line.encode("utf-8") if line is not None else _result_line(result)
@@ -320,7 +314,7 @@ class HistorySink:
         it is when it holds no run output)."""
         if self._batch_id is None:
             raise HarnessError("HistorySink.add before start: the sink does not know its batch")
-        if line is not None and holds_run_outputs(result):
+        if line is not None and result.holds_run_outputs():
             line = None
         # Now: the result may change after add.
         rows = ResultRows.of(self._batch_id, result, line)
