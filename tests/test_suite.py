@@ -13,6 +13,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,6 +184,50 @@ def test_every_sink_gets_each_result_and_a_broken_sink_loses_nothing_else(projec
     assert summary.batch.project_root == str(project)
     assert exit_code(summary, sink_failed=True) == EXIT_INFRASTRUCTURE
     assert exit_code(summary) == EXIT_OK
+
+
+class Aside(Recorder):
+    """A sink that finishes beside the others (`finishes_aside`, as the history does): its
+    `finish` waits until another sink's `finish` has begun, which only a thread of its own can,
+    then fails."""
+
+    finishes_aside = True
+
+    def __init__(self, other_began: threading.Event) -> None:
+        super().__init__()
+        self.other_began = other_began
+        self.thread = ""
+
+    def finish(self, summary: RunSummary) -> None:
+        super().finish(summary)
+        self.thread = threading.current_thread().name
+        assert self.other_began.wait(10), "the other sinks did not finish meanwhile"
+        raise OSError(28, "No space left on device")
+
+
+class Signalling(Recorder):
+    def __init__(self, began: threading.Event) -> None:
+        super().__init__()
+        self.began = began
+
+    def finish(self, summary: RunSummary) -> None:
+        self.began.set()
+        time.sleep(0.05)  # still finishing when the aside sink fails
+        super().finish(summary)
+
+
+def test_a_sink_that_finishes_aside_finishes_beside_the_others_and_its_failure_counts(
+    project: Path,
+) -> None:
+    scenarios(project, "one")
+    began = threading.Event()
+    aside, other = Aside(began), Signalling(began)
+    suite = Suite.select(Selection(paths=("scenarios",)))
+    summary = suite.run(RunOptions(concurrency=1), [aside, other])
+    # Both finished before `run` returned, the aside one in a thread of its own.
+    assert aside.summary is summary and other.summary is summary
+    assert aside.thread != threading.current_thread().name
+    assert [(f.sink, f.call) for f in suite.sink_failures] == [("Aside", "finish")]
 
 
 def test_exit_codes(project: Path) -> None:
