@@ -7,6 +7,7 @@ runs in one process), then replayed with `OPENAI_BASE_URL` pointing nowhere.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -26,9 +27,18 @@ from harness.backends.binding import make_factory
 from harness.errors import HarnessError
 from harness.models.result import ScenarioResult, Verdict
 from harness.results import HistoryStore, read_artifact, read_results
+from harness.results.sinks import ReportFilesSink
 from harness.runner import RunOptions
-from harness.runner.workers import MIN_SCENARIOS_PER_WORKER, RunAhead, cpu_count, plan_workers
-from harness.scenarios import load_scenarios
+from harness.runner.suite import Selection, Shard, Suite
+from harness.runner.workers import (
+    EARLY_AFTER,
+    MIN_SCENARIOS_PER_WORKER,
+    EarlyWorker,
+    RunAhead,
+    cpu_count,
+    plan_workers,
+)
+from harness.scenarios import ScenarioLoadError, load_scenarios
 from harness.testing import ScriptedModel, serve_scripted_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,7 +208,14 @@ def test_a_suite_large_enough_for_grouped_results_loses_none(
         assert two.returncode == 0, two.stdout + two.stderr
         assert "100 scenario(s): 100 passed" in two.stdout
         assert _batch(tmp_path, "one") == _batch(tmp_path, f"two-{concurrency}")
-        assert _packs(tmp_path, f"two-{concurrency}") == ["-w1.jsonl", "-w2.jsonl"]
+        # The first `EARLY_AFTER` ran in the worker started while the files were read (w0),
+        # each of the others in one of the two started with them all.
+        batch = (tmp_path / f"two-{concurrency}" / "latest").resolve()
+        early = (batch / "artifacts" / f"{batch.name}-w0.jsonl").read_text().splitlines()
+        assert sorted(json.loads(line)["scenario_id"] for line in early) == [
+            f"scenarios/s{number:03d}" for number in range(EARLY_AFTER)
+        ]
+        assert _packs(tmp_path, f"two-{concurrency}") == ["-w0.jsonl", "-w1.jsonl", "-w2.jsonl"]
 
 
 def test_the_example_suite_gives_the_same_verdicts_and_reports_in_two_workers(
@@ -411,6 +428,80 @@ def test_a_reader_closing_the_pipe_stops_the_workers(tmp_path: Path, model_url: 
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
     summary = read_results(tmp_path / "reports" / "latest")
     assert summary.interrupted and "scenarios/b_slow" in summary.not_run
+
+
+def _start_only(folder: Path, count: int) -> None:
+    """`count` scenarios that only start the intake workflow (no LLM call, no cassette)."""
+    for number in range(count):
+        write_scenario(folder, f"s{number:03d}", turns=HAPPY_TURNS[:1])
+    (folder / "harness.toml").write_text("# test project\n")
+
+
+def test_a_problem_read_after_the_early_worker_started_drops_what_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start_only(tmp_path, EARLY_AFTER + 8)
+    (tmp_path / "scenarios" / "zz_broken.yaml").write_text("version: 1\nname: [unclosed\n")
+    monkeypatch.chdir(tmp_path)
+    before = set(_children(os.getpid()))
+    started: list[int] = []
+    start = EarlyWorker._start
+
+    def spied(self: EarlyWorker) -> None:
+        start(self)
+        assert self.worker is not None
+        started.append(self.worker.process.pid)
+
+    monkeypatch.setattr(EarlyWorker, "_start", spied)
+    with pytest.raises(ScenarioLoadError, match="zz_broken"):
+        Suite.select(Selection(paths=("scenarios",)), options=RunOptions(workers=2))
+    # The worker started on the first files is stopped (waited for), and nothing was written.
+    assert len(started) == 1 and started[0] not in _children(os.getpid())
+    assert set(_children(os.getpid())) <= before
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_early_worker_runs_only_for_the_options_it_was_started_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start_only(tmp_path, EARLY_AFTER + 8)
+    monkeypatch.chdir(tmp_path)
+    selection = Selection(paths=("scenarios",))
+    before = set(_children(os.getpid()))
+
+    # Run with the options it was selected for: the early worker ran the first files' share.
+    suite = Suite.select(selection, options=(given := RunOptions(workers=2)))
+    assert suite.early_worker is not None and set(_children(os.getpid())) > before
+    summary = suite.run(given, [sink := ReportFilesSink(tmp_path / "reports" / "same")])
+    assert summary.passed == EARLY_AFTER + 8
+    assert sorted(p.name for p in sink.artifacts_dir.iterdir()) == [
+        "same-w0.jsonl", "same-w1.jsonl", "same-w2.jsonl"
+    ]  # fmt: skip
+
+    # Other options (an equal but other object): it is stopped, and its share runs again.
+    suite = Suite.select(selection, options=RunOptions(workers=2))
+    assert suite.early_worker is not None
+    summary = suite.run(
+        RunOptions(workers=2), [sink := ReportFilesSink(tmp_path / "reports" / "other")]
+    )
+    assert summary.passed == EARLY_AFTER + 8
+    assert sorted(p.name for p in sink.artifacts_dir.iterdir()) == [
+        "other-w1.jsonl",
+        "other-w2.jsonl",
+    ]
+
+    # Selected and never run: stopped once the suite is dropped.
+    suite = Suite.select(selection, options=RunOptions(workers=2))
+    assert suite.early_worker is not None
+    del suite
+    gc.collect()
+    assert _gone(list(set(_children(os.getpid())) - before))
+    assert set(_children(os.getpid())) <= before
+
+    # Neither a shard (it selects once every file is read) nor one process starts one.
+    for options, shard in ((RunOptions(workers=2), Shard(1, 2)), (RunOptions(workers=1), None)):
+        suite = Suite.select(Selection(paths=("scenarios",), shard=shard), options=options)
+        assert suite.early_worker is None
 
 
 def test_auto_uses_workers_only_for_large_engine_replays() -> None:

@@ -29,7 +29,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -53,6 +53,7 @@ from harness.runner.options import RunOptions
 
 if TYPE_CHECKING:  # the regression package imports numpy: only when a baseline is compared
     from harness.regression import Baseline, RegressionReport
+    from harness.runner.workers import EarlyWorker
 
 __all__ = [
     "EXIT_FAILED",
@@ -179,14 +180,53 @@ def _matches(scenario: Scenario, selection: Selection) -> bool:
 
 
 def _selected_to(
-    look: Callable[[Iterable[Scenario]], None], selection: Selection
-) -> Callable[[list[Scenario]], None]:
-    """A file's scenarios that the tags and -k select, given to `look`."""
+    sandbox: EarlySandbox | None, worker: EarlyWorker | None, selection: Selection
+) -> Callable[[list[Scenario]], None] | None:
+    """What is given each file's scenarios as they are read: those the tags and -k select go to
+    the early sandbox until a worker starts early (workers start their own), and to the early
+    worker with the repeats applied."""
+    if sandbox is None and worker is None:
+        return None
 
     def on_file(scenarios: list[Scenario]) -> None:
-        look(s for s in scenarios if _matches(s, selection))
+        selected = [s for s in scenarios if _matches(s, selection)]
+        if worker is not None:
+            if selection.repeat is not None:
+                selected = [with_repeat(s, selection.repeat) for s in selected]
+            worker.look(selected)
+            if worker.worker is not None:
+                return
+        if sandbox is not None:
+            sandbox.look(selected)
 
     return on_file
+
+
+def _options_under(root: Path, options: RunOptions) -> RunOptions:
+    return dataclasses.replace(
+        options,
+        settings=options.settings or load_settings(root),
+        project_root=root,
+        cassettes_root=root / options.cassettes_root,
+        scenarios_root=root / options.scenarios_root,
+    )
+
+
+def _early_worker(selection: Selection, options: RunOptions, root: Path) -> EarlyWorker | None:
+    """The `EarlyWorker` of a batch that will replay in workers (`plan_workers` would start two
+    or more once `EARLY_AFTER` scenarios are selected), or None. Not for a shard: which
+    scenarios it selects is known only once every file is read."""
+    if options.workers == 1 or selection.shard is not None:
+        return None
+    from harness.runner.workers import EARLY_AFTER, EarlyWorker, can_fork, plan_workers
+
+    try:
+        under = _options_under(root, options)
+        if not can_fork() or plan_workers(options.workers, EARLY_AFTER, under).count < 2:
+            return None
+    except HarnessError:  # (the run says it, in its own words)
+        return None
+    return EarlyWorker(under, after=EARLY_AFTER)
 
 
 def with_repeat(scenario: Scenario, runs: int) -> Scenario:
@@ -396,6 +436,8 @@ class Suite:
         self.root = root
         self.scenarios = scenarios
         self.early_sandbox: EarlySandbox | None = None  # set by `select` when given the options
+        self.early_worker: EarlyWorker | None = None  # likewise (for a run in workers)
+        self._early_options: RunOptions | None = None  # what `select` was given
         self.stopped: Stop | None = None
         self.sink_failures: list[SinkFailure] = []
 
@@ -410,9 +452,10 @@ class Suite:
     ) -> Suite:
         """Load and select scenarios.
 
-        `options`, when given, are those the suite will run with: a run on the engine that may
-        stay in one process then starts the sandbox as soon as a file read will call inline
-        Python (`EarlySandbox`), while the other files are read.
+        `options`, when given, are those the suite will run with (the very object `run` will be
+        given): a run on the engine that may stay in one process then starts the sandbox as soon
+        as a file read will call inline Python (`EarlySandbox`), while the other files are read;
+        a replay in workers starts its first worker on the first files read (`EarlyWorker`).
 
         Raises:
             ScenarioLoadError: a path is missing or a file has problems (exit code 2).
@@ -428,10 +471,16 @@ class Suite:
         early = (
             EarlySandbox(options.backend) if options and options.workers in (1, "auto") else None
         )
-        on_file = _selected_to(early.look, selection) if early is not None else None
-        with batch_gc():  # reading a thousand files allocates like a batch: collect as seldom
-            read = load_scenarios(paths, root=root, on_file=on_file)
-            loaded = [s for s in read if _matches(s, selection)]
+        ahead = _early_worker(selection, options, root) if options else None
+        on_file = _selected_to(early, ahead, selection)
+        try:
+            with batch_gc():  # reading a thousand files allocates like a batch: collect as seldom
+                read = load_scenarios(paths, root=root, on_file=on_file)
+                loaded = [s for s in read if _matches(s, selection)]
+        except BaseException:
+            if ahead is not None:
+                ahead.discard()  # the batch never begins: what it ran is dropped
+            raise
         if not loaded:
             raise NoScenarioError(
                 "no scenario matches the selection "
@@ -447,6 +496,8 @@ class Suite:
             loaded = [with_repeat(s, selection.repeat) for s in loaded]
         suite = cls(selection, root, loaded)
         suite.early_sandbox = early
+        if ahead is not None and ahead.worker is not None:
+            suite.early_worker, suite._early_options = ahead, options
         return suite
 
     def options_for(self, options: RunOptions) -> RunOptions:
@@ -456,13 +507,7 @@ class Suite:
         Raises:
             ConfigError: the settings file is invalid.
         """
-        return dataclasses.replace(
-            options,
-            settings=options.settings or load_settings(self.root),
-            project_root=self.root,
-            cassettes_root=self.root / options.cassettes_root,
-            scenarios_root=self.root / options.scenarios_root,
-        )
+        return _options_under(self.root, options)
 
     def run(
         self,
@@ -489,11 +534,30 @@ class Suite:
             ConfigError: the backend cannot be set up from the settings, or the batch records
                 and an LLM provider it calls is not configured.
         """
-        options = self.options_for(options)
+        given, early_worker, self.early_worker = options, self.early_worker, None
+        try:
+            return self._run_all(given, sinks, early_worker, batch_id, argv, before_finish)
+        finally:
+            if early_worker is not None:  # (nothing left to stop once a pool adopted it)
+                early_worker.discard()
+
+    def _run_all(
+        self,
+        given: RunOptions,
+        sinks: Sequence[ResultSink],
+        early_worker: EarlyWorker | None,
+        batch_id: str | None,
+        argv: Sequence[str] | None,
+        before_finish: Callable[[RunSummary], None] | None,
+    ) -> RunSummary:
+        options = self.options_for(given)
         # Before any sink starts: a recording whose provider is not configured is a usage error,
         # and so are workers asked for a recording.
         check_recording(self.scenarios, options.backend, options.binding_config())
         workers = self._plan_workers(options)
+        if early_worker is not None and (given is not self._early_options or workers < 2):
+            early_worker.discard()  # started for other options than these: dropped unseen
+            early_worker = None
         early = self.early_sandbox  # (it looked at the files as they were read)
         if workers == 1 and early is None:
             start_sandbox_early(options.backend, self.scenarios)
@@ -513,7 +577,7 @@ class Suite:
         if fanout.pipe_closed:  # the reader left before the first scenario: run nothing
             self.stopped = Stop.PIPE_CLOSED
         elif workers > 1:
-            self.stopped = self._run_in_workers(workers, options, recorder)
+            self.stopped = self._run_in_workers(workers, options, recorder, early_worker)
         else:
             self.stopped = self._run(options, recorder)
         summary = recorder.finish(interrupted=self.stopped is not None, before_finish=before_finish)
@@ -530,7 +594,11 @@ class Suite:
         return plan_workers(options.workers, len(self.scenarios), options).count
 
     def _run_in_workers(
-        self, count: int, options: RunOptions, recorder: BatchRecorder
+        self,
+        count: int,
+        options: RunOptions,
+        recorder: BatchRecorder,
+        early: EarlyWorker | None = None,
     ) -> Stop | None:
         """As `_run`, in `count` forked processes (`harness.runner.workers`)."""
         from harness.runner.workers import run_in_workers
@@ -556,7 +624,7 @@ class Suite:
 
         try:
             done = run_in_workers(
-                count, self.scenarios, options, fanout.sinks, finished, wake=wake_read
+                count, self.scenarios, options, fanout.sinks, finished, wake=wake_read, early=early
             )
         except KeyboardInterrupt:
             return Stop.INTERRUPTED

@@ -35,7 +35,8 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,7 +56,9 @@ if TYPE_CHECKING:  # multiprocessing (~18 ms of imports) only when a batch forks
     from multiprocessing.connection import Connection
 
 __all__ = [
+    "EARLY_AFTER",
     "MIN_SCENARIOS_PER_WORKER",
+    "EarlyWorker",
     "FactoryMaker",
     "RunAhead",
     "WorkerPlan",
@@ -208,24 +211,24 @@ def _worker_main(
     parent: int,
     scenarios: Sequence[Scenario],
     options: RunOptions,
-    batch_dirs: Sequence[Path],
+    batch_dirs: Sequence[Path] | None,
     number: int,
     factory: FactoryMaker | None,
     slots: Any,
     batch: int,
 ) -> None:
     """A worker process (the `number`th started): run the indices the parent sends until it
-    sends None."""
+    sends None. `batch_dirs` None: the parent sends them later (`EarlyWorker`), and until then
+    the worker keeps its results."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent(parent)
     if options.timings is not None:
         options.timings = PhaseTimings()  # this worker's own share, sent back at the end
     try:
         with batch_gc():
-            packs = [ArtifactPack(batch_dir, f"w{number}") for batch_dir in batch_dirs]
+            packs = _Packs(number, batch_dirs)
             asyncio.run(_serve(conn, scenarios, options, packs, factory, slots, batch))
-            for pack in packs:
-                pack.close()
+            packs.close()
         conn.send(("done", options.timings))
     except BaseException:  # the parent reports its scenarios as errors; say why here
         traceback.print_exc()
@@ -238,11 +241,28 @@ def _worker_main(
     release_sandbox()
 
 
+class _Packs:
+    """A worker's artifact packs, one per batch folder (`_slimmers`), once it knows them."""
+
+    def __init__(self, number: int, batch_dirs: Sequence[Path] | None) -> None:
+        self.number = number
+        self.packs: list[ArtifactPack] | None = None
+        if batch_dirs is not None:
+            self.place(batch_dirs)
+
+    def place(self, batch_dirs: Sequence[Path]) -> None:
+        self.packs = [ArtifactPack(batch_dir, f"w{self.number}") for batch_dir in batch_dirs]
+
+    def close(self) -> None:
+        for pack in self.packs or ():
+            pack.close()
+
+
 async def _serve(
     conn: Connection,
     scenarios: Sequence[Scenario],
     options: RunOptions,
-    packs: Sequence[ArtifactPack],
+    packs: _Packs,
     make: FactoryMaker | None,
     slots: Any,
     batch: int,
@@ -259,6 +279,10 @@ async def _serve(
     depth = 1  # held beyond `len(slots)`, and results sent together (`_depth`)
     outbox: list[tuple[int, str]] = []
     timer: asyncio.TimerHandle | None = None
+    placed = asyncio.Event()  # the packs are known (until then, results wait in `kept`)
+    kept: list[tuple[int, ScenarioResult]] = []
+    if packs.packs is not None:
+        placed.set()
 
     def send() -> None:
         """The finished results, with how many more indices this worker asks for."""
@@ -277,16 +301,22 @@ async def _serve(
         started = time.perf_counter()
         result = await run_scenario(scenarios[index], factory, options)
         depth = _depth(time.perf_counter() - started, batch)
-        for pack in packs:
-            move_run_outputs(result, pack)
-        # As JSON: dumping and validating it costs half of pickling and unpickling the models.
-        outbox.append((index, result.model_dump_json()))
         slots[slot] = _IDLE
         holding -= 1
+        if not placed.is_set():
+            kept.append((index, result))
+            return
+        post(index, result)
         if len(outbox) >= depth or not queued:  # (nothing queued: the parent's turn)
             send()
         elif timer is None:
             timer = loop.call_later(_BATCH_SECONDS, send)
+
+    def post(index: int, result: ScenarioResult) -> None:
+        for pack in packs.packs or ():
+            move_run_outputs(result, pack)
+        # As JSON: dumping and validating it costs half of pickling and unpickling the models.
+        outbox.append((index, result.model_dump_json()))
 
     def start_queued() -> None:
         while queued and free:
@@ -303,11 +333,20 @@ async def _serve(
         # One message per call: the reader is called again while more are waiting
         # (`conn.poll` would build a selector each time).
         nonlocal holding
-        indices = conn.recv()
-        if indices[-1] is None:  # the last ones, if any: the worker ends after them
-            no_more.set()
-            loop.remove_reader(conn.fileno())
-        given = [index for index in indices if index is not None]
+        message = conn.recv()
+        given: list[int] = []
+        if isinstance(message, tuple):  # ("packs", batch folders): what was kept goes now
+            packs.place(message[1])
+            placed.set()
+            for index, result in kept:
+                post(index, result)
+            kept.clear()
+        else:
+            if message[-1] is None:  # the last ones, if any: the worker ends after them
+                no_more.set()
+            given = [index for index in message if index is not None]
+        if no_more.is_set() and placed.is_set():
+            loop.remove_reader(conn.fileno())  # nothing more will come
         holding += len(given)
         queued.extend(given)
         start_queued()
@@ -319,6 +358,7 @@ async def _serve(
         await no_more.wait()
         while running:  # (a task that ends starts the next queued one: see `finished`)
             await asyncio.gather(*running)
+        await placed.wait()
         send()
     finally:
         with contextlib.suppress(Exception):
@@ -351,6 +391,106 @@ def _lost_result(scenario: Scenario, options: RunOptions, cause: str) -> Scenari
     result = base_result(scenario, options.backend, options.project_root)
     result.error = cause
     return result
+
+
+def _fork_worker(
+    context: Any,
+    scenarios: Sequence[Scenario],
+    options: RunOptions,
+    batch_dirs: Sequence[Path] | None,
+    number: int,
+    factory: FactoryMaker | None,
+    batch: int,
+) -> _Worker:
+    """Fork the `number`th worker of a batch, with `scenarios` (the indices it is sent are
+    theirs); `batch_dirs` None: sent later (see `_worker_main`)."""
+    mine, theirs = context.Pipe(duplex=True)
+    slots = context.RawArray("q", [_IDLE] * max(1, options.concurrency))
+    process = context.Process(
+        target=_worker_main,
+        args=(theirs, os.getpid(), scenarios, options, batch_dirs, number, factory, slots, batch),
+        name="harness-worker",
+    )
+    process.start()
+    theirs.close()
+    return _Worker(process, mine, slots)
+
+
+EARLY_AFTER = 2 * MIN_SCENARIOS_PER_WORKER
+"""Selected scenarios read before `EarlyWorker` starts its worker: as many as make `auto` start
+two workers."""
+
+
+class EarlyWorker:
+    """A batch's first worker, started while the scenario files are still read.
+
+    The parent reads and validates the files one after the other (~0.12 ms each), and until it
+    has read them all the other cores wait. `look` is given the selected scenarios of each file
+    as they are read (`Suite.select`); once it has `after` of them it forks a worker with those
+    and hands it all of them at once (the scenarios read later are not in its memory). The pool
+    of the batch adopts that worker as one of its own (`run_in_workers`) and only then tells it
+    where the batch's artifact packs are: it keeps its results until then, and sends them as
+    any worker does. The pool starts its full count of workers besides it: it has run all or
+    most of its share by then, and ends when it has.
+
+    The batch has not begun while this worker runs. When the reading ends in a problem (a file
+    that does not load, a duplicate id), or the batch is not run with the options it was started
+    for, `discard` stops it and what it ran is dropped unseen: it replays recorded calls on the
+    built-in engine (workers run nothing else), so nothing outside the process saw it run.
+    """
+
+    def __init__(self, options: RunOptions, *, after: int = EARLY_AFTER) -> None:
+        self.options = options
+        self.after = after
+        self.scenarios: list[Scenario] = []
+        self.worker: _Worker | None = None
+        self._stop: weakref.finalize[Any, Any] | None = None
+
+    def look(self, scenarios: Iterable[Scenario]) -> None:
+        """The selected scenarios of the file just read, in run order."""
+        if self.worker is None and self._stop is None:
+            self.scenarios.extend(scenarios)
+            if len(self.scenarios) >= self.after:
+                self._start()
+
+    def _start(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        scenarios = self.scenarios
+        batch = _batch_size(len(scenarios), 2)
+        worker = _fork_worker(context, scenarios, self.options, None, 0, None, batch)
+        indices = list(range(len(scenarios)))
+        worker.held.extend(indices)
+        worker.conn.send([*indices, None])  # all it will run; None: it ends after them
+        self.worker = worker
+        # Stopped at the latest when this is dropped or the interpreter exits (a suite selected
+        # and never run); `take` hands it to a pool instead.
+        self._stop = weakref.finalize(self, _stop_worker, worker)
+
+    def take(self) -> _Worker | None:
+        """The worker, for a pool to adopt (once); None when there is none."""
+        worker, self.worker = self.worker, None
+        if self._stop is not None:
+            self._stop.detach()
+        return worker
+
+    def discard(self) -> None:
+        """Stop the worker, if no pool adopted it (what it ran is dropped)."""
+        self.worker = None
+        if self._stop is not None:
+            self._stop()  # (once: nothing after `take` or an earlier call)
+
+
+def _stop_worker(worker: _Worker) -> None:
+    """SIGTERM, then SIGKILL after a grace period; waited for (no zombie)."""
+    with contextlib.suppress(OSError):
+        worker.process.terminate()
+    worker.process.join(_KILL_GRACE_SECONDS)
+    if worker.process.is_alive():
+        worker.process.kill()
+        worker.process.join()
+    worker.conn.close()
 
 
 class _Pool:
@@ -387,41 +527,44 @@ class _Pool:
         self.per_worker = max(1, options.concurrency) + 1
         self.started = 0  # workers started so far, replacements included: names their packs
 
-    def start(self) -> None:
+    def start(self, early: EarlyWorker | None = None) -> None:
+        """Start the workers and hand out their first indices; the worker `early` started while
+        the files were read (if any) keeps the indices it holds, and sends what it ran once told
+        where the artifact packs are (it ends when it has run them)."""
+        adopted = early.take() if early is not None else None
+        if adopted is not None:
+            held = set(adopted.held)
+            self.pending = [index for index in self.pending if index not in held]
         started = [self._spawn(hand_out=False) for _ in range(min(self.count, len(self.pending)))]
         for _ in range(self.per_worker):  # in turns: a small batch is spread over every worker
             for worker in started:
                 self._hand_out(worker)
+        if adopted is not None:
+            self._add(adopted)
+            with contextlib.suppress(OSError):  # (a dead worker is noticed by its sentinel)
+                adopted.conn.send(("packs", self.batch_dirs))
 
     def _spawn(self, *, hand_out: bool = True) -> _Worker:
-        mine, theirs = self.context.Pipe(duplex=True)
-        slots = self.context.RawArray("q", [_IDLE] * max(1, self.options.concurrency))
         self.started += 1
-        process = self.context.Process(
-            target=_worker_main,
-            args=(
-                theirs,
-                os.getpid(),
-                self.scenarios,
-                self.options,
-                self.batch_dirs,
-                self.started,
-                self.factory,
-                slots,
-                self.batch,
-            ),
-            name="harness-worker",
+        worker = _fork_worker(
+            self.context,
+            self.scenarios,
+            self.options,
+            self.batch_dirs,
+            self.started,
+            self.factory,
+            self.batch,
         )
-        process.start()
-        theirs.close()
-        worker = _Worker(process, mine, slots)
-        self.workers[process.sentinel] = worker
-        self.selector.register(mine, selectors.EVENT_READ, worker)
-        self.selector.register(process.sentinel, selectors.EVENT_READ, worker)
+        self._add(worker)
         if hand_out:
             for _ in range(self.per_worker):
                 self._hand_out(worker)
         return worker
+
+    def _add(self, worker: _Worker) -> None:
+        self.workers[worker.process.sentinel] = worker
+        self.selector.register(worker.conn, selectors.EVENT_READ, worker)
+        self.selector.register(worker.process.sentinel, selectors.EVENT_READ, worker)
 
     def _hand_out(self, worker: _Worker, count: int = 1) -> None:
         """Send the worker up to `count` more indices, in one message; None after them when
@@ -533,6 +676,10 @@ class _Pool:
         worker.process.join()
         self._forget(worker)
         if not worker.held:
+            # Ended after all it could run. Only the early worker ends while scenarios remain
+            # (it has the first files' scenarios only): one with them all takes its place.
+            if self.pending and len(self.workers) < self.count:
+                self._spawn()
             return True
         # The scenarios in its slots were running: errors. The others go back to the queue: not
         # started, or finished with their results not yet sent. When it ran none (it died
@@ -584,6 +731,7 @@ def run_in_workers(
     sinks: Sequence[ResultSink],
     on_result: Callable[[ScenarioResult, str | None], bool],
     wake: int | None = None,
+    early: EarlyWorker | None = None,
 ) -> bool:
     """Run `scenarios` in `count` forked workers, giving each result to `on_result` in the
     parent as it arrives (in completion order), with the JSON it came as (`model_dump_json()`,
@@ -593,7 +741,8 @@ def run_in_workers(
     `on_result` returns False to stop the batch; a byte written to the file descriptor `wake`
     (from any thread) stops it too. Ctrl-C stops the workers and propagates
     (`KeyboardInterrupt`). Returns True when every scenario ran, False when stopped early; the
-    workers are gone either way.
+    workers are gone either way. `early`: a worker started while the files were read
+    (`EarlyWorker`, for these `scenarios` and `options`), one of the `count`.
     """
 
     def deliver(_index: int, result: ScenarioResult, line: str | None) -> None:
@@ -603,10 +752,12 @@ def run_in_workers(
     pool = _Pool(count, scenarios, options, sinks, deliver)
     try:
         with batch_gc():  # frozen before the fork: the workers' collections skip what they inherit
-            pool.start()
+            pool.start(early)
             return pool.serve(wake)
     finally:
         pool.stop()
+        if early is not None:
+            early.discard()
 
 
 class RunAhead:
