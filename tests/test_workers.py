@@ -498,8 +498,12 @@ def test_the_early_worker_runs_only_for_the_options_it_was_started_for(
     assert _gone(list(set(_children(os.getpid())) - before))
     assert set(_children(os.getpid())) <= before
 
-    # Neither a shard (it selects once every file is read) nor one process starts one.
-    for options, shard in ((RunOptions(workers=2), Shard(1, 2)), (RunOptions(workers=1), None)):
+    # Neither a shard (it selects once every file is read), nor one process, nor the API.
+    for options, shard in (
+        (RunOptions(workers=2), Shard(1, 2)),
+        (RunOptions(workers=1), None),
+        (RunOptions(workers=2, backend="api"), None),
+    ):
         suite = Suite.select(Selection(paths=("scenarios",), shard=shard), options=options)
         assert suite.early_worker is None
 

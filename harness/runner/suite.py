@@ -213,10 +213,10 @@ def _options_under(root: Path, options: RunOptions) -> RunOptions:
 
 
 def _early_worker(selection: Selection, options: RunOptions, root: Path) -> EarlyWorker | None:
-    """The `EarlyWorker` of a batch that will replay in workers (`plan_workers` would start two
-    or more once `EARLY_AFTER` scenarios are selected), or None. Not for a shard: which
-    scenarios it selects is known only once every file is read."""
-    if options.workers == 1 or selection.shard is not None:
+    """The `EarlyWorker` of a batch that will replay on the built-in engine in workers
+    (`plan_workers` would start two or more once `EARLY_AFTER` scenarios are selected), or
+    None. Not for a shard: which scenarios it selects is known only once every file is read."""
+    if options.workers == 1 or options.backend != "engine" or selection.shard is not None:
         return None
     from harness.runner.workers import EARLY_AFTER, EarlyWorker, can_fork, plan_workers
 

@@ -533,6 +533,7 @@ class _Pool:
         where the artifact packs are (it ends when it has run them)."""
         adopted = early.take() if early is not None else None
         if adopted is not None:
+            self._add(adopted)  # (first: `stop` stops it, whatever happens next)
             held = set(adopted.held)
             self.pending = [index for index in self.pending if index not in held]
         started = [self._spawn(hand_out=False) for _ in range(min(self.count, len(self.pending)))]
@@ -540,7 +541,6 @@ class _Pool:
             for worker in started:
                 self._hand_out(worker)
         if adopted is not None:
-            self._add(adopted)
             with contextlib.suppress(OSError):  # (a dead worker is noticed by its sentinel)
                 adopted.conn.send(("packs", self.batch_dirs))
 
