@@ -676,10 +676,6 @@ class _Pool:
         worker.process.join()
         self._forget(worker)
         if not worker.held:
-            # Ended after all it could run. Only the early worker ends while scenarios remain
-            # (it has the first files' scenarios only): one with them all takes its place.
-            if self.pending and len(self.workers) < self.count:
-                self._spawn()
             return True
         # The scenarios in its slots were running: errors. The others go back to the queue: not
         # started, or finished with their results not yet sent. When it ran none (it died
@@ -700,15 +696,11 @@ class _Pool:
 
     def stop(self) -> None:
         """Stop every worker (SIGTERM, then SIGKILL) and wait for them: no orphan, no zombie."""
-        for worker in self.workers.values():
+        for worker in self.workers.values():  # all at once, then each waited for
             with contextlib.suppress(OSError):
                 worker.process.terminate()
         for worker in self.workers.values():
-            worker.process.join(_KILL_GRACE_SECONDS)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.conn.close()
+            _stop_worker(worker)
         self.workers.clear()
         self.selector.close()
 
@@ -742,7 +734,7 @@ def run_in_workers(
     (from any thread) stops it too. Ctrl-C stops the workers and propagates
     (`KeyboardInterrupt`). Returns True when every scenario ran, False when stopped early; the
     workers are gone either way. `early`: a worker started while the files were read
-    (`EarlyWorker`, for these `scenarios` and `options`), one of the `count`.
+    (`EarlyWorker`, for these `scenarios` and `options`), run besides the `count`.
     """
 
     def deliver(_index: int, result: ScenarioResult, line: str | None) -> None:
