@@ -107,13 +107,6 @@ def _result_line(result: ScenarioResult) -> bytes:
     return result.model_dump_json().encode("utf-8")
 
 
-def _write_caught(path: Path, data: bytes, failed: list[BaseException]) -> None:
-    try:
-        write_atomic(path, data)
-    except BaseException as exc:  # raised by the caller, in its own thread
-        failed.append(exc)
-
-
 def write_report_files(
     batch_dir: Path,
     summary: RunSummary,
@@ -126,20 +119,9 @@ def write_report_files(
     (atomically), then point `reports/latest` at it; returns the `results.json` path.
     `lines`: results already serialised (see `_summary_json`)."""
     results = batch_dir / RESULTS_NAME
-    # Written (and synced, ~8 ms for 1,000 results) in a thread while the other two are made:
-    # the write and the sync do not hold the interpreter.
-    failed: list[BaseException] = []
-    writer = threading.Thread(
-        target=_write_caught, args=(results, _summary_json(summary, lines or {}), failed)
-    )
-    writer.start()
-    try:
-        write_atomic(batch_dir / JUNIT_NAME, junit_xml(summary))
-        write_atomic(batch_dir / SUMMARY_NAME, summary_markdown(summary, regression_markdown))
-    finally:
-        writer.join()
-    if failed:
-        raise failed[0]
+    write_atomic(results, _summary_json(summary, lines or {}))
+    write_atomic(batch_dir / JUNIT_NAME, junit_xml(summary))
+    write_atomic(batch_dir / SUMMARY_NAME, summary_markdown(summary, regression_markdown))
     if latest:
         point_latest(batch_dir)
     return results

@@ -194,7 +194,7 @@ def _selected_to(
             if selection.repeat is not None:
                 selected = [with_repeat(s, selection.repeat) for s in selected]
             worker.look(selected)
-            if worker.worker is not None:
+            if worker.started:
                 return
         if sandbox is not None:
             sandbox.look(selected)
@@ -496,7 +496,7 @@ class Suite:
             loaded = [with_repeat(s, selection.repeat) for s in loaded]
         suite = cls(selection, root, loaded)
         suite.early_sandbox = early
-        if ahead is not None and ahead.worker is not None:
+        if ahead is not None and ahead.started:
             suite.early_worker, suite._early_options = ahead, options
         return suite
 

@@ -446,9 +446,14 @@ class EarlyWorker:
         self.worker: _Worker | None = None
         self._stop: weakref.finalize[Any, Any] | None = None
 
+    @property
+    def started(self) -> bool:
+        """Whether it forked its worker (which may have been taken or discarded since)."""
+        return self._stop is not None
+
     def look(self, scenarios: Iterable[Scenario]) -> None:
         """The selected scenarios of the file just read, in run order."""
-        if self.worker is None and self._stop is None:
+        if not self.started:
             self.scenarios.extend(scenarios)
             if len(self.scenarios) >= self.after:
                 self._start()
